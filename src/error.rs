@@ -1,0 +1,289 @@
+//! The one error type of the crate.
+//!
+//! An [`Error`] says what was being done ([`Error::operation`]), on which
+//! path ([`Error::path`]), the errno exactly as the kernel returned it
+//! ([`Error::errno`]), a [`ErrorKind`] to match on, and, where cgbox knows
+//! one, what to do about it ([`Error::hint`]).
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What went wrong, coarsely, for callers that want to react to it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A file, cgroup or process that was needed does not exist.
+    NotFound,
+    /// A cgroup of that name exists already.
+    AlreadyExists,
+    /// The kernel refused for lack of permission, or the mount is read-only.
+    PermissionDenied,
+    /// The cgroup is busy: it still has processes or children.
+    Busy,
+    /// A value given to cgbox, or written to the kernel, is invalid.
+    InvalidInput,
+    /// A cgroup name is not acceptable (slash, `..`, NUL, leading dot, too long).
+    InvalidName,
+    /// The directory is not on a cgroup2 filesystem; cgbox refuses to write there.
+    NotCgroup2,
+    /// No usable cgroup2 mount was found for this process.
+    NoCgroup2,
+    /// The process's cgroup lies outside the visible cgroup2 tree (cgroup namespace).
+    OutsideNamespace,
+    /// A controller needed for a limit is not available (not delegated).
+    ControllerUnavailable,
+    /// The no-internal-process rule forbids the operation.
+    NoInternalProcesses,
+    /// Real-time processes outside the root prevent enabling the cpu controller.
+    RealtimeProcesses,
+    /// The kernel does not support the operation or file.
+    Unsupported,
+    /// Content read from the kernel or from `/proc` could not be parsed.
+    Parse,
+    /// A bounded wait ran out.
+    TimedOut,
+    /// Any other operating-system error.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind that an errno from a cgroup file operation most likely means.
+    pub fn from_errno(errno: i32) -> ErrorKind {
+        use rustix::io::Errno;
+        let e = Errno::from_raw_os_error(errno);
+        if e == Errno::NOENT || e == Errno::NODEV || e == Errno::SRCH {
+            ErrorKind::NotFound
+        } else if e == Errno::EXIST {
+            ErrorKind::AlreadyExists
+        } else if e == Errno::ACCESS || e == Errno::PERM || e == Errno::ROFS {
+            ErrorKind::PermissionDenied
+        } else if e == Errno::BUSY {
+            ErrorKind::Busy
+        } else if e == Errno::INVAL || e == Errno::RANGE {
+            ErrorKind::InvalidInput
+        } else if e == Errno::OPNOTSUPP || e == Errno::NOSYS {
+            ErrorKind::Unsupported
+        } else {
+            ErrorKind::Other
+        }
+    }
+
+    fn io_kind(self) -> io::ErrorKind {
+        match self {
+            ErrorKind::NotFound => io::ErrorKind::NotFound,
+            ErrorKind::AlreadyExists => io::ErrorKind::AlreadyExists,
+            ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+            ErrorKind::Busy => io::ErrorKind::ResourceBusy,
+            ErrorKind::InvalidInput | ErrorKind::InvalidName => io::ErrorKind::InvalidInput,
+            ErrorKind::Parse => io::ErrorKind::InvalidData,
+            ErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ErrorKind::Unsupported | ErrorKind::ControllerUnavailable => {
+                io::ErrorKind::Unsupported
+            }
+            _ => io::ErrorKind::Other,
+        }
+    }
+}
+
+/// An error from cgbox: what was done, on which path, with the errno kept.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    operation: String,
+    path: Option<PathBuf>,
+    errno: Option<i32>,
+    detail: Option<String>,
+    hint: Option<String>,
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` while doing `operation`.
+    pub fn new(kind: ErrorKind, operation: impl Into<String>) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                operation: operation.into(),
+                path: None,
+                errno: None,
+                detail: None,
+                hint: None,
+            }),
+        }
+    }
+
+    /// An error from a system call: the kind is derived from the errno.
+    pub fn from_errno(operation: impl Into<String>, path: &Path, errno: i32) -> Error {
+        Error::new(ErrorKind::from_errno(errno), operation)
+            .with_path(path)
+            .with_errno(errno)
+    }
+
+    pub(crate) fn from_rustix(operation: impl Into<String>, path: &Path, e: rustix::io::Errno) -> Error {
+        Error::from_errno(operation, path, e.raw_os_error())
+    }
+
+    /// Attach the path the operation was on.
+    pub fn with_path(mut self, path: impl Into<PathBuf>) -> Error {
+        self.inner.path = Some(path.into());
+        self
+    }
+
+    /// Attach the raw errno.
+    pub fn with_errno(mut self, errno: i32) -> Error {
+        self.inner.errno = Some(errno);
+        self
+    }
+
+    /// Attach a sentence that explains what was wrong.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Error {
+        self.inner.detail = Some(detail.into());
+        self
+    }
+
+    /// Attach what the user can do about it.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Error {
+        self.inner.hint = Some(hint.into());
+        self
+    }
+
+    /// Re-classify the error, keeping everything else.
+    pub fn with_kind(mut self, kind: ErrorKind) -> Error {
+        self.inner.kind = kind;
+        self
+    }
+
+    /// The kind of error, to match on.
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
+    }
+
+    /// What cgbox was doing, such as `write cgroup.subtree_control`.
+    pub fn operation(&self) -> &str {
+        &self.inner.operation
+    }
+
+    /// The path it was doing it on, when there was one.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The errno exactly as the kernel returned it, when there was one.
+    pub fn errno(&self) -> Option<i32> {
+        self.inner.errno
+    }
+
+    /// The errno as an `io::Error`, when there was one.
+    pub fn io_error(&self) -> Option<io::Error> {
+        self.inner.errno.map(io::Error::from_raw_os_error)
+    }
+
+    /// The explanation of what was wrong, when cgbox has one.
+    pub fn detail(&self) -> Option<&str> {
+        self.inner.detail.as_deref()
+    }
+
+    /// What to do about it, when cgbox knows.
+    pub fn hint(&self) -> Option<&str> {
+        self.inner.hint.as_deref()
+    }
+
+    /// True when the errno is `errno`.
+    pub fn is_errno(&self, errno: rustix::io::Errno) -> bool {
+        self.inner.errno == Some(errno.raw_os_error())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.inner.operation)?;
+        if let Some(path) = &self.inner.path {
+            write!(f, " {}", path.display())?;
+        }
+        if let Some(errno) = self.inner.errno {
+            write!(f, ": {}", io::Error::from_raw_os_error(errno))?;
+        }
+        if let Some(detail) = &self.inner.detail {
+            write!(f, ": {detail}")?;
+        }
+        if let Some(hint) = &self.inner.hint {
+            write!(f, " (fix: {hint})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.inner.kind)
+            .field("operation", &self.inner.operation)
+            .field("path", &self.inner.path)
+            .field("errno", &self.inner.errno)
+            .field("detail", &self.inner.detail)
+            .field("hint", &self.inner.hint)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        None
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e.inner.errno {
+            // Keep the errno so that `raw_os_error()` still answers.
+            Some(errno) if e.inner.detail.is_none() && e.inner.hint.is_none() => {
+                io::Error::from_raw_os_error(errno)
+            }
+            _ => io::Error::new(e.kind().io_kind(), e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_operation_path_errno_and_fix() {
+        let e = Error::from_errno("rmdir", Path::new("/sys/fs/cgroup/x"), 16)
+            .with_hint("kill the processes first");
+        assert_eq!(e.kind(), ErrorKind::Busy);
+        let s = e.to_string();
+        assert!(s.starts_with("rmdir /sys/fs/cgroup/x: "), "{s}");
+        assert!(s.contains("busy"), "{s}");
+        assert!(s.ends_with("(fix: kill the processes first)"), "{s}");
+    }
+
+    #[test]
+    fn into_io_error_keeps_kind_and_errno() {
+        let plain = Error::from_errno("open", Path::new("/x"), 2);
+        let io: io::Error = plain.into();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+        assert_eq!(io.raw_os_error(), Some(2));
+
+        let explained = Error::from_errno("write", Path::new("/x"), 13).with_hint("run as root");
+        let io: io::Error = explained.into();
+        assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
+        assert!(io.to_string().contains("run as root"));
+    }
+
+    #[test]
+    fn errno_kinds() {
+        assert_eq!(ErrorKind::from_errno(19), ErrorKind::NotFound); // ENODEV
+        assert_eq!(ErrorKind::from_errno(30), ErrorKind::PermissionDenied); // EROFS
+        assert_eq!(ErrorKind::from_errno(95), ErrorKind::Unsupported); // EOPNOTSUPP
+        assert_eq!(ErrorKind::from_errno(34), ErrorKind::InvalidInput); // ERANGE
+        assert_eq!(ErrorKind::from_errno(5), ErrorKind::Other); // EIO
+    }
+}

@@ -1,0 +1,701 @@
+//! [`FakeFs`]: an in-memory model of the cgroup v2 kernel interface.
+//!
+//! It is not a map of files. It holds a cgroup tree, fake processes and a
+//! virtual clock, and it answers reads and writes the way `kernel/cgroup`
+//! does: controller files appear only where the parent enables the
+//! controller, `cgroup.subtree_control` writes are all or nothing with the
+//! kernel's errno for each failure, populated non-root cgroups cannot
+//! enable controllers and cgroups with controllers cannot take processes,
+//! `rmdir` fails with `EBUSY` while anything is inside, values are
+//! validated as the kernel validates them. Faults can be injected by
+//! operation and path, files can be hidden as an older kernel would, and
+//! processes can fork while they are being killed or linger after `SIGKILL`.
+//!
+//! ```
+//! use cgbox::fs::{CgroupFs, FakeFs, read_string};
+//! use std::path::Path;
+//!
+//! let fake = FakeFs::new();
+//! let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+//! fake.make_child(&root, "job").unwrap();
+//! let job = fake.open_child(&root, "job").unwrap();
+//! // memory is not enabled in the root's subtree_control yet
+//! assert!(!fake.has_file(&job, "memory.max").unwrap());
+//! fake.write_file(&root, "cgroup.subtree_control", b"+memory").unwrap();
+//! assert_eq!(read_string(&fake, &job, "memory.max").unwrap(), "max\n");
+//! ```
+
+mod files;
+mod procs;
+mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustix::io::Errno;
+
+use super::{Access, CgroupFs, Handle, validate_name};
+use crate::{Error, ErrorKind, Result};
+
+pub use procs::ProcState;
+
+/// Every controller the model knows, in the kernel's order.
+pub const CONTROLLERS: [&str; 8] = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"];
+
+/// The operations faults can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `open_dir` / `open_child`.
+    OpenDir,
+    /// `make_child` (`mkdir`).
+    Mkdir,
+    /// `remove_child` (`rmdir`).
+    Rmdir,
+    /// Opening an interface file (also the open inside `read_file`/`write_file`).
+    Open,
+    /// Reading an interface file.
+    Read,
+    /// Writing an interface file.
+    Write,
+    /// `pidfd_open`.
+    PidfdOpen,
+}
+
+/// Whether and how PSI files exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Psi {
+    /// `*.pressure` files exist and read.
+    Enabled,
+    /// No PSI files (no `CONFIG_PSI`, or `psi=0`).
+    Absent,
+    /// The files exist but reads fail with `EOPNOTSUPP`.
+    Unsupported,
+}
+
+#[derive(Debug)]
+struct Fault {
+    op: Op,
+    path_suffix: String,
+    errno: Errno,
+    remaining: Option<u32>,
+}
+
+#[derive(Debug)]
+struct Node {
+    name: String,
+    parent: Option<u64>,
+    children: BTreeMap<String, u64>,
+    subtree_control: BTreeSet<&'static str>,
+    /// Values written to limit files, and stat contents set by tests.
+    values: BTreeMap<String, String>,
+    freeze: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    mount: PathBuf,
+    available: BTreeSet<&'static str>,
+    nodes: BTreeMap<u64, Node>,
+    next_node: u64,
+    procs: procs::Procs,
+    host_files: BTreeMap<PathBuf, Vec<u8>>,
+    clock: Duration,
+    /// Bumped whenever any cgroup's `populated` or `frozen` may have changed;
+    /// kept `cgroup.events` files compare against it, as kernfs's event counter.
+    events_gen: u64,
+    faults: Vec<Fault>,
+    hidden: BTreeSet<String>,
+    psi: Psi,
+    realtime_outside_root: bool,
+    devices: BTreeSet<(u32, u32)>,
+    cpus: u32,
+    mems: u32,
+}
+
+/// The in-memory kernel model. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct FakeFs {
+    state: Arc<Mutex<State>>,
+    open_fds: Arc<AtomicUsize>,
+}
+
+/// An open cgroup directory of the fake.
+#[derive(Debug)]
+pub struct FakeDir {
+    id: u64,
+    path: PathBuf,
+    _fd: FdCount,
+}
+
+/// A kept interface file of the fake.
+#[derive(Debug)]
+pub struct FakeFile {
+    node: u64,
+    name: String,
+    path: PathBuf,
+    access: Access,
+    seen_gen: AtomicU64,
+    _fd: FdCount,
+}
+
+/// A fake pidfd: the PID and the serial of the process it was opened for.
+#[derive(Debug)]
+pub struct FakePidfd {
+    pid: u32,
+    serial: u64,
+    _fd: FdCount,
+}
+
+/// Counts open fake descriptors, so tests can prove nothing leaks.
+#[derive(Debug)]
+pub(crate) struct FdCount(Arc<AtomicUsize>);
+
+impl FdCount {
+    fn new(counter: &Arc<AtomicUsize>) -> FdCount {
+        counter.fetch_add(1, Ordering::SeqCst);
+        FdCount(counter.clone())
+    }
+}
+
+impl Drop for FdCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Handle for FakeDir {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Handle for FakeFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+const ROOT: u64 = 0;
+
+impl Default for FakeFs {
+    fn default() -> Self {
+        FakeFs::new()
+    }
+}
+
+impl FakeFs {
+    /// A unified host: cgroup2 at `/sys/fs/cgroup` with every controller,
+    /// this process (PID 1 of the fake) in the root cgroup, 2 CPUs, one
+    /// memory node, one block device `259:0`.
+    pub fn new() -> FakeFs {
+        FakeFs::with_controllers(&CONTROLLERS)
+    }
+
+    /// Like [`FakeFs::new`] but only `controllers` are available at the root.
+    pub fn with_controllers(controllers: &[&str]) -> FakeFs {
+        let available = CONTROLLERS
+            .iter()
+            .copied()
+            .filter(|c| controllers.contains(c))
+            .collect();
+        let mut nodes = BTreeMap::new();
+        nodes.insert(
+            ROOT,
+            Node {
+                name: String::new(),
+                parent: None,
+                children: BTreeMap::new(),
+                subtree_control: BTreeSet::new(),
+                values: BTreeMap::new(),
+                freeze: false,
+            },
+        );
+        let mount = PathBuf::from("/sys/fs/cgroup");
+        let mut host_files = BTreeMap::new();
+        host_files.insert(PathBuf::from("/proc/self/cgroup"), b"0::/\n".to_vec());
+        host_files.insert(
+            PathBuf::from("/proc/self/mountinfo"),
+            b"30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n".to_vec(),
+        );
+        let state = State {
+            mount,
+            available,
+            nodes,
+            next_node: 1,
+            procs: procs::Procs::new(ROOT),
+            host_files,
+            clock: Duration::ZERO,
+            events_gen: 0,
+            faults: Vec::new(),
+            hidden: BTreeSet::new(),
+            psi: Psi::Enabled,
+            realtime_outside_root: false,
+            devices: [(259, 0)].into_iter().collect(),
+            cpus: 2,
+            mems: 1,
+        };
+        FakeFs {
+            state: Arc::new(Mutex::new(state)),
+            open_fds: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock (a failed assertion in a test) must
+        // not hide the state from the rest of that test's cleanup.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the fake cgroup2 is mounted.
+    pub fn mount(&self) -> PathBuf {
+        self.lock().mount.clone()
+    }
+
+    /// Set the contents of a host file such as `/proc/self/cgroup`.
+    pub fn set_host_file(&self, path: impl Into<PathBuf>, content: impl Into<Vec<u8>>) {
+        self.lock().host_files.insert(path.into(), content.into());
+    }
+
+    /// Create a cgroup and its missing parents, as an administrator would
+    /// (rules apply: an existing name is left alone).
+    pub fn mkdir_p(&self, path: &str) -> Result<()> {
+        let mut st = self.lock();
+        let mut id = ROOT;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            id = match st.node(id)?.children.get(part) {
+                Some(&child) => child,
+                None => st.mkdir(id, part)?,
+            };
+        }
+        Ok(())
+    }
+
+    /// Set what a file of the cgroup at `path` (relative to the mount)
+    /// reads as, such as a real `memory.stat` sample. A file that the
+    /// rules would not show is made to exist.
+    pub fn set_file(&self, path: &str, file: &str, content: &str) -> Result<()> {
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        st.node_mut(id)?.values.insert(file.to_owned(), content.to_owned());
+        Ok(())
+    }
+
+    /// Fail `op` on paths ending in `path_suffix` with `errno`, `times`
+    /// times (`None`: always). The empty suffix matches every path.
+    pub fn fail(&self, op: Op, path_suffix: &str, errno: Errno, times: Option<u32>) {
+        self.lock().faults.push(Fault {
+            op,
+            path_suffix: path_suffix.to_owned(),
+            errno,
+            remaining: times,
+        });
+    }
+
+    /// Remove all injected faults.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Hide an interface file everywhere, as a kernel that lacks it would
+    /// (`memory.peak` before 5.19, `cgroup.kill` before 5.14).
+    pub fn hide_file(&self, name: &str) {
+        self.lock().hidden.insert(name.to_owned());
+    }
+
+    /// Choose how PSI files behave.
+    pub fn set_psi(&self, psi: Psi) {
+        self.lock().psi = psi;
+    }
+
+    /// Model real-time processes outside the root: enabling `cpu` fails with `EINVAL`.
+    pub fn set_realtime_outside_root(&self, on: bool) {
+        self.lock().realtime_outside_root = on;
+    }
+
+    /// How many fake descriptors (dirs, files, pidfds) are open.
+    pub fn open_fds(&self) -> usize {
+        self.open_fds.load(Ordering::SeqCst)
+    }
+
+    /// The virtual clock.
+    pub fn clock(&self) -> Duration {
+        self.lock().clock
+    }
+
+    /// Advance the virtual clock (killed processes finish dying).
+    pub fn advance(&self, by: Duration) {
+        self.lock().advance(by);
+    }
+
+    /// Paths (relative to the mount, `/`-separated) of every cgroup, sorted.
+    pub fn cgroups(&self) -> Vec<String> {
+        let st = self.lock();
+        let mut out: Vec<String> = st.nodes.keys().filter_map(|&id| st.rel_path(id).ok()).collect();
+        out.sort();
+        out
+    }
+
+    pub(crate) fn new_fd(&self) -> FdCount {
+        FdCount::new(&self.open_fds)
+    }
+}
+
+impl State {
+    fn node(&self, id: u64) -> Result<&Node> {
+        self.nodes.get(&id).ok_or_else(|| gone(id))
+    }
+
+    fn node_mut(&mut self, id: u64) -> Result<&mut Node> {
+        self.nodes.get_mut(&id).ok_or_else(|| gone(id))
+    }
+
+    fn rel_path(&self, id: u64) -> Result<String> {
+        let mut parts = Vec::new();
+        let mut cur = id;
+        while let Some(parent) = self.node(cur)?.parent {
+            parts.push(self.node(cur)?.name.clone());
+            cur = parent;
+        }
+        parts.reverse();
+        Ok(format!("/{}", parts.join("/")))
+    }
+
+    fn lookup(&self, rel: &str) -> Result<u64> {
+        let mut id = ROOT;
+        for part in rel.split('/').filter(|p| !p.is_empty()) {
+            id = *self.node(id)?.children.get(part).ok_or_else(|| {
+                Error::from_errno("lookup", Path::new(rel), Errno::NOENT.raw_os_error())
+            })?;
+        }
+        Ok(id)
+    }
+
+    fn mkdir(&mut self, parent: u64, name: &str) -> Result<u64> {
+        let id = self.next_node;
+        self.next_node += 1;
+        self.node_mut(parent)?.children.insert(name.to_owned(), id);
+        self.nodes.insert(
+            id,
+            Node {
+                name: name.to_owned(),
+                parent: Some(parent),
+                children: BTreeMap::new(),
+                subtree_control: BTreeSet::new(),
+                values: BTreeMap::new(),
+                freeze: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The controllers listed in `cgroup.controllers` of `id`.
+    fn controllers(&self, id: u64) -> Result<BTreeSet<&'static str>> {
+        match self.node(id)?.parent {
+            None => Ok(self.available.clone()),
+            Some(p) => Ok(self.node(p)?.subtree_control.clone()),
+        }
+    }
+
+    fn is_ancestor_or_self(&self, ancestor: u64, mut id: u64) -> bool {
+        loop {
+            if id == ancestor {
+                return true;
+            }
+            match self.nodes.get(&id).and_then(|n| n.parent) {
+                Some(p) => id = p,
+                None => return false,
+            }
+        }
+    }
+
+    fn frozen(&self, id: u64) -> bool {
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            match self.nodes.get(&c) {
+                Some(n) if n.freeze => return true,
+                Some(n) => cur = n.parent,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    fn populated(&self, id: u64) -> bool {
+        self.procs.live().any(|(_, p)| self.is_ancestor_or_self(id, p.cgroup))
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.clock += by;
+        if self.procs.finish_dying(self.clock) {
+            self.events_gen += 1;
+        }
+    }
+
+    fn take_fault(&mut self, op: Op, path: &Path) -> Option<Errno> {
+        let text = path.to_string_lossy();
+        let idx = self
+            .faults
+            .iter()
+            .position(|f| f.op == op && text.ends_with(f.path_suffix.as_str()) && f.remaining != Some(0))?;
+        let fault = self.faults.get_mut(idx)?;
+        if let Some(n) = fault.remaining.as_mut() {
+            *n -= 1;
+        }
+        Some(fault.errno)
+    }
+
+    fn check_fault(&mut self, op: Op, what: &str, path: &Path) -> Result<()> {
+        match self.take_fault(op, path) {
+            Some(errno) => Err(Error::from_rustix(what, path, errno)),
+            None => Ok(()),
+        }
+    }
+
+    fn resolve(&self, path: &Path) -> Result<u64> {
+        let rel = path.strip_prefix(&self.mount).map_err(|_| {
+            Error::new(ErrorKind::NotCgroup2, "open cgroup directory")
+                .with_path(path)
+                .with_detail(format!("not under the fake cgroup2 mount {}", self.mount.display()))
+        })?;
+        let mut id = ROOT;
+        for c in rel.components() {
+            match c {
+                Component::Normal(n) => {
+                    let n = n.to_string_lossy();
+                    id = *self
+                        .node(id)?
+                        .children
+                        .get(n.as_ref())
+                        .ok_or_else(|| Error::from_rustix("open cgroup directory", path, Errno::NOENT))?;
+                }
+                Component::CurDir => {}
+                _ => {
+                    return Err(Error::new(ErrorKind::InvalidName, "open cgroup directory")
+                        .with_path(path)
+                        .with_detail("the path contains '..'"));
+                }
+            }
+        }
+        Ok(id)
+    }
+}
+
+fn gone(id: u64) -> Error {
+    Error::from_rustix("access cgroup", Path::new(&format!("<fake cgroup #{id}>")), Errno::NODEV)
+}
+
+fn file_name_ok(name: &str, dir: &Path) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
+        return Err(Error::new(ErrorKind::InvalidName, "open")
+            .with_path(dir)
+            .with_detail(format!("{name:?} is not a single file name")));
+    }
+    Ok(())
+}
+
+impl CgroupFs for FakeFs {
+    type Dir = FakeDir;
+    type File = FakeFile;
+    type Pidfd = FakePidfd;
+
+    fn read_host_file(&self, path: &Path) -> Result<Vec<u8>> {
+        self.lock()
+            .host_files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| Error::from_rustix("open", path, Errno::NOENT))
+    }
+
+    fn open_dir(&self, path: &Path) -> Result<FakeDir> {
+        let mut st = self.lock();
+        st.check_fault(Op::OpenDir, "open cgroup directory", path)?;
+        let id = st.resolve(path)?;
+        Ok(FakeDir {
+            id,
+            path: path.to_path_buf(),
+            _fd: self.new_fd(),
+        })
+    }
+
+    fn open_child(&self, dir: &FakeDir, name: &str) -> Result<FakeDir> {
+        validate_name(name)?;
+        let path = dir.path.join(name);
+        let mut st = self.lock();
+        st.check_fault(Op::OpenDir, "open cgroup directory", &path)?;
+        let id = *st
+            .node(dir.id)
+            .map_err(|_| Error::from_rustix("open cgroup directory", &path, Errno::NOENT))?
+            .children
+            .get(name)
+            .ok_or_else(|| Error::from_rustix("open cgroup directory", &path, Errno::NOENT))?;
+        Ok(FakeDir {
+            id,
+            path,
+            _fd: self.new_fd(),
+        })
+    }
+
+    fn make_child(&self, dir: &FakeDir, name: &str) -> Result<()> {
+        validate_name(name)?;
+        let path = dir.path.join(name);
+        let mut st = self.lock();
+        st.check_fault(Op::Mkdir, "mkdir", &path)?;
+        let node = st
+            .node(dir.id)
+            .map_err(|_| Error::from_rustix("mkdir", &path, Errno::NOENT))?;
+        if node.children.contains_key(name) {
+            return Err(Error::from_rustix("mkdir", &path, Errno::EXIST));
+        }
+        st.mkdir(dir.id, name)?;
+        Ok(())
+    }
+
+    fn remove_child(&self, dir: &FakeDir, name: &str) -> Result<()> {
+        validate_name(name)?;
+        let path = dir.path.join(name);
+        let mut st = self.lock();
+        st.check_fault(Op::Rmdir, "rmdir", &path)?;
+        let err = |e: Errno| Error::from_rustix("rmdir", &path, e);
+        let parent = st.node(dir.id).map_err(|_| err(Errno::NOENT))?;
+        let id = *parent.children.get(name).ok_or_else(|| err(Errno::NOENT))?;
+        let node = st.node(id)?;
+        if !node.children.is_empty() || st.populated(id) {
+            return Err(err(Errno::BUSY));
+        }
+        st.node_mut(dir.id)?.children.remove(name);
+        st.nodes.remove(&id);
+        Ok(())
+    }
+
+    fn child_names(&self, dir: &FakeDir) -> Result<Vec<String>> {
+        let st = self.lock();
+        let node = st
+            .node(dir.id)
+            .map_err(|_| Error::from_rustix("list", &dir.path, Errno::NOENT))?;
+        Ok(node.children.keys().cloned().collect())
+    }
+
+    fn has_file(&self, dir: &FakeDir, name: &str) -> Result<bool> {
+        file_name_ok(name, &dir.path)?;
+        let st = self.lock();
+        st.node(dir.id)
+            .map_err(|_| Error::from_rustix("stat", &dir.path.join(name), Errno::NOENT))?;
+        Ok(st.file_exists(dir.id, name))
+    }
+
+    fn may_write(&self, dir: &FakeDir, name: Option<&str>) -> bool {
+        let mut st = self.lock();
+        let path = match name {
+            Some(n) => dir.path.join(n),
+            None => dir.path.clone(),
+        };
+        st.take_fault(Op::Write, &path).is_none() && st.node(dir.id).is_ok()
+    }
+
+    fn read_file(&self, dir: &FakeDir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
+        let file = self.open_file(dir, name, Access::Read)?;
+        let content = self.lock().read(&file)?;
+        buf.clear();
+        buf.extend_from_slice(content.as_bytes());
+        Ok(())
+    }
+
+    fn write_file(&self, dir: &FakeDir, name: &str, data: &[u8]) -> Result<()> {
+        let file = self.open_file(dir, name, Access::Write)?;
+        self.lock().write(&file, data)
+    }
+
+    fn open_file(&self, dir: &FakeDir, name: &str, access: Access) -> Result<FakeFile> {
+        file_name_ok(name, &dir.path)?;
+        let path = dir.path.join(name);
+        let mut st = self.lock();
+        st.check_fault(Op::Open, "open", &path)?;
+        if st.node(dir.id).is_err() || !st.file_exists(dir.id, name) {
+            return Err(Error::from_rustix("open", &path, Errno::NOENT));
+        }
+        if access == Access::Write && !files::writable(name) {
+            return Err(Error::from_rustix("open", &path, Errno::ACCESS));
+        }
+        Ok(FakeFile {
+            node: dir.id,
+            name: name.to_owned(),
+            path,
+            access,
+            seen_gen: AtomicU64::new(st.events_gen),
+            _fd: self.new_fd(),
+        })
+    }
+
+    fn read_kept(&self, file: &FakeFile, buf: &mut [u8]) -> Result<usize> {
+        let content = self.lock().read(file)?;
+        let bytes = content.as_bytes();
+        let n = bytes.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), bytes.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        Ok(n)
+    }
+
+    fn write_kept(&self, file: &FakeFile, data: &[u8]) -> Result<()> {
+        self.lock().write(file, data)
+    }
+
+    fn wait_for_change(&self, file: &FakeFile, timeout: Duration) -> Result<bool> {
+        let mut st = self.lock();
+        st.node(file.node)
+            .map_err(|_| Error::from_rustix("poll", &file.path, Errno::NODEV))?;
+        if st.events_gen != file.seen_gen.load(Ordering::SeqCst) {
+            return Ok(true);
+        }
+        let deadline = st.clock + timeout;
+        match st.procs.next_death() {
+            Some(at) if at <= deadline => {
+                let by = at.saturating_sub(st.clock);
+                st.advance(by);
+                Ok(st.events_gen != file.seen_gen.load(Ordering::SeqCst))
+            }
+            _ => {
+                st.advance(timeout);
+                Ok(false)
+            }
+        }
+    }
+
+    fn pidfd_open(&self, pid: u32) -> Result<FakePidfd> {
+        let path = PathBuf::from(format!("/proc/{pid}"));
+        let mut st = self.lock();
+        st.check_fault(Op::PidfdOpen, "pidfd_open", &path)?;
+        let serial = st
+            .procs
+            .serial(pid)
+            .ok_or_else(|| Error::from_rustix("pidfd_open", &path, Errno::SRCH))?;
+        Ok(FakePidfd {
+            pid,
+            serial,
+            _fd: self.new_fd(),
+        })
+    }
+
+    fn pidfd_kill(&self, pidfd: &FakePidfd) -> Result<()> {
+        let mut st = self.lock();
+        if st.procs.serial(pidfd.pid) != Some(pidfd.serial) {
+            return Err(Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), Errno::SRCH));
+        }
+        let linger_until = st.clock + st.procs.kill_linger;
+        if st.procs.kill(pidfd.pid, linger_until) {
+            st.events_gen += 1;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Duration {
+        self.lock().clock
+    }
+
+    fn sleep(&self, duration: Duration) {
+        self.lock().advance(duration);
+    }
+}

@@ -1,0 +1,375 @@
+//! [`SysFs`]: the real backend, on rustix system calls.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::{Access, CgroupFs, Handle, validate_name};
+use crate::{Error, ErrorKind, Result};
+
+/// `CGROUP2_SUPER_MAGIC` from `linux/magic.h`.
+pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The real backend.
+///
+/// [`SysFs::new`] works on the live system and refuses to open, and so to
+/// write in, any directory that is not on cgroup2. [`SysFs::rooted`] treats
+/// another directory as `/` (a fixture tree); only then is that check off.
+/// Every open is `O_CLOEXEC | O_NOFOLLOW` and relative to a directory fd,
+/// walked one component at a time, so no symlink is ever followed inside
+/// the cgroup tree.
+#[derive(Debug)]
+pub struct SysFs {
+    root: PathBuf,
+    root_fd: OwnedFd,
+    check_magic: bool,
+    epoch: Instant,
+}
+
+/// An open cgroup directory of [`SysFs`].
+#[derive(Debug)]
+pub struct SysDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// A kept interface file of [`SysFs`].
+#[derive(Debug)]
+pub struct SysFile {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Handle for SysDir {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Handle for SysFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl SysDir {
+    /// The directory fd, for callers that need raw access (spawning inside).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl SysFile {
+    /// The file fd.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+const DIR_FLAGS: OFlags = OFlags::DIRECTORY
+    .union(OFlags::RDONLY)
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOFOLLOW);
+
+impl SysFs {
+    /// The live system, rooted at `/`, writing only to cgroup2.
+    pub fn new() -> Result<SysFs> {
+        SysFs::open_root(Path::new("/"), true)
+    }
+
+    /// Treat `dir` as `/` (for fixture trees). The cgroup2 check is off.
+    pub fn rooted(dir: impl AsRef<Path>) -> Result<SysFs> {
+        SysFs::open_root(dir.as_ref(), false)
+    }
+
+    fn open_root(dir: &Path, check_magic: bool) -> Result<SysFs> {
+        let root_fd = rfs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::from_rustix("open root", dir, e))?;
+        Ok(SysFs {
+            root: dir.to_path_buf(),
+            root_fd,
+            check_magic,
+            epoch: Instant::now(),
+        })
+    }
+
+    /// Whether this backend checks that directories are on cgroup2.
+    pub fn checks_magic(&self) -> bool {
+        self.check_magic
+    }
+
+    /// The directory treated as `/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_cgroup2(&self, fd: &OwnedFd, path: &Path) -> Result<()> {
+        if !self.check_magic {
+            return Ok(());
+        }
+        let st = rfs::fstatfs(fd).map_err(|e| Error::from_rustix("fstatfs", path, e))?;
+        #[allow(clippy::unnecessary_cast)]
+        if st.f_type as i64 != CGROUP2_SUPER_MAGIC {
+            return Err(Error::new(ErrorKind::NotCgroup2, "open cgroup directory")
+                .with_path(path)
+                .with_detail(format!("filesystem magic {:#x} is not cgroup2", st.f_type))
+                .with_hint("pass a directory on a cgroup2 mount (see /proc/self/mountinfo)"));
+        }
+        Ok(())
+    }
+}
+
+fn component_name(name: &str, path: &Path) -> Result<()> {
+    if name.is_empty() || name.contains('/') || name.contains('\0') || name == ".." || name == "." {
+        return Err(Error::new(ErrorKind::InvalidName, "open")
+            .with_path(path)
+            .with_detail(format!("{name:?} is not a single file name")));
+    }
+    Ok(())
+}
+
+fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
+    buf.clear();
+    loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
+        let (filled, _) = rustix::io::read(fd, buf.spare_capacity_mut())
+            .map_err(|e| Error::from_rustix("read", path, e))?;
+        if filled.is_empty() {
+            return Ok(());
+        }
+        let n = filled.len();
+        // SAFETY: `read` initialised the first `n` spare bytes.
+        unsafe { buf.set_len(buf.len() + n) };
+    }
+}
+
+fn write_once(fd: &OwnedFd, data: &[u8], path: &Path) -> Result<()> {
+    let n = rustix::io::write(fd, data).map_err(|e| Error::from_rustix("write", path, e))?;
+    if n != data.len() {
+        return Err(Error::new(ErrorKind::Other, "write")
+            .with_path(path)
+            .with_detail(format!("short write: {n} of {} bytes", data.len())));
+    }
+    Ok(())
+}
+
+impl CgroupFs for SysFs {
+    type Dir = SysDir;
+    type File = SysFile;
+    type Pidfd = OwnedFd;
+
+    fn read_host_file(&self, path: &Path) -> Result<Vec<u8>> {
+        // Host files such as /proc/self/cgroup sit behind the /proc/self
+        // magic link, so they are opened with links followed, read-only.
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        let fd = rfs::openat(&self.root_fd, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::from_rustix("open", path, e))?;
+        let mut buf = Vec::new();
+        read_all(&fd, &mut buf, path)?;
+        Ok(buf)
+    }
+
+    fn open_dir(&self, path: &Path) -> Result<SysDir> {
+        let mut fd: Option<OwnedFd> = None;
+        for component in path.components() {
+            let name = match component {
+                Component::RootDir | Component::CurDir => continue,
+                Component::Normal(n) => n,
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(Error::new(ErrorKind::InvalidName, "open cgroup directory")
+                        .with_path(path)
+                        .with_detail("the path contains '..'"));
+                }
+            };
+            let base = fd.as_ref().unwrap_or(&self.root_fd);
+            let next = rfs::openat(base, name, DIR_FLAGS, Mode::empty())
+                .map_err(|e| Error::from_rustix("open cgroup directory", path, e))?;
+            fd = Some(next);
+        }
+        let fd = match fd {
+            Some(fd) => fd,
+            None => rfs::openat(&self.root_fd, ".", DIR_FLAGS, Mode::empty())
+                .map_err(|e| Error::from_rustix("open cgroup directory", path, e))?,
+        };
+        self.check_cgroup2(&fd, path)?;
+        Ok(SysDir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn open_child(&self, dir: &SysDir, name: &str) -> Result<SysDir> {
+        validate_name(name)?;
+        let path = dir.path.join(name);
+        let fd = rfs::openat(&dir.fd, name, DIR_FLAGS, Mode::empty())
+            .map_err(|e| Error::from_rustix("open cgroup directory", &path, e))?;
+        self.check_cgroup2(&fd, &path)?;
+        Ok(SysDir { fd, path })
+    }
+
+    fn make_child(&self, dir: &SysDir, name: &str) -> Result<()> {
+        validate_name(name)?;
+        rfs::mkdirat(&dir.fd, name, Mode::from_raw_mode(0o755))
+            .map_err(|e| Error::from_rustix("mkdir", &dir.path.join(name), e))
+    }
+
+    fn remove_child(&self, dir: &SysDir, name: &str) -> Result<()> {
+        validate_name(name)?;
+        rfs::unlinkat(&dir.fd, name, AtFlags::REMOVEDIR)
+            .map_err(|e| Error::from_rustix("rmdir", &dir.path.join(name), e))
+    }
+
+    fn child_names(&self, dir: &SysDir) -> Result<Vec<String>> {
+        let mut reader =
+            rfs::Dir::read_from(&dir.fd).map_err(|e| Error::from_rustix("list", &dir.path, e))?;
+        let mut names = Vec::new();
+        while let Some(entry) = reader.read() {
+            let entry = entry.map_err(|e| Error::from_rustix("list", &dir.path, e))?;
+            if entry.file_type() != rfs::FileType::Directory {
+                continue;
+            }
+            let Ok(name) = entry.file_name().to_str() else {
+                continue;
+            };
+            if name != "." && name != ".." {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn has_file(&self, dir: &SysDir, name: &str) -> Result<bool> {
+        component_name(name, &dir.path)?;
+        match rfs::statat(&dir.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(Error::from_rustix("stat", &dir.path.join(name), e)),
+        }
+    }
+
+    fn may_write(&self, dir: &SysDir, name: Option<&str>) -> bool {
+        let target = name.unwrap_or(".");
+        rfs::accessat(&dir.fd, target, rfs::Access::WRITE_OK, AtFlags::EACCESS).is_ok()
+    }
+
+    fn read_file(&self, dir: &SysDir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
+        let file = self.open_file(dir, name, Access::Read)?;
+        read_all(&file.fd, buf, &file.path)
+    }
+
+    fn write_file(&self, dir: &SysDir, name: &str, data: &[u8]) -> Result<()> {
+        let file = self.open_file(dir, name, Access::Write)?;
+        write_once(&file.fd, data, &file.path)
+    }
+
+    fn open_file(&self, dir: &SysDir, name: &str, access: Access) -> Result<SysFile> {
+        component_name(name, &dir.path)?;
+        let path = dir.path.join(name);
+        let mode = match access {
+            Access::Read => OFlags::RDONLY,
+            Access::Write => OFlags::WRONLY,
+        };
+        let fd = rfs::openat(&dir.fd, name, mode | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())
+            .map_err(|e| Error::from_rustix("open", &path, e))?;
+        Ok(SysFile { fd, path })
+    }
+
+    fn read_kept(&self, file: &SysFile, buf: &mut [u8]) -> Result<usize> {
+        rustix::io::pread(&file.fd, buf, 0).map_err(|e| Error::from_rustix("read", &file.path, e))
+    }
+
+    fn write_kept(&self, file: &SysFile, data: &[u8]) -> Result<()> {
+        write_once(&file.fd, data, &file.path)
+    }
+
+    fn wait_for_change(&self, file: &SysFile, timeout: Duration) -> Result<bool> {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let ts = Timespec {
+            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&file.fd, PollFlags::PRI)];
+        loop {
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(n) => return Ok(n > 0),
+                // A signal cut the wait short: report no change and let the
+                // caller re-read and decide; it holds the deadline.
+                Err(Errno::INTR) => return Ok(false),
+                Err(e) => return Err(Error::from_rustix("poll", &file.path, e)),
+            }
+        }
+    }
+
+    fn pidfd_open(&self, pid: u32) -> Result<OwnedFd> {
+        let path = PathBuf::from(format!("/proc/{pid}"));
+        let raw = i32::try_from(pid).map_err(|_| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
+        let pid = rustix::process::Pid::from_raw(raw)
+            .ok_or_else(|| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
+        rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .map_err(|e| Error::from_rustix("pidfd_open", &path, e))
+    }
+
+    fn pidfd_kill(&self, pidfd: &OwnedFd) -> Result<()> {
+        rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)
+            .map_err(|e| Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), e))
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooted_reads_writes_and_refuses_escapes() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("sys/fs/cgroup/a")).unwrap();
+        std::fs::write(tmp.path().join("sys/fs/cgroup/a/cgroup.procs"), "1\n").unwrap();
+        std::os::unix::fs::symlink("/etc", tmp.path().join("sys/fs/cgroup/link")).unwrap();
+        let fs = SysFs::rooted(tmp.path()).unwrap();
+        let root = fs.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        assert_eq!(fs.child_names(&root).unwrap(), vec!["a"]);
+        let a = fs.open_child(&root, "a").unwrap();
+        assert_eq!(super::super::read_string(&fs, &a, "cgroup.procs").unwrap(), "1\n");
+        assert!(fs.has_file(&a, "cgroup.procs").unwrap());
+        assert!(!fs.has_file(&a, "memory.max").unwrap());
+        // a symlink is never followed
+        let e = fs.open_child(&root, "link").unwrap_err();
+        // O_DIRECTORY|O_NOFOLLOW on a link: ENOTDIR (or ELOOP on some kernels)
+        let refused = [Errno::NOTDIR.raw_os_error(), Errno::LOOP.raw_os_error()];
+        assert!(e.errno().is_some_and(|n| refused.contains(&n)), "{e}");
+        let e = fs.open_dir(Path::new("/sys/fs/cgroup/../..")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName);
+        let e = fs.read_file(&a, "../a/cgroup.procs", &mut Vec::new()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidName);
+        fs.make_child(&a, "b").unwrap();
+        assert_eq!(fs.make_child(&a, "b").unwrap_err().kind(), ErrorKind::AlreadyExists);
+        fs.remove_child(&a, "b").unwrap();
+        let kept = fs.open_file(&a, "cgroup.procs", Access::Read).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(fs.read_kept(&kept, &mut buf).unwrap(), 2);
+        assert_eq!(fs.read_kept(&kept, &mut buf).unwrap(), 2, "pread at 0 reads again");
+    }
+
+    #[test]
+    fn live_backend_refuses_non_cgroup2() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fs = SysFs::new().unwrap();
+        let e = fs.open_dir(tmp.path()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotCgroup2, "{e}");
+        assert!(e.to_string().contains("not cgroup2"), "{e}");
+    }
+}

@@ -1,0 +1,155 @@
+//! Single-value files: `memory.current`, `pids.max`, `cpu.max`, `cgroup.freeze` ...
+
+use super::ParseError;
+
+/// A limit as the kernel prints it: a number, or `max` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MaxOr {
+    /// `max`: no limit.
+    Max,
+    /// A finite limit.
+    Value(u64),
+}
+
+impl MaxOr {
+    /// The finite value, or `None` for `max`.
+    pub fn value(self) -> Option<u64> {
+        match self {
+            MaxOr::Max => None,
+            MaxOr::Value(v) => Some(v),
+        }
+    }
+}
+
+/// The one line of a single-value file, without its trailing newline.
+/// An empty file or a file with more than one line is an error.
+pub fn single_line(content: &str) -> Result<&str, ParseError> {
+    let body = content.strip_suffix('\n').unwrap_or(content);
+    if body.contains('\n') {
+        return Err(ParseError::new(2, "expected a single line"));
+    }
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(ParseError::new(0, "empty file"));
+    }
+    Ok(body)
+}
+
+/// A decimal unsigned integer, as the kernel prints it (no sign, no spaces).
+pub fn parse_u64(token: &str) -> Option<u64> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+/// A decimal signed integer (`memory.stat` can hold small negative counters
+/// transiently on some kernels).
+pub fn parse_i64(token: &str) -> Option<i64> {
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    parse_u64(digits)?;
+    token.parse().ok()
+}
+
+/// A file holding one unsigned number: `memory.current`, `pids.current` ...
+pub fn u64_file(content: &str) -> Result<u64, ParseError> {
+    let line = single_line(content)?;
+    parse_u64(line).ok_or_else(|| ParseError::new(1, format!("not a number: {line:?}")))
+}
+
+/// A file holding one number or `max`: `memory.max`, `pids.max` ...
+pub fn max_or_file(content: &str) -> Result<MaxOr, ParseError> {
+    let line = single_line(content)?;
+    max_or(line).ok_or_else(|| ParseError::new(1, format!("not a number or max: {line:?}")))
+}
+
+/// One token that is a number or `max`.
+pub fn max_or(token: &str) -> Option<MaxOr> {
+    if token == "max" {
+        Some(MaxOr::Max)
+    } else {
+        parse_u64(token).map(MaxOr::Value)
+    }
+}
+
+/// `cpu.max`: `$MAX $PERIOD`, quota `None` when `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuMax {
+    /// Microseconds of CPU time per period, `None` for no limit.
+    pub quota_us: Option<u64>,
+    /// The period in microseconds.
+    pub period_us: u64,
+}
+
+/// Parse the content of `cpu.max`.
+pub fn cpu_max(content: &str) -> Result<CpuMax, ParseError> {
+    let line = single_line(content)?;
+    let mut parts = line.split_ascii_whitespace();
+    let (Some(quota), Some(period), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ParseError::new(1, format!("expected \"$MAX $PERIOD\", got {line:?}")));
+    };
+    let quota_us = max_or(quota)
+        .ok_or_else(|| ParseError::new(1, format!("bad quota {quota:?}")))?
+        .value();
+    let period_us =
+        parse_u64(period).ok_or_else(|| ParseError::new(1, format!("bad period {period:?}")))?;
+    Ok(CpuMax {
+        quota_us,
+        period_us,
+    })
+}
+
+/// A space-separated word list: `cgroup.controllers`, `cgroup.subtree_control`.
+pub fn words(content: &str) -> impl Iterator<Item = &str> {
+    content.split_ascii_whitespace()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_values() {
+        assert_eq!(u64_file("12984320\n"), Ok(12984320));
+        assert_eq!(u64_file("7"), Ok(7));
+        assert!(u64_file("").is_err());
+        assert!(u64_file("\n").is_err());
+        assert!(u64_file("-1\n").is_err());
+        assert!(u64_file("1 2\n").is_err());
+        assert!(u64_file("1\n2\n").is_err());
+        assert!(u64_file("99999999999999999999999\n").is_err());
+        assert_eq!(max_or_file("max\n"), Ok(MaxOr::Max));
+        assert_eq!(max_or_file("33554432\n"), Ok(MaxOr::Value(33554432)));
+        assert!(max_or_file("maxx\n").is_err());
+    }
+
+    #[test]
+    fn signed() {
+        assert_eq!(parse_i64("-4096"), Some(-4096));
+        assert_eq!(parse_i64("12"), Some(12));
+        assert_eq!(parse_i64("-"), None);
+        assert_eq!(parse_i64("+1"), None);
+    }
+
+    #[test]
+    fn cpu_max_forms() {
+        assert_eq!(
+            cpu_max("max 100000\n"),
+            Ok(CpuMax {
+                quota_us: None,
+                period_us: 100000
+            })
+        );
+        assert_eq!(
+            cpu_max("50000 100000\n"),
+            Ok(CpuMax {
+                quota_us: Some(50000),
+                period_us: 100000
+            })
+        );
+        assert!(cpu_max("50000\n").is_err());
+        assert!(cpu_max("50000 100000 7\n").is_err());
+        assert!(cpu_max("x 100000\n").is_err());
+        assert!(cpu_max("max max\n").is_err());
+    }
+}
