@@ -78,19 +78,19 @@ impl ErrorKind {
             ErrorKind::InvalidInput | ErrorKind::InvalidName => io::ErrorKind::InvalidInput,
             ErrorKind::Parse => io::ErrorKind::InvalidData,
             ErrorKind::TimedOut => io::ErrorKind::TimedOut,
-            ErrorKind::Unsupported | ErrorKind::ControllerUnavailable => {
-                io::ErrorKind::Unsupported
-            }
+            ErrorKind::Unsupported | ErrorKind::ControllerUnavailable => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
         }
     }
 }
 
 /// An error from cgbox: what was done, on which path, with the errno kept.
+#[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     operation: String,
@@ -125,7 +125,11 @@ impl Error {
             .with_errno(errno)
     }
 
-    pub(crate) fn from_rustix(operation: impl Into<String>, path: &Path, e: rustix::io::Errno) -> Error {
+    pub(crate) fn from_rustix(
+        operation: impl Into<String>,
+        path: &Path,
+        e: rustix::io::Errno,
+    ) -> Error {
         Error::from_errno(operation, path, e.raw_os_error())
     }
 

@@ -107,7 +107,11 @@ pub fn read_string<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir, name: &str) -> Re
 
 /// Read `name` in `dir`, `None` when it does not exist (ENOENT) or the
 /// kernel does not support reading it (EOPNOTSUPP, as PSI can).
-pub fn read_optional<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir, name: &str) -> Result<Option<String>> {
+pub fn read_optional<F: CgroupFs + ?Sized>(
+    fs: &F,
+    dir: &F::Dir,
+    name: &str,
+) -> Result<Option<String>> {
     match read_string(fs, dir, name) {
         Ok(s) => Ok(Some(s)),
         Err(e) if is_absent(&e) => Ok(None),

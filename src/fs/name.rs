@@ -36,7 +36,16 @@ mod tests {
         for ok in ["a", "job-1", "x.y", "0123", &"n".repeat(255)] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a/b", "..", ".", ".hidden", "a\0b", "a\nb", &"n".repeat(256)] {
+        for bad in [
+            "",
+            "a/b",
+            "..",
+            ".",
+            ".hidden",
+            "a\0b",
+            "a\nb",
+            &"n".repeat(256),
+        ] {
             let e = validate_name(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidName, "{bad:?}");
         }

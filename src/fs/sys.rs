@@ -86,8 +86,12 @@ impl SysFs {
     }
 
     fn open_root(dir: &Path, check_magic: bool) -> Result<SysFs> {
-        let root_fd = rfs::open(dir, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::from_rustix("open root", dir, e))?;
+        let root_fd = rfs::open(
+            dir,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::from_rustix("open root", dir, e))?;
         Ok(SysFs {
             root: dir.to_path_buf(),
             root_fd,
@@ -167,8 +171,13 @@ impl CgroupFs for SysFs {
         // Host files such as /proc/self/cgroup sit behind the /proc/self
         // magic link, so they are opened with links followed, read-only.
         let rel = path.strip_prefix("/").unwrap_or(path);
-        let fd = rfs::openat(&self.root_fd, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::from_rustix("open", path, e))?;
+        let fd = rfs::openat(
+            &self.root_fd,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::from_rustix("open", path, e))?;
         let mut buf = Vec::new();
         read_all(&fd, &mut buf, path)?;
         Ok(buf)
@@ -275,8 +284,13 @@ impl CgroupFs for SysFs {
             Access::Read => OFlags::RDONLY,
             Access::Write => OFlags::WRONLY,
         };
-        let fd = rfs::openat(&dir.fd, name, mode | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty())
-            .map_err(|e| Error::from_rustix("open", &path, e))?;
+        let fd = rfs::openat(
+            &dir.fd,
+            name,
+            mode | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::from_rustix("open", &path, e))?;
         Ok(SysFile { fd, path })
     }
 
@@ -295,20 +309,19 @@ impl CgroupFs for SysFs {
             tv_nsec: i64::from(timeout.subsec_nanos()),
         };
         let mut fds = [PollFd::new(&file.fd, PollFlags::PRI)];
-        loop {
-            match rustix::event::poll(&mut fds, Some(&ts)) {
-                Ok(n) => return Ok(n > 0),
-                // A signal cut the wait short: report no change and let the
-                // caller re-read and decide; it holds the deadline.
-                Err(Errno::INTR) => return Ok(false),
-                Err(e) => return Err(Error::from_rustix("poll", &file.path, e)),
-            }
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) => Ok(n > 0),
+            // A signal cut the wait short: report no change and let the
+            // caller re-read and decide; it holds the deadline.
+            Err(Errno::INTR) => Ok(false),
+            Err(e) => Err(Error::from_rustix("poll", &file.path, e)),
         }
     }
 
     fn pidfd_open(&self, pid: u32) -> Result<OwnedFd> {
         let path = PathBuf::from(format!("/proc/{pid}"));
-        let raw = i32::try_from(pid).map_err(|_| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
+        let raw = i32::try_from(pid)
+            .map_err(|_| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
         let pid = rustix::process::Pid::from_raw(raw)
             .ok_or_else(|| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
         rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
@@ -343,7 +356,10 @@ mod tests {
         let root = fs.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
         assert_eq!(fs.child_names(&root).unwrap(), vec!["a"]);
         let a = fs.open_child(&root, "a").unwrap();
-        assert_eq!(super::super::read_string(&fs, &a, "cgroup.procs").unwrap(), "1\n");
+        assert_eq!(
+            super::super::read_string(&fs, &a, "cgroup.procs").unwrap(),
+            "1\n"
+        );
         assert!(fs.has_file(&a, "cgroup.procs").unwrap());
         assert!(!fs.has_file(&a, "memory.max").unwrap());
         // a symlink is never followed
@@ -353,15 +369,24 @@ mod tests {
         assert!(e.errno().is_some_and(|n| refused.contains(&n)), "{e}");
         let e = fs.open_dir(Path::new("/sys/fs/cgroup/../..")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidName);
-        let e = fs.read_file(&a, "../a/cgroup.procs", &mut Vec::new()).unwrap_err();
+        let e = fs
+            .read_file(&a, "../a/cgroup.procs", &mut Vec::new())
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidName);
         fs.make_child(&a, "b").unwrap();
-        assert_eq!(fs.make_child(&a, "b").unwrap_err().kind(), ErrorKind::AlreadyExists);
+        assert_eq!(
+            fs.make_child(&a, "b").unwrap_err().kind(),
+            ErrorKind::AlreadyExists
+        );
         fs.remove_child(&a, "b").unwrap();
         let kept = fs.open_file(&a, "cgroup.procs", Access::Read).unwrap();
         let mut buf = [0u8; 16];
         assert_eq!(fs.read_kept(&kept, &mut buf).unwrap(), 2);
-        assert_eq!(fs.read_kept(&kept, &mut buf).unwrap(), 2, "pread at 0 reads again");
+        assert_eq!(
+            fs.read_kept(&kept, &mut buf).unwrap(),
+            2,
+            "pread at 0 reads again"
+        );
     }
 
     #[test]

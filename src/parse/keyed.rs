@@ -16,7 +16,10 @@ pub fn flat(content: &str) -> impl Iterator<Item = Result<(&str, &str), ParseErr
         let mut words = line.split_ascii_whitespace();
         match (words.next(), words.next(), words.next()) {
             (Some(k), Some(v), None) => Ok((k, v)),
-            _ => Err(ParseError::new(n, format!("expected \"key value\", got {line:?}"))),
+            _ => Err(ParseError::new(
+                n,
+                format!("expected \"key value\", got {line:?}"),
+            )),
         }
     })
 }
@@ -68,7 +71,10 @@ impl<'a> NestedLine<'a> {
             .split_ascii_whitespace()
             .map(move |field| match field.split_once('=') {
                 Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
-                _ => Err(ParseError::new(line, format!("expected key=value, got {field:?}"))),
+                _ => Err(ParseError::new(
+                    line,
+                    format!("expected key=value, got {field:?}"),
+                )),
             })
     }
 }
@@ -108,10 +114,16 @@ mod tests {
     #[test]
     fn flat_numbers() {
         let m = flat_u64("usage_usec 4569656\nnr_throttled 23\n").unwrap();
-        assert_eq!(m, vec![("usage_usec".into(), 4569656), ("nr_throttled".into(), 23)]);
+        assert_eq!(
+            m,
+            vec![("usage_usec".into(), 4569656), ("nr_throttled".into(), 23)]
+        );
         let e = flat_u64("a 1\n\nb x\n").unwrap_err();
         assert_eq!(e.line(), 3);
-        assert_eq!(flat_i64("anon -4096\n").unwrap(), vec![("anon".into(), -4096)]);
+        assert_eq!(
+            flat_i64("anon -4096\n").unwrap(),
+            vec![("anon".into(), -4096)]
+        );
         assert!(flat_u64("").unwrap().is_empty());
     }
 
@@ -122,7 +134,10 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].key, "259:0");
         let f: Vec<_> = lines[0].fields().collect();
-        assert_eq!(f, vec![Ok(("rbytes", "8388608")), Ok(("wbytes", "16777216"))]);
+        assert_eq!(
+            f,
+            vec![Ok(("rbytes", "8388608")), Ok(("wbytes", "16777216"))]
+        );
         let f: Vec<_> = lines[1].fields().collect();
         assert_eq!(f, vec![Ok(("cost.vrate", "100.00"))]);
         let bad: Vec<_> = nested("k a=1 b c=\n").next().unwrap().fields().collect();

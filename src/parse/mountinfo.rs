@@ -61,9 +61,8 @@ fn parse_line(line: &str) -> Result<Mount, String> {
     else {
         return Err(format!("too few fields in {line:?}"));
     };
-    let number = |s: &str, what: &str| {
-        super::value::parse_u64(s).ok_or_else(|| format!("bad {what} {s:?}"))
-    };
+    let number =
+        |s: &str, what: &str| super::value::parse_u64(s).ok_or_else(|| format!("bad {what} {s:?}"));
     let (major, minor) = dev
         .split_once(':')
         .ok_or_else(|| format!("bad device {dev:?}"))?;
@@ -83,7 +82,10 @@ fn parse_line(line: &str) -> Result<Mount, String> {
 }
 
 fn split_options(s: &str) -> Vec<String> {
-    s.split(',').filter(|o| !o.is_empty()).map(str::to_owned).collect()
+    s.split(',')
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Decode the kernel's octal escapes (`\040` space, `\011` tab, `\012`
@@ -95,12 +97,12 @@ pub fn unescape(field: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes.get(i).copied().unwrap_or(0);
-        if b == b'\\' {
-            if let Some(v) = octal3(bytes.get(i + 1..i + 4)) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        if b == b'\\'
+            && let Some(v) = octal3(bytes.get(i + 1..i + 4))
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(b);
         i += 1;

@@ -32,7 +32,10 @@ pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
         let mut parts = line.splitn(3, ':');
         let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(ParseError::new(n, format!("expected \"id:controllers:path\", got {line:?}")));
+            return Err(ParseError::new(
+                n,
+                format!("expected \"id:controllers:path\", got {line:?}"),
+            ));
         };
         let hierarchy_id = super::value::parse_u64(id)
             .and_then(|v| u32::try_from(v).ok())
@@ -42,7 +45,10 @@ pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
             None => (path, false),
         };
         if !path.starts_with('/') {
-            return Err(ParseError::new(n, format!("cgroup path is not absolute: {path:?}")));
+            return Err(ParseError::new(
+                n,
+                format!("cgroup path is not absolute: {path:?}"),
+            ));
         }
         let controllers = controllers
             .split(',')

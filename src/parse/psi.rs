@@ -54,7 +54,10 @@ pub fn parse(content: &str) -> Result<Pressure, ParseError> {
             }
         }
         let (Some(avg10), Some(avg60), Some(avg300), Some(total)) = (a10, a60, a300, total) else {
-            return Err(ParseError::new(line.line, format!("{}: missing field", line.key)));
+            return Err(ParseError::new(
+                line.line,
+                format!("{}: missing field", line.key),
+            ));
         };
         *slot = Some(PsiLine {
             avg10,

@@ -86,7 +86,10 @@ pub fn cpu_max(content: &str) -> Result<CpuMax, ParseError> {
     let line = single_line(content)?;
     let mut parts = line.split_ascii_whitespace();
     let (Some(quota), Some(period), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ParseError::new(1, format!("expected \"$MAX $PERIOD\", got {line:?}")));
+        return Err(ParseError::new(
+            1,
+            format!("expected \"$MAX $PERIOD\", got {line:?}"),
+        ));
     };
     let quota_us = max_or(quota)
         .ok_or_else(|| ParseError::new(1, format!("bad quota {quota:?}")))?

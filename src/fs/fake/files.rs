@@ -38,11 +38,23 @@ const ROOT_CORE: [&str; 8] = [
     "cpu.stat",
 ];
 
-const PSI: [&str; 5] = ["cgroup.pressure", "cpu.pressure", "io.pressure", "memory.pressure", "irq.pressure"];
+const PSI: [&str; 5] = [
+    "cgroup.pressure",
+    "cpu.pressure",
+    "io.pressure",
+    "memory.pressure",
+    "irq.pressure",
+];
 
 fn controller_files(controller: &str) -> &'static [&'static str] {
     match controller {
-        "cpu" => &["cpu.idle", "cpu.max", "cpu.max.burst", "cpu.weight", "cpu.weight.nice"],
+        "cpu" => &[
+            "cpu.idle",
+            "cpu.max",
+            "cpu.max.burst",
+            "cpu.weight",
+            "cpu.weight.nice",
+        ],
         "memory" => &[
             "memory.current",
             "memory.events",
@@ -74,7 +86,12 @@ fn controller_files(controller: &str) -> &'static [&'static str] {
 }
 
 /// Controller files that the root has too.
-const ROOT_CONTROLLER_FILES: [&str; 4] = ["memory.stat", "io.stat", "cpuset.cpus.effective", "cpuset.mems.effective"];
+const ROOT_CONTROLLER_FILES: [&str; 4] = [
+    "memory.stat",
+    "io.stat",
+    "cpuset.cpus.effective",
+    "cpuset.mems.effective",
+];
 
 /// Files whose kernel handler takes writes; the rest open for writing with `EACCES`.
 pub(super) fn writable(name: &str) -> bool {
@@ -144,7 +161,10 @@ impl State {
                 return true;
             }
             return ROOT_CONTROLLER_FILES.contains(&name)
-                && self.available.iter().any(|c| controller_files(c).contains(&name));
+                && self
+                    .available
+                    .iter()
+                    .any(|c| controller_files(c).contains(&name));
         }
         if CORE.contains(&name) {
             return true;
@@ -188,10 +208,17 @@ impl State {
 
     fn generate(&self, id: u64, name: &str) -> String {
         let join = |set: &BTreeSet<&'static str>| {
-            let words: Vec<&str> = CONTROLLERS.iter().copied().filter(|c| set.contains(c)).collect();
+            let words: Vec<&str> = CONTROLLERS
+                .iter()
+                .copied()
+                .filter(|c| set.contains(c))
+                .collect();
             format!("{}\n", words.join(" "))
         };
-        let cpu_on = self.controllers(id).map(|c| c.contains("cpu")).unwrap_or(false);
+        let cpu_on = self
+            .controllers(id)
+            .map(|c| c.contains("cpu"))
+            .unwrap_or(false);
         match name {
             "cgroup.controllers" => join(&self.controllers(id).unwrap_or_default()),
             "cgroup.subtree_control" => self.node(id).map(|n| join(&n.subtree_control)).unwrap_or_default(),
@@ -245,7 +272,10 @@ impl State {
     }
 
     fn live_in_subtree(&self, id: u64) -> usize {
-        self.procs.live().filter(|(_, p)| self.is_ancestor_or_self(id, p.cgroup)).count()
+        self.procs
+            .live()
+            .filter(|(_, p)| self.is_ancestor_or_self(id, p.cgroup))
+            .count()
     }
 
     pub(super) fn write(&mut self, file: &FakeFile, data: &[u8]) -> Result<()> {
@@ -315,7 +345,11 @@ impl State {
             }
         }
         let available = self.controllers(id).map_err(|_| Errno::NODEV)?;
-        if enable.iter().chain(disable.iter()).any(|c| !available.contains(c)) {
+        if enable
+            .iter()
+            .chain(disable.iter())
+            .any(|c| !available.contains(c))
+        {
             return Err(Errno::NOENT);
         }
         let node = self.node(id).map_err(|_| Errno::NODEV)?;
@@ -331,10 +365,10 @@ impl State {
         }
         // A controller still enabled by a child cannot be taken away.
         for child in node.children.values() {
-            if let Ok(ch) = self.node(*child) {
-                if disable.iter().any(|c| ch.subtree_control.contains(c)) {
-                    return Err(Errno::BUSY);
-                }
+            if let Ok(ch) = self.node(*child)
+                && disable.iter().any(|c| ch.subtree_control.contains(c))
+            {
+                return Err(Errno::BUSY);
             }
         }
         let node = self.node_mut(id).map_err(|_| Errno::NODEV)?;
@@ -347,12 +381,20 @@ impl State {
 
     fn write_procs(&mut self, id: u64, text: &str) -> std::result::Result<(), Errno> {
         let pid = values::kstrtoint(text).ok_or(Errno::INVAL)?;
-        let pid = if pid == 0 { self.procs.self_pid } else { u32::try_from(pid).map_err(|_| Errno::INVAL)? };
+        let pid = if pid == 0 {
+            self.procs.self_pid
+        } else {
+            u32::try_from(pid).map_err(|_| Errno::INVAL)?
+        };
         let node = self.node(id).map_err(|_| Errno::NODEV)?;
         if node.parent.is_some() && !node.subtree_control.is_empty() {
             return Err(Errno::BUSY);
         }
-        if self.procs.state(pid).is_none_or(|s| s == super::ProcState::Zombie) {
+        if self
+            .procs
+            .state(pid)
+            .is_none_or(|s| s == super::ProcState::Zombie)
+        {
             return Err(Errno::SRCH);
         }
         self.procs.move_to(pid, id);

@@ -29,6 +29,9 @@ mod files;
 mod procs;
 mod values;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -43,7 +46,9 @@ use crate::{Error, ErrorKind, Result};
 pub use procs::ProcState;
 
 /// Every controller the model knows, in the kernel's order.
-pub const CONTROLLERS: [&str; 8] = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"];
+pub const CONTROLLERS: [&str; 8] = [
+    "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+];
 
 /// The operations faults can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,7 +284,9 @@ impl FakeFs {
     pub fn set_file(&self, path: &str, file: &str, content: &str) -> Result<()> {
         let mut st = self.lock();
         let id = st.lookup(path)?;
-        st.node_mut(id)?.values.insert(file.to_owned(), content.to_owned());
+        st.node_mut(id)?
+            .values
+            .insert(file.to_owned(), content.to_owned());
         Ok(())
     }
 
@@ -333,7 +340,11 @@ impl FakeFs {
     /// Paths (relative to the mount, `/`-separated) of every cgroup, sorted.
     pub fn cgroups(&self) -> Vec<String> {
         let st = self.lock();
-        let mut out: Vec<String> = st.nodes.keys().filter_map(|&id| st.rel_path(id).ok()).collect();
+        let mut out: Vec<String> = st
+            .nodes
+            .keys()
+            .filter_map(|&id| st.rel_path(id).ok())
+            .collect();
         out.sort();
         out
     }
@@ -424,7 +435,9 @@ impl State {
     }
 
     fn populated(&self, id: u64) -> bool {
-        self.procs.live().any(|(_, p)| self.is_ancestor_or_self(id, p.cgroup))
+        self.procs
+            .live()
+            .any(|(_, p)| self.is_ancestor_or_self(id, p.cgroup))
     }
 
     fn advance(&mut self, by: Duration) {
@@ -436,10 +449,9 @@ impl State {
 
     fn take_fault(&mut self, op: Op, path: &Path) -> Option<Errno> {
         let text = path.to_string_lossy();
-        let idx = self
-            .faults
-            .iter()
-            .position(|f| f.op == op && text.ends_with(f.path_suffix.as_str()) && f.remaining != Some(0))?;
+        let idx = self.faults.iter().position(|f| {
+            f.op == op && text.ends_with(f.path_suffix.as_str()) && f.remaining != Some(0)
+        })?;
         let fault = self.faults.get_mut(idx)?;
         if let Some(n) = fault.remaining.as_mut() {
             *n -= 1;
@@ -458,18 +470,19 @@ impl State {
         let rel = path.strip_prefix(&self.mount).map_err(|_| {
             Error::new(ErrorKind::NotCgroup2, "open cgroup directory")
                 .with_path(path)
-                .with_detail(format!("not under the fake cgroup2 mount {}", self.mount.display()))
+                .with_detail(format!(
+                    "not under the fake cgroup2 mount {}",
+                    self.mount.display()
+                ))
         })?;
         let mut id = ROOT;
         for c in rel.components() {
             match c {
                 Component::Normal(n) => {
                     let n = n.to_string_lossy();
-                    id = *self
-                        .node(id)?
-                        .children
-                        .get(n.as_ref())
-                        .ok_or_else(|| Error::from_rustix("open cgroup directory", path, Errno::NOENT))?;
+                    id = *self.node(id)?.children.get(n.as_ref()).ok_or_else(|| {
+                        Error::from_rustix("open cgroup directory", path, Errno::NOENT)
+                    })?;
                 }
                 Component::CurDir => {}
                 _ => {
@@ -484,7 +497,11 @@ impl State {
 }
 
 fn gone(id: u64) -> Error {
-    Error::from_rustix("access cgroup", Path::new(&format!("<fake cgroup #{id}>")), Errno::NODEV)
+    Error::from_rustix(
+        "access cgroup",
+        Path::new(&format!("<fake cgroup #{id}>")),
+        Errno::NODEV,
+    )
 }
 
 fn file_name_ok(name: &str, dir: &Path) -> Result<()> {
@@ -682,7 +699,11 @@ impl CgroupFs for FakeFs {
     fn pidfd_kill(&self, pidfd: &FakePidfd) -> Result<()> {
         let mut st = self.lock();
         if st.procs.serial(pidfd.pid) != Some(pidfd.serial) {
-            return Err(Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), Errno::SRCH));
+            return Err(Error::from_rustix(
+                "pidfd_send_signal",
+                Path::new("pidfd"),
+                Errno::SRCH,
+            ));
         }
         let linger_until = st.clock + st.procs.kill_linger;
         if st.procs.kill(pidfd.pid, linger_until) {

@@ -78,7 +78,10 @@ impl Procs {
     }
 
     pub(crate) fn live_in(&self, cgroup: u64) -> Vec<u32> {
-        self.live().filter(|(_, p)| p.cgroup == cgroup).map(|(pid, _)| pid).collect()
+        self.live()
+            .filter(|(_, p)| p.cgroup == cgroup)
+            .map(|(pid, _)| pid)
+            .collect()
     }
 
     pub(crate) fn get(&self, pid: u32) -> Option<&Proc> {
@@ -170,7 +173,9 @@ impl Procs {
         let racers: Vec<u32> = self
             .table
             .iter()
-            .filter(|(_, p)| p.cgroup == cgroup && p.state == ProcState::Running && p.forks_left > 0)
+            .filter(|(_, p)| {
+                p.cgroup == cgroup && p.state == ProcState::Running && p.forks_left > 0
+            })
             .map(|(&pid, _)| pid)
             .collect();
         for pid in &racers {
@@ -188,7 +193,11 @@ impl Procs {
 }
 
 fn no_such_process(pid: u32) -> Error {
-    Error::from_rustix("find process", Path::new(&format!("/proc/{pid}")), Errno::SRCH)
+    Error::from_rustix(
+        "find process",
+        Path::new(&format!("/proc/{pid}")),
+        Errno::SRCH,
+    )
 }
 
 impl FakeFs {

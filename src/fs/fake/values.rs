@@ -23,7 +23,9 @@ pub(super) fn kstrtoint(text: &str) -> Option<i64> {
 
 /// `memparse`: a number with an optional K, M, G, T, P or E suffix.
 fn memparse(text: &str) -> Option<u64> {
-    let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (num, suffix) = text.split_at(end);
     let n: u64 = num.parse().ok()?;
     let shift = match suffix {
@@ -73,7 +75,11 @@ fn render_list(ids: &[u32]) -> String {
             end += 1;
             i += 1;
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
         i += 1;
     }
     out.join(",")
@@ -89,7 +95,10 @@ fn weight(text: &str) -> Result<u64, Errno> {
 
 fn device(text: &str, st: &State) -> Result<(u32, u32), Errno> {
     let (maj, min) = text.split_once(':').ok_or(Errno::INVAL)?;
-    let dev = (maj.parse().map_err(|_| Errno::INVAL)?, min.parse().map_err(|_| Errno::INVAL)?);
+    let dev = (
+        maj.parse().map_err(|_| Errno::INVAL)?,
+        min.parse().map_err(|_| Errno::INVAL)?,
+    );
     if !st.devices.contains(&dev) {
         return Err(Errno::NODEV);
     }
@@ -160,20 +169,32 @@ pub(super) fn validate(
             None => Err(Errno::INVAL),
         },
         "cpuset.cpus" | "cpuset.mems" => {
-            let limit = if name == "cpuset.cpus" { st.cpus } else { st.mems };
+            let limit = if name == "cpuset.cpus" {
+                st.cpus
+            } else {
+                st.mems
+            };
             let ids = cpu_list(t, limit).ok_or(Errno::INVAL)?;
             Ok(Some(format!("{}\n", render_list(&ids))))
         }
         "io.max" => {
             let mut words = t.split_ascii_whitespace();
             let dev = device(words.next().ok_or(Errno::INVAL)?, st)?;
-            let mut limits = [("rbps", "max".to_string()), ("wbps", "max".into()), ("riops", "max".into()), ("wiops", "max".into())];
+            let mut limits = [
+                ("rbps", "max".to_string()),
+                ("wbps", "max".into()),
+                ("riops", "max".into()),
+                ("wiops", "max".into()),
+            ];
             for w in words {
                 let (k, v) = w.split_once('=').ok_or(Errno::INVAL)?;
                 if v != "max" && v.parse::<u64>().is_err() {
                     return Err(Errno::INVAL);
                 }
-                let slot = limits.iter_mut().find(|(key, _)| *key == k).ok_or(Errno::INVAL)?;
+                let slot = limits
+                    .iter_mut()
+                    .find(|(key, _)| *key == k)
+                    .ok_or(Errno::INVAL)?;
                 slot.1 = v.to_owned();
             }
             let line: Vec<String> = limits.iter().map(|(k, v)| format!("{k}={v}")).collect();

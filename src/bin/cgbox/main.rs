@@ -1,0 +1,111 @@
+//! `cgbox`: a cgroup v2 box for every job, from the command line.
+//!
+//! See `cgbox --help`, and the contract in the README.
+
+mod args;
+mod inspect;
+mod json;
+mod logger;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use args::{Arg, Lexer};
+use cgbox::fs::SysFs;
+
+const USAGE: &str = "\
+cgbox: a cgroup v2 box for every job
+
+usage: cgbox [--root DIR] [--app NAME] <command> [options]
+
+commands:
+  inspect   where boxes would go here, and what they can be given
+
+global options:
+  --root DIR   treat DIR as / (fixture trees; the cgroup2 check is off there)
+  --app NAME   the subtree that holds the boxes: <parent>/<app>/agents/<name> (default cgbox)
+  -h, --help   this help; `cgbox <command> --help` for a command's
+  -V, --version
+";
+
+/// Exit code for wrong usage of commands other than `run`.
+pub const EXIT_USAGE: i32 = 2;
+
+/// What every command is given.
+pub struct Global {
+    pub root: Option<PathBuf>,
+    pub app: String,
+}
+
+impl Global {
+    /// The backend: the live system, or a fixture tree under `--root`.
+    pub fn fs(&self) -> cgbox::Result<SysFs> {
+        match &self.root {
+            Some(dir) => SysFs::rooted(dir),
+            None => SysFs::new(),
+        }
+    }
+}
+
+fn main() {
+    logger::init();
+    std::process::exit(real_main(std::env::args_os().skip(1).collect()));
+}
+
+fn real_main(args: Vec<OsString>) -> i32 {
+    let mut lex = Lexer::new(args);
+    let mut global = Global {
+        root: None,
+        app: "cgbox".to_owned(),
+    };
+    let command = loop {
+        let arg = match lex.next_arg() {
+            Ok(a) => a,
+            Err(e) => return usage_error(&e),
+        };
+        match arg {
+            Some(Arg::Long(l)) if l == "root" => match lex.value("--root") {
+                Ok(v) => global.root = Some(PathBuf::from(v)),
+                Err(e) => return usage_error(&e),
+            },
+            Some(Arg::Long(l)) if l == "app" => match lex.value("--app") {
+                Ok(v) => {
+                    if let Err(e) = cgbox::fs::validate_name(&v) {
+                        return usage_error(&format!("--app: {e}"));
+                    }
+                    global.app = v;
+                }
+                Err(e) => return usage_error(&e),
+            },
+            Some(Arg::Long(l)) if l == "help" => {
+                print!("{USAGE}");
+                return 0;
+            }
+            Some(Arg::Short('h')) => {
+                print!("{USAGE}");
+                return 0;
+            }
+            Some(Arg::Long(l)) if l == "version" => {
+                println!("cgbox {}", env!("CARGO_PKG_VERSION"));
+                return 0;
+            }
+            Some(Arg::Short('V')) => {
+                println!("cgbox {}", env!("CARGO_PKG_VERSION"));
+                return 0;
+            }
+            Some(Arg::Word(w)) => break w.to_string_lossy().into_owned(),
+            Some(other) => return usage_error(&format!("unexpected {other:?} before the command")),
+            None => return usage_error("no command given"),
+        }
+    };
+    match command.as_str() {
+        "inspect" => inspect::main(&global, lex),
+        other => usage_error(&format!("unknown command {other:?}")),
+    }
+}
+
+/// Print a usage error and return the usage exit code.
+pub fn usage_error(message: &str) -> i32 {
+    eprintln!("cgbox: {message}\n(see cgbox --help)");
+    EXIT_USAGE
+}

@@ -1,0 +1,93 @@
+//! `cgbox inspect` as users and scripts see it: JSON keys, exit codes, help.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn cgbox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cgbox"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn layout(name: &str) -> String {
+    common::fixtures()
+        .join("layouts")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn hybrid_host_json_follows_the_contract() {
+    let out = cgbox(&["--root", &layout("hybrid-host"), "inspect", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json = String::from_utf8(out.stdout).unwrap();
+    let head = r#"{"mode": "hybrid", "mount": "/sys/fs/cgroup/unified", "cgroup": "/", "parent": "/sys/fs/cgroup/unified", "controllers": ["hugetlb"], "writable": true, "features": {"kill": true, "freeze": true, "memory_peak": false, "psi": true}, "problems": ["#;
+    assert!(json.starts_with(head), "{json}");
+    assert!(json.contains("memory"), "{json}");
+    assert_eq!(json.lines().count(), 1, "one JSON object on one line");
+}
+
+#[test]
+fn exit_code_one_when_boxes_cannot_be_made() {
+    for name in [
+        "legacy-v1",
+        "no-cgroupfs",
+        "container-readonly",
+        "outside-namespace",
+    ] {
+        let out = cgbox(&["--root", &layout(name), "inspect", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
+        let json = String::from_utf8(out.stdout).unwrap();
+        assert!(!json.contains(r#""problems": []"#), "{name}: {json}");
+    }
+}
+
+#[test]
+fn text_output_names_the_box_location() {
+    let out = cgbox(&[
+        "--root",
+        &layout("unified-systemd-user"),
+        "--app",
+        "ci",
+        "inspect",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("app.slice/ci/agents/<name>"), "{text}");
+    assert!(text.contains("problems     none"), "{text}");
+}
+
+#[test]
+fn help_and_usage_errors() {
+    for args in [&["--help"][..], &["inspect", "--help"][..], &["-h"][..]] {
+        let out = cgbox(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .contains("usage: cgbox")
+        );
+    }
+    for args in [
+        &[][..],
+        &["frobnicate"][..],
+        &["inspect", "--bogus"][..],
+        &["--app", "../x", "inspect"][..],
+        &["--root"][..],
+    ] {
+        let out = cgbox(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn a_missing_root_is_an_error_not_a_panic() {
+    let out = cgbox(&["--root", "/nonexistent/cgbox-test", "inspect"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("/nonexistent/cgbox-test"), "{err}");
+}
