@@ -27,6 +27,8 @@
 pub mod discover;
 mod error;
 pub mod fs;
+pub mod kill;
+pub mod limits;
 pub mod parse;
 
 pub use error::{Error, ErrorKind, Result};

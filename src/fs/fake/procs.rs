@@ -179,14 +179,10 @@ impl Procs {
             .map(|(&pid, _)| pid)
             .collect();
         for pid in &racers {
-            let left = match self.table.get_mut(pid) {
-                Some(p) => {
-                    p.forks_left -= 1;
-                    p.forks_left
-                }
-                None => continue,
-            };
-            self.spawn(cgroup, left);
+            if let Some(p) = self.table.get_mut(pid) {
+                p.forks_left -= 1;
+                self.spawn(cgroup, 0);
+            }
         }
         !racers.is_empty()
     }
@@ -208,7 +204,7 @@ impl FakeFs {
 
     /// Start a fake process that forks once each time its cgroup's
     /// `cgroup.procs` is read while it runs unfrozen, `forks` times in all
-    /// (its children inherit what is left): a job forking while it is killed.
+    /// (its children do not fork): a job forking while it is being killed.
     pub fn spawn_forker(&self, path: &str, forks: u32) -> Result<u32> {
         let mut st = self.lock();
         let id = st.lookup(path)?;

@@ -1,0 +1,412 @@
+//! Kill, freeze, wait until empty, and remove: the steps that end a box.
+//!
+//! Nothing here spins. Waiting is `poll(POLLPRI)` on a kept `cgroup.events`
+//! fd, cut into slices of 1, 2, 4, 8 and then 16 ms after each of which the
+//! file is read again: the kernel rate-limits its notifications (a wake can
+//! come ~15 ms late when the cgroup became populated shortly before), and
+//! the slices bound that delay without burning the CPU the dying tasks need.
+//! `rmdir` is retried on `EBUSY` with a bounded backoff.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use rustix::io::Errno;
+
+use crate::fs::{Access, CgroupFs, Handle};
+use crate::parse::keyed;
+use crate::{Error, ErrorKind, Result};
+
+/// How to kill every process of a box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KillMethod {
+    /// `cgroup.kill` when the kernel has it (5.14+), else [`KillMethod::Signal`].
+    #[default]
+    Auto,
+    /// Write `1` to `cgroup.kill`: the kernel kills the whole subtree,
+    /// forks included.
+    CgroupKill,
+    /// Freeze, SIGKILL every process of every cgroup of the subtree through
+    /// pidfds, repeat until empty, thaw.
+    Signal,
+}
+
+/// How many list-and-kill rounds the signal path makes before giving up.
+const MAX_SIGNAL_ROUNDS: u32 = 1000;
+/// The longest single wait between two reads of `cgroup.events`.
+const MAX_SLICE: Duration = Duration::from_millis(16);
+/// The longest sleep between two `rmdir` attempts.
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
+/// At most this many cgroups in one box's subtree are walked.
+const MAX_SUBTREE: usize = 100_000;
+
+/// Kill every process in `dir` and all cgroups below it. Returns the method
+/// actually used. It does not wait: see [`wait_until_empty`].
+pub fn kill<F: CgroupFs>(fs: &F, dir: &F::Dir, method: KillMethod, deadline: Duration) -> Result<KillMethod> {
+    let use_kill_file = match method {
+        KillMethod::CgroupKill => true,
+        KillMethod::Signal => false,
+        KillMethod::Auto => fs.has_file(dir, "cgroup.kill")?,
+    };
+    if use_kill_file {
+        match fs.write_file(dir, "cgroup.kill", b"1") {
+            Ok(()) => return Ok(KillMethod::CgroupKill),
+            // The kernel lacks it after all; fall back when allowed.
+            Err(e) if method == KillMethod::Auto && e.is_errno(Errno::NOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    kill_by_signal(fs, dir, deadline)?;
+    Ok(KillMethod::Signal)
+}
+
+/// Freeze (so that nothing forks), SIGKILL what is listed, repeat until
+/// the whole subtree is empty, thaw.
+fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Result<()> {
+    let froze = fs.has_file(dir, "cgroup.freeze")? && fs.write_file(dir, "cgroup.freeze", b"1").is_ok();
+    let events = fs.open_file(dir, "cgroup.events", Access::Read)?;
+    let result = (|| {
+        for _ in 0..MAX_SIGNAL_ROUNDS {
+            let listed = subtree_pids(fs, dir)?;
+            if listed.is_empty() {
+                return Ok(());
+            }
+            // A pidfd pins the process; a PID still listed after the pidfds
+            // are open is that same process, never a recycled one outside.
+            let pinned: Vec<(u32, F::Pidfd)> =
+                listed.iter().filter_map(|&pid| fs.pidfd_open(pid).ok().map(|fd| (pid, fd))).collect();
+            let still = subtree_pids(fs, dir)?;
+            for (pid, fd) in &pinned {
+                if still.contains(pid) {
+                    match fs.pidfd_kill(fd) {
+                        Ok(()) => {}
+                        Err(e) if e.is_errno(Errno::SRCH) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            let slice_end = (fs.now() + Duration::from_millis(50)).min(deadline);
+            match wait_until_empty(fs, &events, slice_end) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::TimedOut && fs.now() < deadline => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::new(ErrorKind::TimedOut, "kill by signal")
+            .with_path(dir.path())
+            .with_detail(format!("processes kept appearing after {MAX_SIGNAL_ROUNDS} rounds")))
+    })();
+    if froze {
+        if let Err(e) = fs.write_file(dir, "cgroup.freeze", b"0") {
+            log::debug!("thaw {}: {e}", dir.path().display());
+        }
+    }
+    result
+}
+
+/// Every PID listed in `cgroup.procs` of `dir` and of every cgroup below it.
+pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> {
+    let mut pids = BTreeSet::new();
+    let mut buf = Vec::new();
+    let mut visit = |d: &F::Dir| -> Result<()> {
+        match fs.read_file(d, "cgroup.procs", &mut buf) {
+            Ok(()) => {}
+            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let text = String::from_utf8_lossy(&buf);
+        pids.extend(text.lines().filter_map(|l| crate::parse::value::parse_u64(l.trim())).filter_map(|p| u32::try_from(p).ok()));
+        Ok(())
+    };
+    visit(dir)?;
+    for_each_descendant(fs, dir, &mut |d, _| visit(d))?;
+    Ok(pids)
+}
+
+/// Depth-first over the cgroups below `dir` (not `dir` itself), without
+/// recursion: a job can nest cgroups deeper than a thread's stack.
+/// `visit` gets each cgroup and the names from `dir` down to it.
+fn for_each_descendant<F: CgroupFs>(
+    fs: &F,
+    dir: &F::Dir,
+    visit: &mut dyn FnMut(&F::Dir, &[String]) -> Result<()>,
+) -> Result<()> {
+    let mut stack: Vec<(F::Dir, Vec<String>)> = Vec::new();
+    let push_children = |d: &F::Dir, path: &[String], stack: &mut Vec<(F::Dir, Vec<String>)>| -> Result<()> {
+        let names = match fs.child_names(d) {
+            Ok(n) => n,
+            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for name in names {
+            match fs.open_child(d, &name) {
+                Ok(child) => {
+                    let mut p = path.to_vec();
+                    p.push(name);
+                    stack.push((child, p));
+                }
+                Err(e) if is_gone(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    push_children(dir, &[], &mut stack)?;
+    let mut seen = 0usize;
+    while let Some((d, path)) = stack.pop() {
+        seen += 1;
+        if seen > MAX_SUBTREE {
+            return Err(Error::new(ErrorKind::Other, "walk cgroup subtree")
+                .with_path(dir.path())
+                .with_detail(format!("more than {MAX_SUBTREE} cgroups")));
+        }
+        visit(&d, &path)?;
+        push_children(&d, &path, &mut stack)?;
+    }
+    Ok(())
+}
+
+fn is_gone(e: &Error) -> bool {
+    e.is_errno(Errno::NOENT) || e.is_errno(Errno::NODEV)
+}
+
+/// Read one flat key of a kept `cgroup.events` into a stack buffer.
+fn events_key<F: CgroupFs>(fs: &F, events: &F::File, key: &str) -> Result<bool> {
+    let mut buf = [0u8; 128];
+    let n = fs.read_kept(events, &mut buf)?;
+    let text = std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
+    for (k, v) in keyed::flat(text).flatten() {
+        if k == key {
+            return Ok(v == "1");
+        }
+    }
+    Err(Error::new(ErrorKind::Parse, "read cgroup.events")
+        .with_path(events.path())
+        .with_detail(format!("no {key} line in {text:?}")))
+}
+
+/// Wait until `cgroup.events` reads `key == want`, until `deadline` (of
+/// `fs.now()`).
+fn wait_for_event<F: CgroupFs>(fs: &F, events: &F::File, key: &str, want: bool, deadline: Duration) -> Result<()> {
+    let mut slice = Duration::from_millis(1);
+    loop {
+        if events_key(fs, events, key)? == want {
+            return Ok(());
+        }
+        let now = fs.now();
+        if now >= deadline {
+            return Err(Error::new(ErrorKind::TimedOut, "wait for cgroup.events")
+                .with_path(events.path())
+                .with_detail(format!("{key} is still {}", u8::from(!want))));
+        }
+        fs.wait_for_change(events, slice.min(deadline - now))?;
+        slice = (slice * 2).min(MAX_SLICE);
+    }
+}
+
+/// Wait until the cgroup of the kept `cgroup.events` file is unpopulated.
+pub fn wait_until_empty<F: CgroupFs>(fs: &F, events: &F::File, deadline: Duration) -> Result<()> {
+    wait_for_event(fs, events, "populated", false, deadline)
+}
+
+/// Freeze (`true`) or thaw (`false`) `dir` and wait until `cgroup.events`
+/// says so.
+pub fn set_frozen<F: CgroupFs>(fs: &F, dir: &F::Dir, events: &F::File, frozen: bool, deadline: Duration) -> Result<()> {
+    fs.write_file(dir, "cgroup.freeze", if frozen { b"1" } else { b"0" })?;
+    wait_for_event(fs, events, "frozen", frozen, deadline)
+}
+
+/// Remove the cgroup `name` under `parent` and every cgroup below it,
+/// deepest first. `EBUSY` is retried with a bounded backoff until
+/// `deadline`; `ENOENT`/`ENODEV` count as done. On timeout the error names
+/// what is still inside.
+pub fn remove_tree<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: Duration) -> Result<()> {
+    let top = match fs.open_child(parent, name) {
+        Ok(d) => d,
+        Err(e) if is_gone(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut below: Vec<Vec<String>> = Vec::new();
+    for_each_descendant(fs, &top, &mut |_, path| {
+        below.push(path.to_vec());
+        Ok(())
+    })?;
+    // Deepest first: longer paths are below shorter ones.
+    below.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for path in &below {
+        let Some((leaf, parents)) = path.split_last() else { continue };
+        if parents.is_empty() {
+            rmdir_retry(fs, &top, leaf, deadline)?;
+        } else if let Some(dir) = reopen(fs, &top, parents)? {
+            rmdir_retry(fs, &dir, leaf, deadline)?;
+        }
+    }
+    rmdir_retry(fs, parent, name, deadline)
+}
+
+/// Open the non-empty `path` below `base` again; `None` when it is gone.
+fn reopen<F: CgroupFs>(fs: &F, base: &F::Dir, path: &[String]) -> Result<Option<F::Dir>> {
+    let mut cur: Option<F::Dir> = None;
+    for part in path {
+        match fs.open_child(cur.as_ref().unwrap_or(base), part) {
+            Ok(d) => cur = Some(d),
+            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(cur)
+}
+
+fn rmdir_retry<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: Duration) -> Result<()> {
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match fs.remove_child(parent, name) {
+            Ok(()) => return Ok(()),
+            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) if e.is_errno(Errno::BUSY) => {
+                let now = fs.now();
+                if now >= deadline {
+                    let inside = describe_contents(fs, parent, name);
+                    return Err(e
+                        .with_kind(ErrorKind::TimedOut)
+                        .with_detail(format!("still busy when the time ran out: {inside}"))
+                        .with_hint("something outside the box keeps a process in it; find it with `cat cgroup.procs`"));
+                }
+                fs.sleep(backoff.min(deadline - now));
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn describe_contents<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> String {
+    let Ok(dir) = fs.open_child(parent, name) else {
+        return "it could not be opened".into();
+    };
+    let pids = crate::fs::read_optional(fs, &dir, "cgroup.procs").ok().flatten().unwrap_or_default();
+    let pids: Vec<&str> = pids.lines().take(10).collect();
+    let children = fs.child_names(&dir).unwrap_or_default();
+    format!("processes [{}], child cgroups [{}]", pids.join(", "), children.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::fake::{FakeFs, Op, ProcState};
+    use std::path::Path;
+
+    fn setup(fake: &FakeFs, rel: &str) -> <FakeFs as CgroupFs>::Dir {
+        fake.mkdir_p(rel).unwrap();
+        fake.open_dir(&Path::new("/sys/fs/cgroup").join(rel)).unwrap()
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn cgroup_kill_empties_a_nested_tree() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        fake.mkdir_p("box/a/b").unwrap();
+        let pids = [fake.spawn("box").unwrap(), fake.spawn("box/a").unwrap(), fake.spawn("box/a/b").unwrap()];
+        let used = kill(&fake, &dir, KillMethod::Auto, SECOND).unwrap();
+        assert_eq!(used, KillMethod::CgroupKill);
+        let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
+        wait_until_empty(&fake, &events, SECOND).unwrap();
+        for p in pids {
+            assert_eq!(fake.state(p), Some(ProcState::Zombie));
+        }
+        remove_tree(&fake, &fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap(), "box", SECOND).unwrap();
+        assert_eq!(fake.cgroups(), vec!["/"]);
+    }
+
+    #[test]
+    fn signal_path_catches_forks_and_nested_frozen_cgroups() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        fake.mkdir_p("box/deep/er").unwrap();
+        fake.spawn_forker("box", 50).unwrap();
+        fake.spawn_forker("box/deep/er", 50).unwrap();
+        fake.write_file(&fake.open_dir(Path::new("/sys/fs/cgroup/box/deep")).unwrap(), "cgroup.freeze", b"1").unwrap();
+        let used = kill(&fake, &dir, KillMethod::Signal, SECOND).unwrap();
+        assert_eq!(used, KillMethod::Signal);
+        assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
+        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        remove_tree(&fake, &root, "box", SECOND).unwrap();
+        assert_eq!(fake.cgroups(), vec!["/"]);
+    }
+
+    #[test]
+    fn signal_path_without_freezer_loops_until_forks_stop() {
+        let fake = FakeFs::new();
+        fake.hide_file("cgroup.freeze");
+        fake.hide_file("cgroup.kill");
+        let dir = setup(&fake, "box");
+        fake.spawn_forker("box", 30).unwrap();
+        assert_eq!(kill(&fake, &dir, KillMethod::Auto, SECOND).unwrap(), KillMethod::Signal);
+        assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
+    }
+
+    #[test]
+    fn waiting_for_lingering_tasks_uses_poll_not_spin() {
+        let fake = FakeFs::new();
+        fake.set_kill_linger(Duration::from_millis(40));
+        let dir = setup(&fake, "box");
+        fake.spawn("box").unwrap();
+        kill(&fake, &dir, KillMethod::CgroupKill, SECOND).unwrap();
+        let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
+        let start = fake.clock();
+        wait_until_empty(&fake, &events, start + SECOND).unwrap();
+        // woken by the change itself, not a timer long after it
+        assert_eq!(fake.clock() - start, Duration::from_millis(40));
+    }
+
+    #[test]
+    fn wait_times_out_with_a_typed_error() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        fake.spawn("box").unwrap();
+        let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
+        let e = wait_until_empty(&fake, &events, fake.clock() + Duration::from_millis(100)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut);
+        assert!(e.to_string().contains("populated is still 1"), "{e}");
+    }
+
+    #[test]
+    fn rmdir_retries_ebusy_then_succeeds_or_names_what_is_inside() {
+        let fake = FakeFs::new();
+        setup(&fake, "box");
+        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        fake.fail(Op::Rmdir, "/box", Errno::BUSY, Some(5));
+        remove_tree(&fake, &root, "box", fake.clock() + SECOND).unwrap();
+        assert_eq!(fake.cgroups(), vec!["/"]);
+
+        setup(&fake, "stuck");
+        let pid = fake.spawn("stuck").unwrap();
+        let e = remove_tree(&fake, &root, "stuck", fake.clock() + Duration::from_millis(200)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut);
+        assert_eq!(e.errno(), Some(Errno::BUSY.raw_os_error()), "last errno kept");
+        assert!(e.to_string().contains(&format!("processes [{pid}]")), "{e}");
+    }
+
+    #[test]
+    fn removing_what_is_gone_is_done() {
+        let fake = FakeFs::new();
+        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        remove_tree(&fake, &root, "never-was", SECOND).unwrap();
+        setup(&fake, "x");
+        fake.fail(Op::Rmdir, "/x", Errno::NODEV, Some(1));
+        remove_tree(&fake, &root, "x", SECOND).unwrap();
+    }
+
+    #[test]
+    fn freeze_and_thaw_wait_for_events() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        fake.spawn("box").unwrap();
+        let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
+        set_frozen(&fake, &dir, &events, true, SECOND).unwrap();
+        assert!(events_key(&fake, &events, "frozen").unwrap());
+        set_frozen(&fake, &dir, &events, false, SECOND).unwrap();
+        assert!(!events_key(&fake, &events, "frozen").unwrap());
+    }
+}
