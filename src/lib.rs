@@ -27,8 +27,11 @@
 pub mod discover;
 mod error;
 pub mod fs;
+pub mod jobbox;
 pub mod kill;
 pub mod limits;
 pub mod parse;
 
 pub use error::{Error, ErrorKind, Result};
+pub use jobbox::{Builder, JobBox, Policy};
+pub use limits::{IoMax, Limits, Size};
