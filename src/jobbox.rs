@@ -136,7 +136,9 @@ impl Builder {
         let writes = self.limits.writes()?;
         let parent_path = match &self.parent {
             Some(p) => p.clone(),
-            None => Discovery::probe(&*fs, &self.app).require_parent()?.to_path_buf(),
+            None => Discovery::probe(&*fs, &self.app)
+                .require_parent()?
+                .to_path_buf(),
         };
         let parent = fs.open_dir(&parent_path)?;
 
@@ -224,7 +226,10 @@ impl Builder {
                 Policy::Strict => return Err(e),
                 Policy::BestEffort => {
                     log::warn!("{e}");
-                    skipped.push(Skipped { what: (*c).to_owned(), error: e });
+                    skipped.push(Skipped {
+                        what: (*c).to_owned(),
+                        error: e,
+                    });
                 }
             }
         }
@@ -266,7 +271,10 @@ impl Builder {
                             return Err(e);
                         } else {
                             log::warn!("{e}");
-                            skipped.push(Skipped { what: c.to_owned(), error: e });
+                            skipped.push(Skipped {
+                                what: c.to_owned(),
+                                error: e,
+                            });
                         }
                     }
                 }
@@ -296,7 +304,10 @@ impl Builder {
                     Policy::Strict => return Err(e),
                     Policy::BestEffort => {
                         log::warn!("{e}");
-                        skipped.push(Skipped { what: w.file.to_owned(), error: e });
+                        skipped.push(Skipped {
+                            what: w.file.to_owned(),
+                            error: e,
+                        });
                     }
                 }
             }
@@ -347,7 +358,8 @@ fn explain_limit_error(e: Error, w: &crate::limits::Write) -> Error {
         e.with_kind(ErrorKind::Unsupported)
             .with_detail(format!("{detail}: this kernel has no {}", w.file))
     } else if e.is_errno(Errno::NODEV) {
-        e.with_detail(format!("{detail}: no such block device")).with_hint("check MAJ:MIN with lsblk")
+        e.with_detail(format!("{detail}: no such block device"))
+            .with_hint("check MAJ:MIN with lsblk")
     } else if e.is_errno(Errno::INVAL) || e.is_errno(Errno::RANGE) {
         e.with_kind(ErrorKind::InvalidInput)
             .with_detail(format!("{detail}: the kernel refused the value"))
@@ -400,7 +412,13 @@ impl<F: CgroupFs> Shared<F> {
         for (dir, name) in [(&self.app, AGENTS), (&self.parent, self.app_name.as_str())] {
             match fs.remove_child(dir, name) {
                 Ok(()) => {}
-                Err(e) if e.is_errno(Errno::BUSY) || e.is_errno(Errno::NOENT) || e.is_errno(Errno::NODEV) => return,
+                Err(e)
+                    if e.is_errno(Errno::BUSY)
+                        || e.is_errno(Errno::NOENT)
+                        || e.is_errno(Errno::NODEV) =>
+                {
+                    return;
+                }
                 Err(e) => {
                     log::debug!("leave {}: {e}", dir.path().join(name).display());
                     return;
@@ -453,7 +471,8 @@ impl<F: CgroupFs> JobBox<F> {
         let agents = fs.open_child(&app_dir, AGENTS)?;
         let dir = fs.open_child(&agents, name).map_err(|e| {
             if e.is_errno(Errno::NOENT) {
-                e.with_detail(format!("no box named {name:?}")).with_hint("see `cgbox list`")
+                e.with_detail(format!("no box named {name:?}"))
+                    .with_hint("see `cgbox list`")
             } else {
                 e
             }
@@ -535,12 +554,16 @@ impl<F: CgroupFs> JobBox<F> {
         let mut buf = [0u8; 128];
         let n = self.fs.read_kept(&self.events, &mut buf)?;
         let text = std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
-        Ok(crate::parse::keyed::flat(text).flatten().any(|(k, v)| k == "populated" && v == "1"))
+        Ok(crate::parse::keyed::flat(text)
+            .flatten()
+            .any(|(k, v)| k == "populated" && v == "1"))
     }
 
     /// Every PID in the box and in cgroups below it.
     pub fn pids(&self) -> Result<Vec<u32>> {
-        Ok(kill::subtree_pids(&*self.fs, &self.dir)?.into_iter().collect())
+        Ok(kill::subtree_pids(&*self.fs, &self.dir)?
+            .into_iter()
+            .collect())
     }
 
     /// Kill every process in the box (and below) and wait until it is empty.
@@ -555,12 +578,24 @@ impl<F: CgroupFs> JobBox<F> {
 
     /// Freeze the box and wait until the kernel reports it frozen.
     pub fn freeze(&self) -> Result<()> {
-        kill::set_frozen(&*self.fs, &self.dir, &self.events, true, self.fs.now() + self.timeout)
+        kill::set_frozen(
+            &*self.fs,
+            &self.dir,
+            &self.events,
+            true,
+            self.fs.now() + self.timeout,
+        )
     }
 
     /// Thaw the box and wait until the kernel reports it thawed.
     pub fn thaw(&self) -> Result<()> {
-        kill::set_frozen(&*self.fs, &self.dir, &self.events, false, self.fs.now() + self.timeout)
+        kill::set_frozen(
+            &*self.fs,
+            &self.dir,
+            &self.events,
+            false,
+            self.fs.now() + self.timeout,
+        )
     }
 
     /// Kill, wait until empty, remove the box and any cgroups the job made
@@ -588,10 +623,10 @@ impl<F: CgroupFs> JobBox<F> {
 
 impl<F: CgroupFs> Drop for JobBox<F> {
     fn drop(&mut self) {
-        if self.armed {
-            if let Err(e) = self.end() {
-                log::error!("could not remove box {}: {e}", self.path.display());
-            }
+        if self.armed
+            && let Err(e) = self.end()
+        {
+            log::error!("could not remove box {}: {e}", self.path.display());
         }
     }
 }
@@ -609,7 +644,10 @@ pub struct BoxEntry {
 /// does not exist.
 pub fn list<F: CgroupFs>(fs: &F, parent: &Path, app: &str) -> Result<Vec<BoxEntry>> {
     let parent_dir = fs.open_dir(parent)?;
-    let agents = match fs.open_child(&parent_dir, app).and_then(|a| fs.open_child(&a, AGENTS)) {
+    let agents = match fs
+        .open_child(&parent_dir, app)
+        .and_then(|a| fs.open_child(&a, AGENTS))
+    {
         Ok(a) => a,
         Err(e) if e.is_errno(Errno::NOENT) => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -655,7 +693,9 @@ pub fn reap<F: CgroupFs>(fs: &F, parent: &Path, app: &str, timeout: Duration) ->
             Err(e) => return Err(e),
         };
         let events = read_string(fs, &dir, "cgroup.events")?;
-        let populated = crate::parse::keyed::flat(&events).flatten().any(|(k, v)| k == "populated" && v == "1");
+        let populated = crate::parse::keyed::flat(&events)
+            .flatten()
+            .any(|(k, v)| k == "populated" && v == "1");
         if populated {
             out.busy.push(name);
             continue;

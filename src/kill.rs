@@ -41,7 +41,12 @@ const MAX_SUBTREE: usize = 100_000;
 
 /// Kill every process in `dir` and all cgroups below it. Returns the method
 /// actually used. It does not wait: see [`wait_until_empty`].
-pub fn kill<F: CgroupFs>(fs: &F, dir: &F::Dir, method: KillMethod, deadline: Duration) -> Result<KillMethod> {
+pub fn kill<F: CgroupFs>(
+    fs: &F,
+    dir: &F::Dir,
+    method: KillMethod,
+    deadline: Duration,
+) -> Result<KillMethod> {
     let use_kill_file = match method {
         KillMethod::CgroupKill => true,
         KillMethod::Signal => false,
@@ -62,7 +67,8 @@ pub fn kill<F: CgroupFs>(fs: &F, dir: &F::Dir, method: KillMethod, deadline: Dur
 /// Freeze (so that nothing forks), SIGKILL what is listed, repeat until
 /// the whole subtree is empty, thaw.
 fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Result<()> {
-    let froze = fs.has_file(dir, "cgroup.freeze")? && fs.write_file(dir, "cgroup.freeze", b"1").is_ok();
+    let froze =
+        fs.has_file(dir, "cgroup.freeze")? && fs.write_file(dir, "cgroup.freeze", b"1").is_ok();
     let events = fs.open_file(dir, "cgroup.events", Access::Read)?;
     let result = (|| {
         for _ in 0..MAX_SIGNAL_ROUNDS {
@@ -72,8 +78,10 @@ fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Resu
             }
             // A pidfd pins the process; a PID still listed after the pidfds
             // are open is that same process, never a recycled one outside.
-            let pinned: Vec<(u32, F::Pidfd)> =
-                listed.iter().filter_map(|&pid| fs.pidfd_open(pid).ok().map(|fd| (pid, fd))).collect();
+            let pinned: Vec<(u32, F::Pidfd)> = listed
+                .iter()
+                .filter_map(|&pid| fs.pidfd_open(pid).ok().map(|fd| (pid, fd)))
+                .collect();
             let still = subtree_pids(fs, dir)?;
             for (pid, fd) in &pinned {
                 if still.contains(pid) {
@@ -93,12 +101,12 @@ fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Resu
         }
         Err(Error::new(ErrorKind::TimedOut, "kill by signal")
             .with_path(dir.path())
-            .with_detail(format!("processes kept appearing after {MAX_SIGNAL_ROUNDS} rounds")))
+            .with_detail(format!(
+                "processes kept appearing after {MAX_SIGNAL_ROUNDS} rounds"
+            )))
     })();
-    if froze {
-        if let Err(e) = fs.write_file(dir, "cgroup.freeze", b"0") {
-            log::debug!("thaw {}: {e}", dir.path().display());
-        }
+    if froze && let Err(e) = fs.write_file(dir, "cgroup.freeze", b"0") {
+        log::debug!("thaw {}: {e}", dir.path().display());
     }
     result
 }
@@ -114,7 +122,11 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&buf);
-        pids.extend(text.lines().filter_map(|l| crate::parse::value::parse_u64(l.trim())).filter_map(|p| u32::try_from(p).ok()));
+        pids.extend(
+            text.lines()
+                .filter_map(|l| crate::parse::value::parse_u64(l.trim()))
+                .filter_map(|p| u32::try_from(p).ok()),
+        );
         Ok(())
     };
     visit(dir)?;
@@ -122,34 +134,38 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
     Ok(pids)
 }
 
+/// Called with each cgroup below a box and the names leading to it.
+type Visitor<'a, F> = dyn FnMut(&<F as CgroupFs>::Dir, &[String]) -> Result<()> + 'a;
+
 /// Depth-first over the cgroups below `dir` (not `dir` itself), without
 /// recursion: a job can nest cgroups deeper than a thread's stack.
 /// `visit` gets each cgroup and the names from `dir` down to it.
 fn for_each_descendant<F: CgroupFs>(
     fs: &F,
     dir: &F::Dir,
-    visit: &mut dyn FnMut(&F::Dir, &[String]) -> Result<()>,
+    visit: &mut Visitor<'_, F>,
 ) -> Result<()> {
     let mut stack: Vec<(F::Dir, Vec<String>)> = Vec::new();
-    let push_children = |d: &F::Dir, path: &[String], stack: &mut Vec<(F::Dir, Vec<String>)>| -> Result<()> {
-        let names = match fs.child_names(d) {
-            Ok(n) => n,
-            Err(e) if is_gone(&e) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        for name in names {
-            match fs.open_child(d, &name) {
-                Ok(child) => {
-                    let mut p = path.to_vec();
-                    p.push(name);
-                    stack.push((child, p));
-                }
-                Err(e) if is_gone(&e) => {}
+    let push_children =
+        |d: &F::Dir, path: &[String], stack: &mut Vec<(F::Dir, Vec<String>)>| -> Result<()> {
+            let names = match fs.child_names(d) {
+                Ok(n) => n,
+                Err(e) if is_gone(&e) => return Ok(()),
                 Err(e) => return Err(e),
+            };
+            for name in names {
+                match fs.open_child(d, &name) {
+                    Ok(child) => {
+                        let mut p = path.to_vec();
+                        p.push(name);
+                        stack.push((child, p));
+                    }
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     push_children(dir, &[], &mut stack)?;
     let mut seen = 0usize;
     while let Some((d, path)) = stack.pop() {
@@ -186,7 +202,13 @@ fn events_key<F: CgroupFs>(fs: &F, events: &F::File, key: &str) -> Result<bool> 
 
 /// Wait until `cgroup.events` reads `key == want`, until `deadline` (of
 /// `fs.now()`).
-fn wait_for_event<F: CgroupFs>(fs: &F, events: &F::File, key: &str, want: bool, deadline: Duration) -> Result<()> {
+fn wait_for_event<F: CgroupFs>(
+    fs: &F,
+    events: &F::File,
+    key: &str,
+    want: bool,
+    deadline: Duration,
+) -> Result<()> {
     let mut slice = Duration::from_millis(1);
     loop {
         if events_key(fs, events, key)? == want {
@@ -210,7 +232,13 @@ pub fn wait_until_empty<F: CgroupFs>(fs: &F, events: &F::File, deadline: Duratio
 
 /// Freeze (`true`) or thaw (`false`) `dir` and wait until `cgroup.events`
 /// says so.
-pub fn set_frozen<F: CgroupFs>(fs: &F, dir: &F::Dir, events: &F::File, frozen: bool, deadline: Duration) -> Result<()> {
+pub fn set_frozen<F: CgroupFs>(
+    fs: &F,
+    dir: &F::Dir,
+    events: &F::File,
+    frozen: bool,
+    deadline: Duration,
+) -> Result<()> {
     fs.write_file(dir, "cgroup.freeze", if frozen { b"1" } else { b"0" })?;
     wait_for_event(fs, events, "frozen", frozen, deadline)
 }
@@ -219,7 +247,12 @@ pub fn set_frozen<F: CgroupFs>(fs: &F, dir: &F::Dir, events: &F::File, frozen: b
 /// deepest first. `EBUSY` is retried with a bounded backoff until
 /// `deadline`; `ENOENT`/`ENODEV` count as done. On timeout the error names
 /// what is still inside.
-pub fn remove_tree<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: Duration) -> Result<()> {
+pub fn remove_tree<F: CgroupFs>(
+    fs: &F,
+    parent: &F::Dir,
+    name: &str,
+    deadline: Duration,
+) -> Result<()> {
     let top = match fs.open_child(parent, name) {
         Ok(d) => d,
         Err(e) if is_gone(&e) => return Ok(()),
@@ -233,7 +266,9 @@ pub fn remove_tree<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: D
     // Deepest first: longer paths are below shorter ones.
     below.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for path in &below {
-        let Some((leaf, parents)) = path.split_last() else { continue };
+        let Some((leaf, parents)) = path.split_last() else {
+            continue;
+        };
         if parents.is_empty() {
             rmdir_retry(fs, &top, leaf, deadline)?;
         } else if let Some(dir) = reopen(fs, &top, parents)? {
@@ -283,10 +318,17 @@ fn describe_contents<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> String
     let Ok(dir) = fs.open_child(parent, name) else {
         return "it could not be opened".into();
     };
-    let pids = crate::fs::read_optional(fs, &dir, "cgroup.procs").ok().flatten().unwrap_or_default();
+    let pids = crate::fs::read_optional(fs, &dir, "cgroup.procs")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let pids: Vec<&str> = pids.lines().take(10).collect();
     let children = fs.child_names(&dir).unwrap_or_default();
-    format!("processes [{}], child cgroups [{}]", pids.join(", "), children.join(", "))
+    format!(
+        "processes [{}], child cgroups [{}]",
+        pids.join(", "),
+        children.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -297,7 +339,8 @@ mod tests {
 
     fn setup(fake: &FakeFs, rel: &str) -> <FakeFs as CgroupFs>::Dir {
         fake.mkdir_p(rel).unwrap();
-        fake.open_dir(&Path::new("/sys/fs/cgroup").join(rel)).unwrap()
+        fake.open_dir(&Path::new("/sys/fs/cgroup").join(rel))
+            .unwrap()
     }
 
     const SECOND: Duration = Duration::from_secs(1);
@@ -307,7 +350,11 @@ mod tests {
         let fake = FakeFs::new();
         let dir = setup(&fake, "box");
         fake.mkdir_p("box/a/b").unwrap();
-        let pids = [fake.spawn("box").unwrap(), fake.spawn("box/a").unwrap(), fake.spawn("box/a/b").unwrap()];
+        let pids = [
+            fake.spawn("box").unwrap(),
+            fake.spawn("box/a").unwrap(),
+            fake.spawn("box/a/b").unwrap(),
+        ];
         let used = kill(&fake, &dir, KillMethod::Auto, SECOND).unwrap();
         assert_eq!(used, KillMethod::CgroupKill);
         let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
@@ -315,7 +362,13 @@ mod tests {
         for p in pids {
             assert_eq!(fake.state(p), Some(ProcState::Zombie));
         }
-        remove_tree(&fake, &fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap(), "box", SECOND).unwrap();
+        remove_tree(
+            &fake,
+            &fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap(),
+            "box",
+            SECOND,
+        )
+        .unwrap();
         assert_eq!(fake.cgroups(), vec!["/"]);
     }
 
@@ -326,7 +379,12 @@ mod tests {
         fake.mkdir_p("box/deep/er").unwrap();
         fake.spawn_forker("box", 50).unwrap();
         fake.spawn_forker("box/deep/er", 50).unwrap();
-        fake.write_file(&fake.open_dir(Path::new("/sys/fs/cgroup/box/deep")).unwrap(), "cgroup.freeze", b"1").unwrap();
+        fake.write_file(
+            &fake.open_dir(Path::new("/sys/fs/cgroup/box/deep")).unwrap(),
+            "cgroup.freeze",
+            b"1",
+        )
+        .unwrap();
         let used = kill(&fake, &dir, KillMethod::Signal, SECOND).unwrap();
         assert_eq!(used, KillMethod::Signal);
         assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
@@ -342,7 +400,10 @@ mod tests {
         fake.hide_file("cgroup.kill");
         let dir = setup(&fake, "box");
         fake.spawn_forker("box", 30).unwrap();
-        assert_eq!(kill(&fake, &dir, KillMethod::Auto, SECOND).unwrap(), KillMethod::Signal);
+        assert_eq!(
+            kill(&fake, &dir, KillMethod::Auto, SECOND).unwrap(),
+            KillMethod::Signal
+        );
         assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
     }
 
@@ -366,7 +427,8 @@ mod tests {
         let dir = setup(&fake, "box");
         fake.spawn("box").unwrap();
         let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
-        let e = wait_until_empty(&fake, &events, fake.clock() + Duration::from_millis(100)).unwrap_err();
+        let e = wait_until_empty(&fake, &events, fake.clock() + Duration::from_millis(100))
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
         assert!(e.to_string().contains("populated is still 1"), "{e}");
     }
@@ -382,9 +444,19 @@ mod tests {
 
         setup(&fake, "stuck");
         let pid = fake.spawn("stuck").unwrap();
-        let e = remove_tree(&fake, &root, "stuck", fake.clock() + Duration::from_millis(200)).unwrap_err();
+        let e = remove_tree(
+            &fake,
+            &root,
+            "stuck",
+            fake.clock() + Duration::from_millis(200),
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
-        assert_eq!(e.errno(), Some(Errno::BUSY.raw_os_error()), "last errno kept");
+        assert_eq!(
+            e.errno(),
+            Some(Errno::BUSY.raw_os_error()),
+            "last errno kept"
+        );
         assert!(e.to_string().contains(&format!("processes [{pid}]")), "{e}");
     }
 

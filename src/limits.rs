@@ -25,7 +25,9 @@ impl Size {
         let bad = |why: &str| {
             Error::new(ErrorKind::InvalidInput, "parse size")
                 .with_detail(format!("{text:?}: {why}"))
-                .with_hint("give bytes with an optional K, M, G or T suffix (powers of 1024), or max")
+                .with_hint(
+                    "give bytes with an optional K, M, G or T suffix (powers of 1024), or max",
+                )
         };
         let t = text.trim();
         if t == "max" {
@@ -45,7 +47,9 @@ impl Size {
             _ => (t, 0),
         };
         let n = crate::parse::value::parse_u64(digits).ok_or_else(|| bad("not a whole number"))?;
-        let bytes = n.checked_mul(1u64 << shift).ok_or_else(|| bad("too large"))?;
+        let bytes = n
+            .checked_mul(1u64 << shift)
+            .ok_or_else(|| bad("too large"))?;
         Ok(Size::Bytes(bytes))
     }
 }
@@ -87,7 +91,9 @@ impl IoMax {
         };
         let mut words = text.split_ascii_whitespace();
         let dev = words.next().ok_or_else(|| bad("empty".into()))?;
-        let (major, minor) = dev.split_once(':').ok_or_else(|| bad(format!("bad device {dev:?}")))?;
+        let (major, minor) = dev
+            .split_once(':')
+            .ok_or_else(|| bad(format!("bad device {dev:?}")))?;
         let num = |s: &str| crate::parse::value::parse_u64(s).and_then(|v| u32::try_from(v).ok());
         let (Some(major), Some(minor)) = (num(major), num(minor)) else {
             return Err(bad(format!("bad device {dev:?}")));
@@ -102,11 +108,14 @@ impl IoMax {
         };
         let mut any = false;
         for w in words {
-            let (k, v) = w.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {w:?}")))?;
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| bad(format!("expected key=value, got {w:?}")))?;
             let value = if v == "max" {
                 None
             } else {
-                let n = crate::parse::value::parse_u64(v).ok_or_else(|| bad(format!("{k}: not a number: {v:?}")))?;
+                let n = crate::parse::value::parse_u64(v)
+                    .ok_or_else(|| bad(format!("{k}: not a number: {v:?}")))?;
                 if n == 0 {
                     return Err(bad(format!("{k}=0 would stop all I/O")));
                 }
@@ -187,7 +196,8 @@ pub struct Limits {
 const MAX_QUOTA_US: u64 = (1 << 44) - 1;
 
 fn invalid(field: &str, value: impl fmt::Display, why: &str) -> Error {
-    Error::new(ErrorKind::InvalidInput, "check limits").with_detail(format!("{field} = {value}: {why}"))
+    Error::new(ErrorKind::InvalidInput, "check limits")
+        .with_detail(format!("{field} = {value}: {why}"))
 }
 
 impl Limits {
@@ -230,12 +240,20 @@ impl Limits {
     /// Validate every field and render the writes, in a safe order.
     pub fn writes(&self) -> Result<Vec<Write>> {
         let mut out = Vec::new();
-        let mut push = |controller, file, value: String| out.push(Write { controller, file, value });
+        let mut push = |controller, file, value: String| {
+            out.push(Write {
+                controller,
+                file,
+                value,
+            })
+        };
 
         if let Some(cpus) = self.cpus {
             push("cpu", "cpu.max", self.cpu_max(cpus)?);
         } else if let Some(p) = self.cpu_period_us {
-            return Err(invalid("cpu period", p, "a period needs a CPU limit").with_hint("also give cpus"));
+            return Err(
+                invalid("cpu period", p, "a period needs a CPU limit").with_hint("also give cpus")
+            );
         }
         if let Some(w) = self.cpu_weight {
             if !(1..=10_000).contains(&w) {
@@ -250,8 +268,10 @@ impl Limits {
         ] {
             if let Some(size) = size {
                 if size == Size::Bytes(0) && file != "memory.swap.max" {
-                    return Err(invalid(file, 0, "a zero limit would kill every process at once")
-                        .with_hint("give a size such as 64M, or max"));
+                    return Err(
+                        invalid(file, 0, "a zero limit would kill every process at once")
+                            .with_hint("give a size such as 64M, or max"),
+                    );
                 }
                 push("memory", file, size.to_string());
             }
@@ -261,9 +281,16 @@ impl Limits {
         }
         if let Some(p) = self.pids_max {
             match p {
-                Some(0) => return Err(invalid("pids.max", 0, "the job could not even start").with_hint("give at least 1, or max")),
+                Some(0) => {
+                    return Err(invalid("pids.max", 0, "the job could not even start")
+                        .with_hint("give at least 1, or max"));
+                }
                 Some(n) if n > 4 * 1024 * 1024 => {
-                    return Err(invalid("pids.max", n, "above the kernel's PID limit (4194304)"));
+                    return Err(invalid(
+                        "pids.max",
+                        n,
+                        "above the kernel's PID limit (4194304)",
+                    ));
                 }
                 Some(n) => push("pids", "pids.max", n.to_string()),
                 None => push("pids", "pids.max", "max".into()),
@@ -290,10 +317,15 @@ impl Limits {
     fn cpu_max(&self, cpus: f64) -> Result<String> {
         let period = self.cpu_period_us.unwrap_or(100_000);
         if !(1_000..=1_000_000).contains(&period) {
-            return Err(invalid("cpu period", format!("{period} us"), "must be 1 ms to 1 s (1000 to 1000000 us)"));
+            return Err(invalid(
+                "cpu period",
+                format!("{period} us"),
+                "must be 1 ms to 1 s (1000 to 1000000 us)",
+            ));
         }
         if !cpus.is_finite() || cpus <= 0.0 {
-            return Err(invalid("cpus", cpus, "must be a positive number").with_hint("give a fraction of CPUs such as 0.5 or 2"));
+            return Err(invalid("cpus", cpus, "must be a positive number")
+                .with_hint("give a fraction of CPUs such as 0.5 or 2"));
         }
         let quota = cpus * period as f64;
         if quota > MAX_QUOTA_US as f64 {
@@ -324,7 +356,8 @@ fn cpuset_list(field: &str, text: &str) -> Result<String> {
         match (num(a), num(b)) {
             (Some(a), Some(b)) if a <= b => {}
             _ => {
-                return Err(invalid(field, t, &format!("bad range {part:?}")).with_hint("give a list such as 0-3,6"));
+                return Err(invalid(field, t, &format!("bad range {part:?}"))
+                    .with_hint("give a list such as 0-3,6"));
             }
         }
     }
@@ -342,7 +375,11 @@ mod tests {
         assert_eq!(Size::parse("1g").unwrap(), Size::Bytes(1 << 30));
         assert_eq!(Size::parse("4096").unwrap(), Size::Bytes(4096));
         for bad in ["", "M", "-1", "1.5G", "12Q", "99999999999T", " ", "1 M"] {
-            assert_eq!(Size::parse(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
+            assert_eq!(
+                Size::parse(bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
         }
     }
 
@@ -362,8 +399,12 @@ mod tests {
             io_max: vec![IoMax::parse("259:0 wbps=4194304").unwrap()],
             io_weight: Some(50),
         };
-        let w: Vec<(&str, &str, String)> =
-            limits.writes().unwrap().into_iter().map(|w| (w.controller, w.file, w.value)).collect();
+        let w: Vec<(&str, &str, String)> = limits
+            .writes()
+            .unwrap()
+            .into_iter()
+            .map(|w| (w.controller, w.file, w.value))
+            .collect();
         assert_eq!(
             w,
             vec![
@@ -376,11 +417,18 @@ mod tests {
                 ("pids", "pids.max", "64".into()),
                 ("cpuset", "cpuset.cpus", "0-1".into()),
                 ("cpuset", "cpuset.mems", "0".into()),
-                ("io", "io.max", "259:0 rbps=max wbps=4194304 riops=max wiops=max".into()),
+                (
+                    "io",
+                    "io.max",
+                    "259:0 rbps=max wbps=4194304 riops=max wiops=max".into()
+                ),
                 ("io", "io.weight", "default 50".into()),
             ]
         );
-        assert_eq!(limits.controllers(), vec!["cpu", "memory", "pids", "cpuset", "io"]);
+        assert_eq!(
+            limits.controllers(),
+            vec!["cpu", "memory", "pids", "cpuset", "io"]
+        );
     }
 
     #[test]
@@ -392,18 +440,74 @@ mod tests {
             (Limits::new().cpus(-1.0), "cpus"),
             (Limits::new().cpus(0.001), "cpus"),
             (Limits::new().cpus(1e30), "cpus"),
-            (Limits { cpus: Some(1.0), cpu_period_us: Some(999), ..Limits::default() }, "cpu period"),
-            (Limits { cpus: Some(1.0), cpu_period_us: Some(1_000_001), ..Limits::default() }, "cpu period"),
-            (Limits { cpu_period_us: Some(1000), ..Limits::default() }, "cpu period"),
-            (Limits { cpu_weight: Some(0), ..Limits::default() }, "cpu.weight"),
-            (Limits { cpu_weight: Some(10_001), ..Limits::default() }, "cpu.weight"),
+            (
+                Limits {
+                    cpus: Some(1.0),
+                    cpu_period_us: Some(999),
+                    ..Limits::default()
+                },
+                "cpu period",
+            ),
+            (
+                Limits {
+                    cpus: Some(1.0),
+                    cpu_period_us: Some(1_000_001),
+                    ..Limits::default()
+                },
+                "cpu period",
+            ),
+            (
+                Limits {
+                    cpu_period_us: Some(1000),
+                    ..Limits::default()
+                },
+                "cpu period",
+            ),
+            (
+                Limits {
+                    cpu_weight: Some(0),
+                    ..Limits::default()
+                },
+                "cpu.weight",
+            ),
+            (
+                Limits {
+                    cpu_weight: Some(10_001),
+                    ..Limits::default()
+                },
+                "cpu.weight",
+            ),
             (Limits::new().memory_max(Size::Bytes(0)), "memory.max"),
             (Limits::new().pids_max(0), "pids.max"),
             (Limits::new().pids_max(5_000_000), "pids.max"),
-            (Limits { cpuset_cpus: Some("3-1".into()), ..Limits::default() }, "cpuset.cpus"),
-            (Limits { cpuset_cpus: Some("a".into()), ..Limits::default() }, "cpuset.cpus"),
-            (Limits { cpuset_mems: Some("".into()), ..Limits::default() }, "cpuset.mems"),
-            (Limits { io_weight: Some(0), ..Limits::default() }, "io.weight"),
+            (
+                Limits {
+                    cpuset_cpus: Some("3-1".into()),
+                    ..Limits::default()
+                },
+                "cpuset.cpus",
+            ),
+            (
+                Limits {
+                    cpuset_cpus: Some("a".into()),
+                    ..Limits::default()
+                },
+                "cpuset.cpus",
+            ),
+            (
+                Limits {
+                    cpuset_mems: Some("".into()),
+                    ..Limits::default()
+                },
+                "cpuset.mems",
+            ),
+            (
+                Limits {
+                    io_weight: Some(0),
+                    ..Limits::default()
+                },
+                "io.weight",
+            ),
         ];
         for (limits, field) in cases {
             let e = limits.writes().unwrap_err();
@@ -415,8 +519,20 @@ mod tests {
     #[test]
     fn io_max_parsing() {
         let io = IoMax::parse("8:0 rbps=1048576 wiops=max").unwrap();
-        assert_eq!((io.major, io.minor, io.rbps, io.wiops), (8, 0, Some(1048576), None));
-        for bad in ["", "8:0", "8 rbps=1", "8:x rbps=1", "8:0 rbps", "8:0 speed=1", "8:0 rbps=-1", "8:0 wbps=0"] {
+        assert_eq!(
+            (io.major, io.minor, io.rbps, io.wiops),
+            (8, 0, Some(1048576), None)
+        );
+        for bad in [
+            "",
+            "8:0",
+            "8 rbps=1",
+            "8:x rbps=1",
+            "8:0 rbps",
+            "8:0 speed=1",
+            "8:0 rbps=-1",
+            "8:0 wbps=0",
+        ] {
             assert!(IoMax::parse(bad).is_err(), "{bad:?}");
         }
     }

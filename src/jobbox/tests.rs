@@ -42,9 +42,15 @@ fn handle_is_send_and_sync() {
 #[test]
 fn create_applies_every_limit_in_the_kernel_format() {
     let fake = fake();
-    let b = Builder::new().limits(every_limit()).create(fake.clone()).unwrap();
+    let b = Builder::new()
+        .limits(every_limit())
+        .create(fake.clone())
+        .unwrap();
     assert!(b.path().starts_with("/sys/fs/cgroup/cgbox/agents"));
-    assert_eq!(uuid::Uuid::parse_str(b.name()).unwrap().get_version_num(), 4);
+    assert_eq!(
+        uuid::Uuid::parse_str(b.name()).unwrap().get_version_num(),
+        4
+    );
     for (file, want) in [
         ("memory.max", "67108864\n"),
         ("memory.high", "50331648\n"),
@@ -55,39 +61,67 @@ fn create_applies_every_limit_in_the_kernel_format() {
         ("pids.max", "32\n"),
         ("cpuset.cpus", "1\n"),
         ("cpuset.mems", "0\n"),
-        ("io.max", "259:0 rbps=max wbps=4194304 riops=max wiops=max\n"),
+        (
+            "io.max",
+            "259:0 rbps=max wbps=4194304 riops=max wiops=max\n",
+        ),
         ("io.weight", "default 200\n"),
     ] {
         assert_eq!(read(&fake, b.path(), file), want, "{file}");
     }
     // enabled level by level, and only what limits and stats need
-    assert_eq!(read(&fake, Path::new("/sys/fs/cgroup/cgbox/agents"), "cgroup.subtree_control"), "cpuset cpu io memory pids\n");
+    assert_eq!(
+        read(
+            &fake,
+            Path::new("/sys/fs/cgroup/cgbox/agents"),
+            "cgroup.subtree_control"
+        ),
+        "cpuset cpu io memory pids\n"
+    );
     assert!(b.skipped().is_empty());
     b.destroy().unwrap();
-    assert_eq!(fake.cgroups(), vec!["/"], "agents and app removed with the last box");
+    assert_eq!(
+        fake.cgroups(),
+        vec!["/"],
+        "agents and app removed with the last box"
+    );
     assert_eq!(fake.open_fds(), 0);
 }
 
 #[test]
 fn strict_refuses_an_undelegated_controller_and_changes_nothing() {
     let fake = Arc::new(FakeFs::with_controllers(&["cpu", "pids"]));
-    let e = Builder::new().limits(Limits::new().memory_max(Size::Bytes(1 << 26))).create(fake.clone()).unwrap_err();
+    let e = Builder::new()
+        .limits(Limits::new().memory_max(Size::Bytes(1 << 26)))
+        .create(fake.clone())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ControllerUnavailable, "{e}");
     assert!(e.to_string().contains("memory"), "{e}");
     assert!(e.hint().unwrap().contains("--best-effort"), "{e}");
     assert_eq!(fake.cgroups(), vec!["/"]);
-    assert_eq!(read(&fake, Path::new("/sys/fs/cgroup"), "cgroup.subtree_control"), "\n", "nothing enabled");
+    assert_eq!(
+        read(&fake, Path::new("/sys/fs/cgroup"), "cgroup.subtree_control"),
+        "\n",
+        "nothing enabled"
+    );
 }
 
 #[test]
 fn best_effort_applies_what_it_can_and_reports_the_rest() {
     let fake = Arc::new(FakeFs::with_controllers(&["cpu", "pids"]));
     let limits = Limits::new().memory_max(Size::Bytes(1 << 26)).pids_max(10);
-    let b = Builder::new().limits(limits).policy(Policy::BestEffort).create(fake.clone()).unwrap();
+    let b = Builder::new()
+        .limits(limits)
+        .policy(Policy::BestEffort)
+        .create(fake.clone())
+        .unwrap();
     assert_eq!(read(&fake, b.path(), "pids.max"), "10\n");
     let skipped: Vec<&str> = b.skipped().iter().map(|s| s.what.as_str()).collect();
     assert_eq!(skipped, vec!["memory"]);
-    assert_eq!(b.skipped()[0].error.kind(), ErrorKind::ControllerUnavailable);
+    assert_eq!(
+        b.skipped()[0].error.kind(),
+        ErrorKind::ControllerUnavailable
+    );
     b.destroy().unwrap();
 }
 
@@ -95,7 +129,11 @@ fn best_effort_applies_what_it_can_and_reports_the_rest() {
 fn best_effort_skips_a_value_the_kernel_refuses() {
     let fake = fake();
     fake.fail(Op::Write, "/cpu.max", Errno::INVAL, None);
-    let b = Builder::new().limits(Limits::new().cpus(1.0).pids_max(3)).policy(Policy::BestEffort).create(fake.clone()).unwrap();
+    let b = Builder::new()
+        .limits(Limits::new().cpus(1.0).pids_max(3))
+        .policy(Policy::BestEffort)
+        .create(fake.clone())
+        .unwrap();
     assert_eq!(b.skipped().len(), 1);
     assert_eq!(b.skipped()[0].what, "cpu.max");
     assert_eq!(read(&fake, b.path(), "pids.max"), "3\n");
@@ -105,7 +143,12 @@ fn best_effort_skips_a_value_the_kernel_refuses() {
 fn no_internal_process_rule_gives_a_typed_error() {
     let fake = fake();
     fake.mkdir_p("ns").unwrap();
-    fake.write_file(&fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap(), "cgroup.subtree_control", b"+memory").unwrap();
+    fake.write_file(
+        &fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap(),
+        "cgroup.subtree_control",
+        b"+memory",
+    )
+    .unwrap();
     fake.spawn("ns").unwrap();
     let e = Builder::new()
         .parent("/sys/fs/cgroup/ns")
@@ -121,11 +164,17 @@ fn no_internal_process_rule_gives_a_typed_error() {
 fn realtime_processes_block_a_cpu_limit() {
     let fake = fake();
     fake.set_realtime_outside_root(true);
-    let e = Builder::new().limits(Limits::new().cpus(1.0)).create(fake.clone()).unwrap_err();
+    let e = Builder::new()
+        .limits(Limits::new().cpus(1.0))
+        .create(fake.clone())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RealtimeProcesses, "{e}");
     assert_eq!(fake.cgroups(), vec!["/"]);
     // without a cpu limit, cpu is only wanted for statistics: no error
-    let b = Builder::new().limits(Limits::new().pids_max(5)).create(fake.clone()).unwrap();
+    let b = Builder::new()
+        .limits(Limits::new().pids_max(5))
+        .create(fake.clone())
+        .unwrap();
     b.destroy().unwrap();
 }
 
@@ -151,7 +200,10 @@ fn a_taken_name_is_already_exists() {
     let first = Builder::new().name("job").create(fake.clone()).unwrap();
     let e = Builder::new().name("job").create(fake.clone()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-    assert!(fake.cgroups().contains(&"/cgbox/agents/job".to_owned()), "the first box is untouched");
+    assert!(
+        fake.cgroups().contains(&"/cgbox/agents/job".to_owned()),
+        "the first box is untouched"
+    );
     first.destroy().unwrap();
 }
 
@@ -179,17 +231,33 @@ fn a_fault_at_any_step_leaks_nothing() {
         (Op::Open, "/job/cgroup.procs"),
         (Op::Open, "/job/cgroup.events"),
     ];
-    let limits = Limits::new().cpus(1.0).memory_max(Size::Bytes(1 << 26)).pids_max(9);
-    let limits = Limits { io_max: vec![IoMax::parse("259:0 rbps=1000").unwrap()], ..limits };
+    let limits = Limits::new()
+        .cpus(1.0)
+        .memory_max(Size::Bytes(1 << 26))
+        .pids_max(9);
+    let limits = Limits {
+        io_max: vec![IoMax::parse("259:0 rbps=1000").unwrap()],
+        ..limits
+    };
     for with_neighbour in [false, true] {
         for (op, path) in steps {
             let fake = fake();
-            let neighbour = with_neighbour.then(|| Builder::new().name("other").create(fake.clone()).unwrap().keep());
+            let neighbour = with_neighbour.then(|| {
+                Builder::new()
+                    .name("other")
+                    .create(fake.clone())
+                    .unwrap()
+                    .keep()
+            });
             let before = fake.cgroups();
             for errno in [Errno::ACCESS, Errno::IO] {
                 fake.fail(*op, path, errno, None);
-                let r = Builder::new().name("job").limits(limits.clone()).create(fake.clone());
-                let enabled_already = with_neighbour && path.ends_with("cgroup.subtree_control") && *op == Op::Write;
+                let r = Builder::new()
+                    .name("job")
+                    .limits(limits.clone())
+                    .create(fake.clone());
+                let enabled_already =
+                    with_neighbour && path.ends_with("cgroup.subtree_control") && *op == Op::Write;
                 if enabled_already {
                     // the neighbour's creation enabled everything: no write happens
                     r.unwrap().destroy().unwrap();
@@ -198,7 +266,11 @@ fn a_fault_at_any_step_leaks_nothing() {
                 }
                 let e = r.expect_err(&format!("{op:?} {path} should fail"));
                 assert_eq!(e.errno(), Some(errno.raw_os_error()), "{op:?} {path}: {e}");
-                assert_eq!(fake.cgroups(), before, "{op:?} {path} with neighbour={with_neighbour}");
+                assert_eq!(
+                    fake.cgroups(),
+                    before,
+                    "{op:?} {path} with neighbour={with_neighbour}"
+                );
                 assert_eq!(fake.open_fds(), 0, "{op:?} {path}: fd leaked");
                 fake.clear_faults();
             }
@@ -214,11 +286,15 @@ fn destroy_kills_everything_including_nested_cgroups() {
     fake.mkdir_p("cgbox/agents/job/inner/deeper").unwrap();
     let pids = [
         fake.spawn("cgbox/agents/job/inner").unwrap(),
-        fake.spawn_forker("cgbox/agents/job/inner/deeper", 10).unwrap(),
+        fake.spawn_forker("cgbox/agents/job/inner/deeper", 10)
+            .unwrap(),
     ];
     let direct = fake.spawn("cgbox/agents/job").unwrap();
     assert!(b.is_populated().unwrap());
-    assert!(b.pids().unwrap().len() >= 3, "the forker may add one while listed");
+    assert!(
+        b.pids().unwrap().len() >= 3,
+        "the forker may add one while listed"
+    );
     b.destroy().unwrap();
     for p in pids.into_iter().chain([direct]) {
         assert_eq!(fake.state(p), Some(ProcState::Zombie));
@@ -230,8 +306,17 @@ fn destroy_kills_everything_including_nested_cgroups() {
 fn destroy_through_the_signal_path_and_lingering_tasks() {
     let fake = fake();
     fake.set_kill_linger(std::time::Duration::from_millis(5));
-    let b = Builder::new().kill_method(KillMethod::Signal).create(fake.clone()).unwrap();
-    let rel = b.path().strip_prefix("/sys/fs/cgroup").unwrap().to_str().unwrap().to_owned();
+    let b = Builder::new()
+        .kill_method(KillMethod::Signal)
+        .create(fake.clone())
+        .unwrap();
+    let rel = b
+        .path()
+        .strip_prefix("/sys/fs/cgroup")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     fake.spawn_forker(&rel, 20).unwrap();
     fake.spawn(&rel).unwrap();
     b.destroy().unwrap();
@@ -244,24 +329,41 @@ fn drop_removes_and_keep_opts_out() {
     let fake = fake();
     {
         let b = Builder::new().create(fake.clone()).unwrap();
-        let rel = b.path().strip_prefix("/sys/fs/cgroup").unwrap().to_str().unwrap().to_owned();
+        let rel = b
+            .path()
+            .strip_prefix("/sys/fs/cgroup")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         fake.spawn(&rel).unwrap();
     }
     assert_eq!(fake.cgroups(), vec!["/"]);
-    let kept = Builder::new().name("stay").create(fake.clone()).unwrap().keep();
+    let kept = Builder::new()
+        .name("stay")
+        .create(fake.clone())
+        .unwrap()
+        .keep();
     assert_eq!(kept, Path::new("/sys/fs/cgroup/cgbox/agents/stay"));
     assert!(fake.cgroups().contains(&"/cgbox/agents/stay".to_owned()));
     // an opened handle does not own the box either
     drop(JobBox::open(fake.clone(), "cgbox", "stay").unwrap());
     assert!(fake.cgroups().contains(&"/cgbox/agents/stay".to_owned()));
-    JobBox::open(fake.clone(), "cgbox", "stay").unwrap().destroy().unwrap();
+    JobBox::open(fake.clone(), "cgbox", "stay")
+        .unwrap()
+        .destroy()
+        .unwrap();
     assert_eq!(fake.cgroups(), vec!["/"]);
 }
 
 #[test]
 fn destroy_reports_a_box_that_cannot_be_removed() {
     let fake = fake();
-    let b = Builder::new().name("job").timeout(std::time::Duration::from_millis(100)).create(fake.clone()).unwrap();
+    let b = Builder::new()
+        .name("job")
+        .timeout(std::time::Duration::from_millis(100))
+        .create(fake.clone())
+        .unwrap();
     fake.fail(Op::Rmdir, "/agents/job", Errno::BUSY, None);
     let e = b.destroy().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
@@ -275,12 +377,29 @@ fn move_pid_retries_einval_briefly() {
     let pid = fake.spawn("").unwrap();
     fake.fail(Op::Write, "/cgroup.procs", Errno::INVAL, Some(3));
     b.move_pid(pid).unwrap();
-    assert_eq!(fake.cgroup_of(pid).as_deref(), Some(b.path().strip_prefix("/sys/fs/cgroup").unwrap().to_str().unwrap()).map(|p| format!("/{p}")).as_deref());
+    assert_eq!(
+        fake.cgroup_of(pid).as_deref(),
+        Some(
+            b.path()
+                .strip_prefix("/sys/fs/cgroup")
+                .unwrap()
+                .to_str()
+                .unwrap()
+        )
+        .map(|p| format!("/{p}"))
+        .as_deref()
+    );
     fake.fail(Op::Write, "/cgroup.procs", Errno::INVAL, None);
     let other = fake.spawn("").unwrap();
-    assert_eq!(b.move_pid(other).unwrap_err().errno(), Some(Errno::INVAL.raw_os_error()));
+    assert_eq!(
+        b.move_pid(other).unwrap_err().errno(),
+        Some(Errno::INVAL.raw_os_error())
+    );
     fake.clear_faults();
-    assert_eq!(b.move_pid(99_999).unwrap_err().errno(), Some(Errno::SRCH.raw_os_error()));
+    assert_eq!(
+        b.move_pid(99_999).unwrap_err().errno(),
+        Some(Errno::SRCH.raw_os_error())
+    );
 }
 
 #[test]
@@ -288,13 +407,29 @@ fn list_and_reap() {
     let fake = fake();
     let root = Path::new("/sys/fs/cgroup");
     assert!(list(&*fake, root, "cgbox").unwrap().is_empty());
-    Builder::new().name("crashed").create(fake.clone()).unwrap().keep();
-    let busy = Builder::new().name("busy").create(fake.clone()).unwrap().keep();
-    fake.spawn(busy.strip_prefix(root).unwrap().to_str().unwrap()).unwrap();
-    let names: Vec<String> = list(&*fake, root, "cgbox").unwrap().into_iter().map(|b| b.name).collect();
+    Builder::new()
+        .name("crashed")
+        .create(fake.clone())
+        .unwrap()
+        .keep();
+    let busy = Builder::new()
+        .name("busy")
+        .create(fake.clone())
+        .unwrap()
+        .keep();
+    fake.spawn(busy.strip_prefix(root).unwrap().to_str().unwrap())
+        .unwrap();
+    let names: Vec<String> = list(&*fake, root, "cgbox")
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
     assert_eq!(names, vec!["busy", "crashed"]);
     let r = reap(&*fake, root, "cgbox", DEFAULT_TIMEOUT).unwrap();
     assert_eq!(r.removed, vec!["crashed"]);
     assert_eq!(r.busy, vec!["busy"]);
-    assert_eq!(fake.cgroups(), vec!["/", "/cgbox", "/cgbox/agents", "/cgbox/agents/busy"]);
+    assert_eq!(
+        fake.cgroups(),
+        vec!["/", "/cgbox", "/cgbox/agents", "/cgbox/agents/busy"]
+    );
 }

@@ -328,7 +328,11 @@ fn forker_forks_when_listed_unless_frozen() {
         "frozen: no fork"
     );
     write(&fake, "a", "cgroup.freeze", "0").unwrap();
-    assert_eq!(read(&fake, "a", "cgroup.procs").lines().count(), 3, "one more child: children do not fork");
+    assert_eq!(
+        read(&fake, "a", "cgroup.procs").lines().count(),
+        3,
+        "one more child: children do not fork"
+    );
 }
 
 #[test]
