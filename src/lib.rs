@@ -31,6 +31,7 @@ pub mod jobbox;
 pub mod kill;
 pub mod limits;
 pub mod parse;
+mod spawn;
 
 pub use error::{Error, ErrorKind, Result};
 pub use jobbox::{Builder, JobBox, Policy};

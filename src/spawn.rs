@@ -1,0 +1,44 @@
+//! Starting a program already inside a box.
+//!
+//! The child of `fork` writes `0` to a `cgroup.procs` fd opened beforehand,
+//! in a `pre_exec` hook, and only then `exec`s: the program never runs
+//! outside the box. The hook makes one raw `write(2)` and nothing else, so
+//! it is async-signal-safe.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::Arc;
+
+use crate::fs::{Handle, SysFs};
+use crate::{Error, JobBox, Result};
+
+impl JobBox<SysFs> {
+    /// Spawn `cmd` inside the box. The `cgroup.procs` fd the hook writes
+    /// to is a duplicate owned by the hook itself, so the `Command` stays
+    /// safe to spawn again even after the box handle is gone (it then fails
+    /// with the kernel's error instead of writing to a stale fd number).
+    pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
+        let path = self.procs_file().path().to_path_buf();
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.procs_file().fd(), 0)
+            .map_err(|e| Error::from_rustix("dup", &path, e))?;
+        let fd = Arc::new(fd);
+        // SAFETY: the hook only calls `write(2)` through rustix's raw
+        // syscall and builds an `io::Error` from an errno without allocating.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::io::write(&*fd, b"0")
+                    .map(drop)
+                    .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+            });
+        }
+        cmd.spawn().map_err(|e| {
+            let program = cmd.get_program().to_string_lossy().into_owned();
+            match e.raw_os_error() {
+                Some(errno) => Error::from_errno(format!("spawn {program} into box"), &path, errno),
+                None => Error::new(crate::ErrorKind::Other, format!("spawn {program} into box"))
+                    .with_path(&path)
+                    .with_detail(e.to_string()),
+            }
+        })
+    }
+}

@@ -1,0 +1,239 @@
+//! Boxes on this machine's real cgroup2 (core interface: cgroup.procs,
+//! cgroup.kill, cgroup.freeze, cgroup.events). Each test works under its own
+//! app directory at the cgroup2 parent and removes it, also on failure
+//! (the box handle's Drop). Without root or a writable cgroup2 they say why
+//! and do nothing, unless CGBOX_REQUIRE_REAL_CGROUP=1, where that is a failure.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use cgbox::discover::Discovery;
+use cgbox::fs::SysFs;
+use cgbox::kill::KillMethod;
+use cgbox::{Builder, JobBox};
+
+/// The live backend and the parent for boxes, or `None` (with the reason
+/// printed) when this machine cannot run real-cgroup tests.
+fn host(test: &str) -> Option<(Arc<SysFs>, String)> {
+    let app = format!("cgbox-test-{test}-{}", std::process::id());
+    let reason = match SysFs::new() {
+        Err(e) => format!("cannot open /: {e}"),
+        Ok(fs) => {
+            let d = Discovery::probe(&fs, &app);
+            if d.usable() {
+                return Some((Arc::new(fs), app));
+            }
+            format!("no writable cgroup2 here: {:?}", d.problems)
+        }
+    };
+    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
+        panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but {reason}");
+    }
+    eprintln!("SKIPPED {test}: {reason}");
+    None
+}
+
+fn rel_cgroup(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Gone, or a zombie waiting for its (new) parent to reap it.
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // the state follows the parenthesised command name
+        Ok(stat) => matches!(
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next()),
+            Some('Z' | 'X')
+        ),
+    }
+}
+
+fn box_rel(b: &JobBox<SysFs>, mount: &Path) -> String {
+    format!("/{}", b.path().strip_prefix(mount).unwrap().display())
+}
+
+fn mount_of(fs: &SysFs) -> PathBuf {
+    Discovery::probe(fs, "x").mount.unwrap()
+}
+
+/// Wait for `child` and return the signal that ended it, if any.
+fn signal_of(child: &mut Child) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    child.wait().unwrap().signal()
+}
+
+#[test]
+fn spawned_program_starts_inside_the_box() {
+    let Some((fs, app)) = host("spawn") else {
+        return;
+    };
+    let b = Builder::new().app(&app).create(fs.clone()).unwrap();
+    let out = b
+        .spawn(
+            Command::new("cat")
+                .arg("/proc/self/cgroup")
+                .stdout(Stdio::piped()),
+        )
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want = format!("0::{}\n", box_rel(&b, &mount_of(&fs)));
+    assert!(
+        text.lines().any(|l| format!("{l}\n") == want),
+        "{text:?} lacks {want:?}"
+    );
+    let path = b.path().to_path_buf();
+    b.destroy().unwrap();
+    assert!(!path.exists());
+    assert!(
+        !path.parent().unwrap().parent().unwrap().exists(),
+        "app directory removed too"
+    );
+}
+
+#[test]
+fn a_hundred_sleepers_are_killed_and_removed() {
+    let Some((fs, app)) = host("hundred") else {
+        return;
+    };
+    let b = Builder::new().app(&app).create(fs.clone()).unwrap();
+    let mut children: Vec<Child> = (0..100)
+        .map(|_| b.spawn(Command::new("sleep").arg("1000")).unwrap())
+        .collect();
+    assert_eq!(b.pids().unwrap().len(), 100);
+    let path = b.path().to_path_buf();
+    b.destroy().unwrap();
+    for c in &mut children {
+        assert_eq!(signal_of(c), Some(9));
+    }
+    assert!(!path.exists());
+}
+
+/// A job that builds nested cgroups with processes at several depths,
+/// killed from the top, through both kill paths.
+#[test]
+fn nested_cgroups_are_killed_from_the_top() {
+    for method in [KillMethod::CgroupKill, KillMethod::Signal] {
+        let Some((fs, app)) = host("nested") else {
+            return;
+        };
+        let b = Builder::new()
+            .app(&app)
+            .kill_method(method)
+            .create(fs.clone())
+            .unwrap();
+        let script = r#"
+            cg=$1
+            for d in a a/b a/b/c; do mkdir "$cg/$d"; done
+            for d in a a/b a/b/c; do
+                sh -c 'echo 0 > "$1/cgroup.procs"; exec sleep 1000' _ "$cg/$d" &
+            done
+            sh -c 'echo 0 > "$1/cgroup.freeze"' _ "$cg/a/b"
+            # wait until each sleeper has moved itself
+            for d in a a/b a/b/c; do
+                while [ -z "$(cat "$cg/$d/cgroup.procs")" ]; do :; done
+            done
+            echo ready
+            wait
+        "#;
+        let mut child = b
+            .spawn(
+                Command::new("sh")
+                    .args(["-c", script, "sh"])
+                    .arg(b.path())
+                    .stdout(Stdio::piped()),
+            )
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        let pids = b.pids().unwrap();
+        assert!(pids.len() >= 4, "{method:?}: {pids:?}");
+        let path = b.path().to_path_buf();
+        b.destroy().unwrap();
+        assert_eq!(signal_of(&mut child), Some(9), "{method:?}");
+        for pid in pids {
+            assert!(is_dead(pid), "{pid} survived");
+        }
+        assert!(!path.exists(), "{method:?}");
+    }
+}
+
+#[test]
+fn kill_right_after_spawn_leaves_nothing() {
+    let Some((fs, app)) = host("quick") else {
+        return;
+    };
+    for method in [KillMethod::CgroupKill, KillMethod::Signal] {
+        let b = Builder::new()
+            .app(&app)
+            .kill_method(method)
+            .create(fs.clone())
+            .unwrap();
+        let mut child = b
+            .spawn(Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & wait"]))
+            .unwrap();
+        let path = b.path().to_path_buf();
+        b.destroy().unwrap();
+        assert_eq!(signal_of(&mut child), Some(9));
+        assert!(!path.exists());
+    }
+}
+
+/// A job that keeps forking (a bounded number of times) while being killed
+/// by the signal path.
+#[test]
+fn signal_path_catches_a_job_forking_while_killed() {
+    let Some((fs, app)) = host("forking") else {
+        return;
+    };
+    let b = Builder::new()
+        .app(&app)
+        .kill_method(KillMethod::Signal)
+        .create(fs.clone())
+        .unwrap();
+    let mut child = b
+        .spawn(
+            Command::new("sh")
+                .args([
+                    "-c",
+                    "echo go; i=0; while [ $i -lt 300 ]; do sleep 1000 & i=$((i+1)); done; wait",
+                ])
+                .stdout(Stdio::piped()),
+        )
+        .unwrap();
+    let mut go = [0u8; 3];
+    child.stdout.take().unwrap().read_exact(&mut go).unwrap();
+    let path = b.path().to_path_buf();
+    b.destroy().unwrap();
+    assert_eq!(signal_of(&mut child), Some(9));
+    assert!(!path.exists());
+}
+
+#[test]
+fn freeze_thaw_and_move_pid() {
+    let Some((fs, app)) = host("freeze") else {
+        return;
+    };
+    let b = Builder::new().app(&app).create(fs.clone()).unwrap();
+    let mut outside = Command::new("sleep").arg("1000").spawn().unwrap();
+    b.move_pid(outside.id()).unwrap();
+    assert_eq!(rel_cgroup(outside.id()), box_rel(&b, &mount_of(&fs)));
+    b.freeze().unwrap();
+    let state = std::fs::read_to_string(b.path().join("cgroup.events")).unwrap();
+    assert!(state.contains("frozen 1"), "{state}");
+    b.thaw().unwrap();
+    b.destroy().unwrap();
+    assert_eq!(signal_of(&mut outside), Some(9));
+}
