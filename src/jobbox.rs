@@ -566,6 +566,16 @@ impl<F: CgroupFs> JobBox<F> {
             .collect())
     }
 
+    /// Every statistic of the box (see [`Stats`](crate::stats::Stats)).
+    pub fn stats(&self) -> Result<crate::stats::Stats> {
+        crate::stats::Stats::read(&*self.fs, &self.dir)
+    }
+
+    /// A sampler that keeps the box's hot files open.
+    pub fn sampler(&self) -> Result<crate::stats::Sampler<F>> {
+        crate::stats::Sampler::new(self.fs.clone(), &self.dir)
+    }
+
     /// Kill every process in the box (and below) and wait until it is empty.
     pub fn kill(&self) -> Result<()> {
         let deadline = self.fs.now() + self.timeout;

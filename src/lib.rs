@@ -32,6 +32,7 @@ pub mod kill;
 pub mod limits;
 pub mod parse;
 mod spawn;
+pub mod stats;
 
 pub use error::{Error, ErrorKind, Result};
 pub use jobbox::{Builder, JobBox, Policy};

@@ -9,6 +9,7 @@ pub mod keyed;
 pub mod mountinfo;
 pub mod proc_cgroup;
 pub mod psi;
+pub mod stat_file;
 pub mod value;
 
 pub use error::ParseError;

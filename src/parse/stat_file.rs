@@ -1,0 +1,252 @@
+//! Parse any statistics file of a cgroup into one generic shape,
+//! [`FileStats`], that keeps the kernel's own keys in the kernel's order.
+
+use super::ParseError;
+use super::keyed::{flat, nested};
+use super::value::{MaxOr, max_or_file, parse_i64, parse_u64, u64_file};
+
+/// One number as a statistics file holds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// A non-negative integer.
+    Uint(u64),
+    /// A negative integer (transient `memory.stat` counters on some kernels).
+    Int(i64),
+    /// A decimal (`avg10=0.50`, `cost.vrate=100.00`).
+    Float(f64),
+    /// `max`: no limit.
+    Max,
+}
+
+impl Number {
+    /// The value as an unsigned integer, if it is one.
+    pub fn as_u64(self) -> Option<u64> {
+        match self {
+            Number::Uint(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The parsed content of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileStats {
+    /// One value (`memory.current`, `pids.max`).
+    Single(Number),
+    /// `key value` lines (`cpu.stat`, `memory.events`, `cgroup.events`).
+    Flat(Vec<(String, Number)>),
+    /// `key sub=value ...` lines (`io.stat`, PSI files).
+    Nested(Vec<(String, Vec<(String, Number)>)>),
+}
+
+impl FileStats {
+    /// The value of `key` in a flat file.
+    pub fn get(&self, key: &str) -> Option<Number> {
+        match self {
+            FileStats::Flat(pairs) => pairs.iter().find(|(k, _)| k == key).map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+
+    /// The value of `sub` on the line `key` of a nested file.
+    pub fn get_nested(&self, key: &str, sub: &str) -> Option<Number> {
+        match self {
+            FileStats::Nested(lines) => lines
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, fields)| fields.iter().find(|(s, _)| s == sub))
+                .map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+
+    /// The single value of a single-value file.
+    pub fn single(&self) -> Option<Number> {
+        match self {
+            FileStats::Single(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// How a file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One unsigned number.
+    Counter,
+    /// One number or `max`.
+    Limit,
+    /// Flat keyed, unsigned values.
+    FlatUnsigned,
+    /// Flat keyed, possibly negative values (`memory.stat`).
+    FlatSigned,
+    /// `MAJ:MIN key=value ...` (`io.stat`).
+    Devices,
+    /// PSI: `some`/`full` lines with `avg10 avg60 avg300 total`.
+    Pressure,
+}
+
+/// Parse `content` as `layout`. Duplicate keys are an error: the kernel
+/// never repeats one, so a repeat means a damaged file.
+pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
+    match layout {
+        Layout::Counter => Ok(FileStats::Single(Number::Uint(u64_file(content)?))),
+        Layout::Limit => Ok(FileStats::Single(match max_or_file(content)? {
+            MaxOr::Max => Number::Max,
+            MaxOr::Value(v) => Number::Uint(v),
+        })),
+        Layout::FlatUnsigned | Layout::FlatSigned => {
+            let mut out: Vec<(String, Number)> = Vec::new();
+            for (i, item) in flat(content).enumerate() {
+                let (k, v) = item?;
+                let line = line_of(content, i);
+                let n = if layout == Layout::FlatSigned {
+                    signed(v)
+                } else {
+                    parse_u64(v).map(Number::Uint)
+                };
+                let n =
+                    n.ok_or_else(|| ParseError::new(line, format!("{k}: not a number: {v:?}")))?;
+                if out.iter().any(|(seen, _)| seen == k) {
+                    return Err(ParseError::new(line, format!("duplicate key {k:?}")));
+                }
+                out.push((k.to_owned(), n));
+            }
+            Ok(FileStats::Flat(out))
+        }
+        Layout::Devices => {
+            let mut out: Vec<(String, Vec<(String, Number)>)> = Vec::new();
+            for line in nested(content) {
+                if !is_device(line.key) {
+                    return Err(ParseError::new(
+                        line.line,
+                        format!("bad device {:?}", line.key),
+                    ));
+                }
+                if out.iter().any(|(d, _)| d == line.key) {
+                    return Err(ParseError::new(
+                        line.line,
+                        format!("duplicate device {:?}", line.key),
+                    ));
+                }
+                let mut fields: Vec<(String, Number)> = Vec::new();
+                for f in line.fields() {
+                    let (k, v) = f?;
+                    let n = parse_u64(v)
+                        .map(Number::Uint)
+                        .or_else(|| decimal(v).map(Number::Float))
+                        .ok_or_else(|| {
+                            ParseError::new(line.line, format!("{k}: not a number: {v:?}"))
+                        })?;
+                    if fields.iter().any(|(seen, _)| seen == k) {
+                        return Err(ParseError::new(line.line, format!("duplicate key {k:?}")));
+                    }
+                    fields.push((k.to_owned(), n));
+                }
+                out.push((line.key.to_owned(), fields));
+            }
+            Ok(FileStats::Nested(out))
+        }
+        Layout::Pressure => {
+            let p = super::psi::parse(content)?;
+            let mut out = Vec::new();
+            for (name, line) in [("some", p.some), ("full", p.full)] {
+                if let Some(l) = line {
+                    out.push((
+                        name.to_owned(),
+                        vec![
+                            ("avg10".to_owned(), Number::Float(l.avg10)),
+                            ("avg60".to_owned(), Number::Float(l.avg60)),
+                            ("avg300".to_owned(), Number::Float(l.avg300)),
+                            ("total".to_owned(), Number::Uint(l.total)),
+                        ],
+                    ));
+                }
+            }
+            Ok(FileStats::Nested(out))
+        }
+    }
+}
+
+fn line_of(content: &str, item: usize) -> usize {
+    super::keyed::lines(content)
+        .nth(item)
+        .map(|(n, _)| n)
+        .unwrap_or(0)
+}
+
+fn signed(v: &str) -> Option<Number> {
+    match parse_u64(v) {
+        Some(n) => Some(Number::Uint(n)),
+        None => parse_i64(v).map(Number::Int),
+    }
+}
+
+/// `12.34`: digits, a dot, digits. Never `nan`, `inf` or exponents.
+pub(crate) fn decimal(s: &str) -> Option<f64> {
+    let (int, frac) = s.split_once('.')?;
+    parse_u64(int)?;
+    parse_u64(frac)?;
+    s.parse().ok()
+}
+
+fn is_device(key: &str) -> bool {
+    key.split_once(':')
+        .is_some_and(|(a, b)| parse_u64(a).is_some() && parse_u64(b).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts() {
+        assert_eq!(
+            parse(Layout::Counter, "65536\n"),
+            Ok(FileStats::Single(Number::Uint(65536)))
+        );
+        assert_eq!(
+            parse(Layout::Limit, "max\n"),
+            Ok(FileStats::Single(Number::Max))
+        );
+        let f = parse(Layout::FlatUnsigned, "populated 1\nfrozen 0\n").unwrap();
+        assert_eq!(f.get("populated"), Some(Number::Uint(1)));
+        assert_eq!(f.get("absent"), None);
+        let m = parse(Layout::FlatSigned, "anon 3706880\nworkingset -1\n").unwrap();
+        assert_eq!(m.get("workingset"), Some(Number::Int(-1)));
+        let io = parse(
+            Layout::Devices,
+            "259:0 rbytes=8388608 wbytes=16777216 cost.vrate=100.00\n",
+        )
+        .unwrap();
+        assert_eq!(
+            io.get_nested("259:0", "wbytes"),
+            Some(Number::Uint(16777216))
+        );
+        assert_eq!(
+            io.get_nested("259:0", "cost.vrate"),
+            Some(Number::Float(100.0))
+        );
+        let p = parse(
+            Layout::Pressure,
+            "some avg10=0.50 avg60=0.00 avg300=0.00 total=7\n",
+        )
+        .unwrap();
+        assert_eq!(p.get_nested("some", "avg10"), Some(Number::Float(0.5)));
+        assert_eq!(p.get_nested("some", "total"), Some(Number::Uint(7)));
+        assert_eq!(parse(Layout::Devices, ""), Ok(FileStats::Nested(vec![])));
+    }
+
+    #[test]
+    fn damage_is_an_error_never_a_value() {
+        assert!(parse(Layout::FlatUnsigned, "a 1\na 1\n").is_err());
+        assert!(parse(Layout::FlatUnsigned, "a -1\n").is_err());
+        assert!(parse(Layout::FlatUnsigned, "a 184467440737095516159\n").is_err());
+        assert!(parse(Layout::Devices, "259 rbytes=1\n").is_err());
+        assert!(parse(Layout::Devices, "259:0 rbytes=1 rbytes=2\n").is_err());
+        assert!(parse(Layout::Devices, "259:0 rbytes=1e5\n").is_err());
+        assert!(parse(Layout::Counter, "12 34\n").is_err());
+        assert_eq!(decimal("nan"), None);
+        assert_eq!(decimal("1.5e3"), None);
+    }
+}

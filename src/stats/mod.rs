@@ -1,0 +1,182 @@
+//! Every cgroup v2 statistic of a box, typed, and honest about gaps.
+//!
+//! [`Stats::read`] reads every statistics file the kernel offers. A file
+//! that does not exist (an older kernel, a controller not enabled, PSI off
+//! or failing with `EOPNOTSUPP`) is simply absent, never a zero. A file
+//! that cannot be parsed is named in [`Stats::errors`] with the line, and
+//! the rest is still read. For repeated sampling without allocation, see
+//! [`Sampler`].
+
+mod sampler;
+
+use std::path::{Path, PathBuf};
+
+pub use sampler::{CpuUsage, Sampler, Snapshot};
+
+use crate::fs::{CgroupFs, Handle, is_absent, read_string};
+use crate::parse::stat_file::parse;
+pub use crate::parse::stat_file::{FileStats, Layout, Number};
+
+/// Every statistics file, in the order `cgbox stats --json` prints them.
+pub const FILES: [(&str, Layout); 22] = [
+    ("cgroup.events", Layout::FlatUnsigned),
+    ("cgroup.stat", Layout::FlatUnsigned),
+    ("cpu.stat", Layout::FlatUnsigned),
+    ("memory.current", Layout::Counter),
+    ("memory.peak", Layout::Counter),
+    ("memory.max", Layout::Limit),
+    ("memory.high", Layout::Limit),
+    ("memory.events", Layout::FlatUnsigned),
+    ("memory.events.local", Layout::FlatUnsigned),
+    ("memory.stat", Layout::FlatSigned),
+    ("memory.swap.current", Layout::Counter),
+    ("memory.swap.peak", Layout::Counter),
+    ("memory.swap.max", Layout::Limit),
+    ("pids.current", Layout::Counter),
+    ("pids.peak", Layout::Counter),
+    ("pids.max", Layout::Limit),
+    ("pids.events", Layout::FlatUnsigned),
+    ("io.stat", Layout::Devices),
+    ("cpu.pressure", Layout::Pressure),
+    ("memory.pressure", Layout::Pressure),
+    ("io.pressure", Layout::Pressure),
+    ("irq.pressure", Layout::Pressure),
+];
+
+/// All statistics of one cgroup at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// The cgroup directory they were read from.
+    pub path: PathBuf,
+    /// Each file that exists and parsed, in [`FILES`] order.
+    pub files: Vec<(&'static str, FileStats)>,
+    /// Each file that exists but could not be read or parsed, and why.
+    pub errors: Vec<(&'static str, String)>,
+}
+
+impl Stats {
+    /// Read every statistics file of `dir`. Fails only when the cgroup
+    /// itself is gone; a bad file is recorded in `errors`.
+    pub fn read<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir) -> crate::Result<Stats> {
+        let mut stats = Stats {
+            path: dir.path().to_path_buf(),
+            files: Vec::new(),
+            errors: Vec::new(),
+        };
+        for (name, layout) in FILES {
+            match read_string(fs, dir, name) {
+                Ok(content) => match parse(layout, &content) {
+                    Ok(parsed) => stats.files.push((name, parsed)),
+                    Err(e) => stats.errors.push((name, e.to_string())),
+                },
+                Err(e) if is_absent(&e) => {}
+                Err(e) if e.is_errno(rustix::io::Errno::NODEV) => return Err(e),
+                Err(e) => stats.errors.push((name, error_text(&e))),
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Parse a set of `(file name, content)` pairs, as [`Stats::read`]
+    /// would have read them (files not given are absent).
+    pub fn from_contents<'a>(
+        path: &Path,
+        contents: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Stats {
+        let given: Vec<(&str, &str)> = contents.into_iter().collect();
+        let mut stats = Stats {
+            path: path.to_path_buf(),
+            files: Vec::new(),
+            errors: Vec::new(),
+        };
+        for (name, layout) in FILES {
+            if let Some((_, content)) = given.iter().find(|(n, _)| *n == name) {
+                match parse(layout, content) {
+                    Ok(parsed) => stats.files.push((name, parsed)),
+                    Err(e) => stats.errors.push((name, e.to_string())),
+                }
+            }
+        }
+        stats
+    }
+
+    /// The parsed content of `file`, `None` when absent or broken.
+    pub fn file(&self, file: &str) -> Option<&FileStats> {
+        self.files.iter().find(|(n, _)| *n == file).map(|(_, f)| f)
+    }
+
+    /// A key of a flat file as an unsigned number.
+    pub fn key(&self, file: &str, key: &str) -> Option<u64> {
+        self.file(file)?.get(key)?.as_u64()
+    }
+
+    /// A single-value file as an unsigned number (`None` also for `max`).
+    pub fn value(&self, file: &str) -> Option<u64> {
+        self.file(file)?.single()?.as_u64()
+    }
+
+    /// `cgroup.events` populated.
+    pub fn populated(&self) -> Option<bool> {
+        self.key("cgroup.events", "populated").map(|v| v == 1)
+    }
+
+    /// `cpu.stat` usage_usec.
+    pub fn cpu_usage_usec(&self) -> Option<u64> {
+        self.key("cpu.stat", "usage_usec")
+    }
+
+    /// `cpu.stat` nr_throttled (needs the cpu controller).
+    pub fn nr_throttled(&self) -> Option<u64> {
+        self.key("cpu.stat", "nr_throttled")
+    }
+
+    /// `cpu.stat` throttled_usec (needs the cpu controller).
+    pub fn throttled_usec(&self) -> Option<u64> {
+        self.key("cpu.stat", "throttled_usec")
+    }
+
+    /// `memory.current`.
+    pub fn memory_current(&self) -> Option<u64> {
+        self.value("memory.current")
+    }
+
+    /// `memory.peak` (Linux 5.19+).
+    pub fn memory_peak(&self) -> Option<u64> {
+        self.value("memory.peak")
+    }
+
+    /// `memory.events` oom_kill.
+    pub fn oom_kills(&self) -> Option<u64> {
+        self.key("memory.events", "oom_kill")
+    }
+
+    /// `pids.current`.
+    pub fn pids_current(&self) -> Option<u64> {
+        self.value("pids.current")
+    }
+
+    /// `pids.peak` (Linux 6.1+).
+    pub fn pids_peak(&self) -> Option<u64> {
+        self.value("pids.peak")
+    }
+
+    /// `pids.events` max: forks refused by `pids.max`.
+    pub fn pids_max_events(&self) -> Option<u64> {
+        self.key("pids.events", "max")
+    }
+
+    /// A key of `memory.stat` (`anon`, `file`, `shmem`, ...).
+    pub fn memory_stat(&self, key: &str) -> Option<Number> {
+        self.file("memory.stat")?.get(key)
+    }
+}
+
+fn error_text(e: &crate::Error) -> String {
+    match e.io_error() {
+        Some(io) => io.to_string(),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
