@@ -9,19 +9,36 @@ use super::value::{parse_i64, parse_u64};
 
 /// Iterator over the `(key, value)` pairs of a flat-keyed file.
 ///
-/// Each item is one non-empty line; a line that is not exactly two words is
-/// an error for that line only, and iteration goes on.
+/// Each item is one non-empty line, which must be exactly `key value` with
+/// one space, as the kernel prints it; anything else is an error for that
+/// line only, and iteration goes on.
 pub fn flat(content: &str) -> impl Iterator<Item = Result<(&str, &str), ParseError>> {
-    lines(content).map(|(n, line)| {
-        let mut words = line.split_ascii_whitespace();
-        match (words.next(), words.next(), words.next()) {
-            (Some(k), Some(v), None) => Ok((k, v)),
-            _ => Err(ParseError::new(
-                n,
-                format!("expected \"key value\", got {line:?}"),
-            )),
-        }
+    lines(content).map(|(n, line)| match line.split_once(' ') {
+        Some((k, v)) if is_word(k) && is_word(v) => Ok((k, v)),
+        _ => Err(ParseError::new(
+            n,
+            format!("expected \"key value\", got {line:?}"),
+        )),
     })
+}
+
+/// A token as the kernel prints one: non-empty, no white space, no control bytes.
+pub(crate) fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && !s
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// Every file the kernel generates ends with a newline; content that does
+/// not was cut short, and its last value may be cut too.
+pub fn complete(content: &str) -> Result<(), ParseError> {
+    if content.is_empty() || content.ends_with('\n') {
+        Ok(())
+    } else {
+        let line = content.split('\n').count();
+        Err(ParseError::new(line, "truncated: no newline at the end"))
+    }
 }
 
 /// Collect a flat-keyed file whose values are all unsigned integers.
@@ -64,13 +81,15 @@ pub struct NestedLine<'a> {
 }
 
 impl<'a> NestedLine<'a> {
-    /// The `sub=value` fields; a field without `=` is an error.
+    /// The `sub=value` fields, one space apart; a field without `=` (or an
+    /// empty one, from a doubled space) is an error.
     pub fn fields(&self) -> impl Iterator<Item = Result<(&'a str, &'a str), ParseError>> + 'a {
         let line = self.line;
-        self.rest
-            .split_ascii_whitespace()
+        let rest = self.rest;
+        rest.split(' ')
+            .filter(move |_| !rest.is_empty())
             .map(move |field| match field.split_once('=') {
-                Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
+                Some((k, v)) if is_word(k) && is_word(v) => Ok((k, v)),
                 _ => Err(ParseError::new(
                     line,
                     format!("expected key=value, got {field:?}"),
@@ -82,7 +101,6 @@ impl<'a> NestedLine<'a> {
 /// Iterator over the lines of a nested-keyed file.
 pub fn nested(content: &str) -> impl Iterator<Item = NestedLine<'_>> {
     lines(content).map(|(line, text)| {
-        let text = text.trim_start();
         let (key, rest) = text.split_once(' ').unwrap_or((text, ""));
         NestedLine { line, key, rest }
     })
@@ -142,5 +160,11 @@ mod tests {
         assert_eq!(f, vec![Ok(("cost.vrate", "100.00"))]);
         let bad: Vec<_> = nested("k a=1 b c=\n").next().unwrap().fields().collect();
         assert!(bad[1].is_err() && bad[2].is_err());
+        let doubled: Vec<_> = nested("k a=1  b=2\n").next().unwrap().fields().collect();
+        assert!(doubled[1].is_err());
+        assert!(flat("a  1\n").next().unwrap().is_err());
+        assert!(flat("a\t1\n").next().unwrap().is_err());
+        assert!(complete("a 1").is_err());
+        assert!(complete("").is_ok() && complete("a 1\n").is_ok());
     }
 }

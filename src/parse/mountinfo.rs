@@ -39,6 +39,7 @@ impl Mount {
 /// Parse the whole file. A malformed line fails it: a skipped line could
 /// hide the very mount discovery is looking for.
 pub fn parse(content: &str) -> Result<Vec<Mount>, ParseError> {
+    super::keyed::complete(content)?;
     let mut out = Vec::new();
     for (n, line) in lines(content) {
         out.push(parse_line(line).map_err(|msg| ParseError::new(n, msg))?);
@@ -47,7 +48,10 @@ pub fn parse(content: &str) -> Result<Vec<Mount>, ParseError> {
 }
 
 fn parse_line(line: &str) -> Result<Mount, String> {
-    let fields: Vec<&str> = line.split(' ').filter(|f| !f.is_empty()).collect();
+    let fields: Vec<&str> = line.split(' ').collect();
+    if fields.iter().any(|f| f.is_empty()) {
+        return Err(format!("empty field (doubled space) in {line:?}"));
+    }
     let sep = fields
         .iter()
         .position(|f| *f == "-")

@@ -27,6 +27,7 @@ impl Membership {
 /// Parse the whole file. Any malformed line fails it: discovery must not
 /// guess where the process lives.
 pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
+    super::keyed::complete(content)?;
     let mut out = Vec::new();
     for (n, line) in lines(content) {
         let mut parts = line.splitn(3, ':');
@@ -92,6 +93,7 @@ mod tests {
         assert_eq!(m[0].path, "/user.slice/x.scope");
         assert!(m[0].deleted);
         // a colon inside the path belongs to the path
+        assert!(parse("0::/a").is_err(), "cut short");
         let m = parse("0::/a:b\n").unwrap();
         assert_eq!(m[0].path, "/a:b");
         let m = parse("0::/../../x\n").unwrap();

@@ -34,6 +34,7 @@ pub struct Pressure {
 /// Parse a PSI file. Every one of the four fields must be present on a
 /// `some` or `full` line; other lines and fields are ignored.
 pub fn parse(content: &str) -> Result<Pressure, ParseError> {
+    super::keyed::complete(content)?;
     let mut out = Pressure::default();
     for line in nested(content) {
         let slot = match line.key {
@@ -76,7 +77,9 @@ pub fn parse(content: &str) -> Result<Pressure, ParseError> {
 fn percentage(s: &str) -> Option<f64> {
     let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
     parse_u64(int)?;
-    parse_u64(frac)?;
+    if !super::value::is_digits(frac) {
+        return None;
+    }
     let v: f64 = s.parse().ok()?;
     (0.0..=100.0).contains(&v).then_some(v)
 }

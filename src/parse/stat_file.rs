@@ -89,6 +89,7 @@ pub enum Layout {
 /// Parse `content` as `layout`. Duplicate keys are an error: the kernel
 /// never repeats one, so a repeat means a damaged file.
 pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
+    super::keyed::complete(content)?;
     match layout {
         Layout::Counter => Ok(FileStats::Single(Number::Uint(u64_file(content)?))),
         Layout::Limit => Ok(FileStats::Single(match max_or_file(content)? {
@@ -186,7 +187,9 @@ fn signed(v: &str) -> Option<Number> {
 pub(crate) fn decimal(s: &str) -> Option<f64> {
     let (int, frac) = s.split_once('.')?;
     parse_u64(int)?;
-    parse_u64(frac)?;
+    if !super::value::is_digits(frac) {
+        return None;
+    }
     s.parse().ok()
 }
 

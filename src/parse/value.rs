@@ -21,33 +21,52 @@ impl MaxOr {
     }
 }
 
-/// The one line of a single-value file, without its trailing newline.
-/// An empty file or a file with more than one line is an error.
+/// The one line of a single-value file, without its newline: exactly as
+/// the kernel prints it (words one space apart, a final newline).
 pub fn single_line(content: &str) -> Result<&str, ParseError> {
+    super::keyed::complete(content)?;
     let body = content.strip_suffix('\n').unwrap_or(content);
     if body.contains('\n') {
         return Err(ParseError::new(2, "expected a single line"));
     }
-    let body = body.trim();
     if body.is_empty() {
         return Err(ParseError::new(0, "empty file"));
+    }
+    if !body.split(' ').all(super::keyed::is_word) {
+        return Err(ParseError::new(
+            1,
+            format!("unexpected white space in {body:?}"),
+        ));
     }
     Ok(body)
 }
 
-/// A decimal unsigned integer, as the kernel prints it (no sign, no spaces).
+/// A decimal unsigned integer exactly as the kernel prints it: digits
+/// only, no sign, no spaces, and no leading zero (a `0` turned into `08`
+/// by damage must not read as 8).
 pub fn parse_u64(token: &str) -> Option<u64> {
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    if token.len() > 1 && token.starts_with('0') {
+        return None;
+    }
     token.parse().ok()
+}
+
+/// True for a non-empty run of ASCII digits (leading zeros allowed, as in
+/// the fraction of `0.05`).
+pub fn is_digits(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A decimal signed integer (`memory.stat` can hold small negative counters
 /// transiently on some kernels).
 pub fn parse_i64(token: &str) -> Option<i64> {
     let digits = token.strip_prefix('-').unwrap_or(token);
-    parse_u64(digits)?;
+    if parse_u64(digits)? == 0 && digits.len() != token.len() {
+        return None; // "-0"
+    }
     token.parse().ok()
 }
 
@@ -84,7 +103,7 @@ pub struct CpuMax {
 /// Parse the content of `cpu.max`.
 pub fn cpu_max(content: &str) -> Result<CpuMax, ParseError> {
     let line = single_line(content)?;
-    let mut parts = line.split_ascii_whitespace();
+    let mut parts = line.split(' ');
     let (Some(quota), Some(period), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(ParseError::new(
             1,
@@ -114,13 +133,17 @@ mod tests {
     #[test]
     fn single_values() {
         assert_eq!(u64_file("12984320\n"), Ok(12984320));
-        assert_eq!(u64_file("7"), Ok(7));
+        assert!(u64_file("7").is_err(), "no newline: cut short");
+        assert!(u64_file("7 \n").is_err());
+        assert!(u64_file("7\u{b}\n").is_err());
         assert!(u64_file("").is_err());
         assert!(u64_file("\n").is_err());
         assert!(u64_file("-1\n").is_err());
         assert!(u64_file("1 2\n").is_err());
         assert!(u64_file("1\n2\n").is_err());
         assert!(u64_file("99999999999999999999999\n").is_err());
+        assert!(u64_file("08\n").is_err());
+        assert_eq!(u64_file("0\n"), Ok(0));
         assert_eq!(max_or_file("max\n"), Ok(MaxOr::Max));
         assert_eq!(max_or_file("33554432\n"), Ok(MaxOr::Value(33554432)));
         assert!(max_or_file("maxx\n").is_err());
@@ -131,6 +154,7 @@ mod tests {
         assert_eq!(parse_i64("-4096"), Some(-4096));
         assert_eq!(parse_i64("12"), Some(12));
         assert_eq!(parse_i64("-"), None);
+        assert_eq!(parse_i64("-0"), None);
         assert_eq!(parse_i64("+1"), None);
     }
 
