@@ -1,0 +1,111 @@
+//! The hot path allocates nothing: a counting global allocator watches
+//! `Sampler::sample` on kept fds, on fixture files and, where this machine
+//! has a writable cgroup2, on a live box.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+use std::sync::Arc;
+
+use cgbox::fs::{CgroupFs, SysFs};
+use cgbox::stats::Sampler;
+
+struct Counting;
+
+thread_local! {
+    // Per thread: the tests run in parallel and must not count each other.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f`, run 1000 times after one warm-up call.
+fn allocations_in(mut f: impl FnMut()) -> usize {
+    f();
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..1000 {
+        f();
+    }
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn sampling_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [
+        ("cgroup.events", "populated 1\nfrozen 0\n"),
+        (
+            "cpu.stat",
+            "usage_usec 4569656\nuser_usec 2043758\nsystem_usec 2525897\nnr_periods 25\nnr_throttled 23\nthrottled_usec 3262179\nnr_bursts 0\nburst_usec 0\n",
+        ),
+        ("memory.current", "12984320\n"),
+        ("memory.peak", "33554432\n"),
+        ("pids.current", "4\n"),
+    ] {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let fs = Arc::new(SysFs::rooted(dir.path()).unwrap());
+    let sampler = Sampler::new(fs.clone(), &fs.open_dir(Path::new("/")).unwrap()).unwrap();
+    assert_eq!(sampler.open_files(), 5);
+    let mut last = None;
+    let n = allocations_in(|| last = Some(sampler.sample().unwrap()));
+    let snap = last.unwrap();
+    assert_eq!(snap.cpu.nr_throttled, Some(23));
+    assert_eq!(snap.memory_peak, Some(33554432));
+    assert_eq!(n, 0, "{n} allocations in 1000 samples");
+}
+
+#[test]
+fn sampling_a_live_box_allocates_nothing() {
+    let app = format!("cgbox-test-noalloc-{}", std::process::id());
+    let fs = Arc::new(SysFs::new().unwrap());
+    let found = cgbox::discover::Discovery::probe(&*fs, &app);
+    if !found.usable() {
+        if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
+            panic!(
+                "CGBOX_REQUIRE_REAL_CGROUP=1 but no writable cgroup2: {:?}",
+                found.problems
+            );
+        }
+        eprintln!("SKIPPED: no writable cgroup2 here: {:?}", found.problems);
+        return;
+    }
+    let b = cgbox::Builder::new().app(&app).create(fs.clone()).unwrap();
+    let sampler = b.sampler().unwrap();
+    let mut last = None;
+    let n = allocations_in(|| last = Some(sampler.sample().unwrap()));
+    assert_eq!(last.unwrap().populated, Some(false));
+    assert_eq!(last.unwrap().cpu.usage_usec, Some(0));
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in 1000 samples of {}",
+        b.path().display()
+    );
+    b.destroy().unwrap();
+}
+
+#[test]
+fn the_counter_counts() {
+    let n = allocations_in(|| drop(std::hint::black_box(vec![1u8; 16])));
+    assert_eq!(n, 1000);
+}
