@@ -326,7 +326,7 @@ fn not_delegated(controller: &str, parent: &Path) -> Error {
             parent.display()
         ))
         .with_hint(
-            "run `cgbox inspect` for this host's fix: delegate it (systemd-run --user --scope -p Delegate=yes ..., or Delegate= in the unit), boot with systemd.unified_cgroup_hierarchy=1 on a hybrid host, or use --best-effort to run without the limit",
+            "delegate it (systemd-run --user --scope -p Delegate=yes ..., or Delegate= in the unit), boot with systemd.unified_cgroup_hierarchy=1 on a hybrid host, or go on without the limit (best-effort); `cgbox inspect` names this host's fix",
         )
 }
 
@@ -467,16 +467,17 @@ impl<F: CgroupFs> JobBox<F> {
     pub fn open_in(fs: Arc<F>, parent: &Path, app: &str, name: &str) -> Result<JobBox<F>> {
         validate_name(name)?;
         let parent_dir = fs.open_dir(parent)?;
-        let app_dir = fs.open_child(&parent_dir, app)?;
-        let agents = fs.open_child(&app_dir, AGENTS)?;
-        let dir = fs.open_child(&agents, name).map_err(|e| {
+        let no_such_box = |e: Error| {
             if e.is_errno(Errno::NOENT) {
-                e.with_detail(format!("no box named {name:?}"))
+                e.with_detail(format!("no box named {name:?} in app {app:?}"))
                     .with_hint("see `cgbox list`")
             } else {
                 e
             }
-        })?;
+        };
+        let app_dir = fs.open_child(&parent_dir, app).map_err(no_such_box)?;
+        let agents = fs.open_child(&app_dir, AGENTS).map_err(no_such_box)?;
+        let dir = fs.open_child(&agents, name).map_err(no_such_box)?;
         let procs = fs.open_file(&dir, "cgroup.procs", Access::Write)?;
         let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
         let path = dir.path().to_path_buf();

@@ -32,11 +32,12 @@ impl JobBox<SysFs> {
             });
         }
         cmd.spawn().map_err(|e| {
-            let program = cmd.get_program().to_string_lossy().into_owned();
+            let program = std::path::PathBuf::from(cmd.get_program());
+            let operation = format!("spawn into box {}", self.path().display());
             match e.raw_os_error() {
-                Some(errno) => Error::from_errno(format!("spawn {program} into box"), &path, errno),
-                None => Error::new(crate::ErrorKind::Other, format!("spawn {program} into box"))
-                    .with_path(&path)
+                Some(errno) => Error::from_errno(operation, &program, errno),
+                None => Error::new(crate::ErrorKind::Other, operation)
+                    .with_path(&program)
                     .with_detail(e.to_string()),
             }
         })

@@ -97,7 +97,7 @@ fn strict_refuses_an_undelegated_controller_and_changes_nothing() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ControllerUnavailable, "{e}");
     assert!(e.to_string().contains("memory"), "{e}");
-    assert!(e.hint().unwrap().contains("--best-effort"), "{e}");
+    assert!(e.hint().unwrap().contains("best-effort"), "{e}");
     assert_eq!(fake.cgroups(), vec!["/"]);
     assert_eq!(
         read(&fake, Path::new("/sys/fs/cgroup"), "cgroup.subtree_control"),

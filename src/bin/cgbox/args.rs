@@ -74,7 +74,6 @@ impl Lexer {
     }
 
     /// Everything not yet read.
-    #[allow(dead_code)] // `run` takes the command after `--`
     pub fn rest(self) -> Vec<OsString> {
         self.args.into_iter().skip(self.pos).collect()
     }

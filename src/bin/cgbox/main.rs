@@ -3,9 +3,15 @@
 //! See `cgbox --help`, and the contract in the README.
 
 mod args;
+mod context;
 mod inspect;
 mod json;
+mod kill;
 mod logger;
+mod run;
+mod stats;
+mod units;
+mod wait;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -20,6 +26,11 @@ usage: cgbox [--root DIR] [--app NAME] <command> [options]
 
 commands:
   inspect   where boxes would go here, and what they can be given
+  run       run a command in a new box with limits; nothing outlives it
+  stats     every statistic of a box or cgroup
+  list      the boxes of an app
+  kill      kill a box's processes and remove it
+  reap      remove empty boxes left by crashed runs
 
 global options:
   --root DIR   treat DIR as / (fixture trees; the cgroup2 check is off there)
@@ -100,6 +111,11 @@ fn real_main(args: Vec<OsString>) -> i32 {
     };
     match command.as_str() {
         "inspect" => inspect::main(&global, lex),
+        "run" => run::main(&global, lex),
+        "stats" => stats::stats_main(&global, lex),
+        "list" => stats::list_main(&global, lex),
+        "kill" => kill::kill_main(&global, lex),
+        "reap" => kill::reap_main(&global, lex),
         other => usage_error(&format!("unknown command {other:?}")),
     }
 }

@@ -1,0 +1,79 @@
+//! What the box commands share: the backend, discovery, and naming boxes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cgbox::discover::Discovery;
+use cgbox::fs::SysFs;
+
+use crate::Global;
+
+/// The backend and what discovery found.
+pub struct Context {
+    pub fs: Arc<SysFs>,
+    pub discovery: Discovery,
+    pub app: String,
+}
+
+impl Context {
+    pub fn new(global: &Global) -> cgbox::Result<Context> {
+        let fs = global.fs()?;
+        let discovery = Discovery::probe(&fs, &global.app);
+        Ok(Context {
+            fs: Arc::new(fs),
+            discovery,
+            app: global.app.clone(),
+        })
+    }
+
+    /// The parent of `<app>/agents/`, or discovery's error.
+    pub fn parent(&self) -> cgbox::Result<&Path> {
+        self.discovery.require_parent()
+    }
+
+    /// The cgroup2 mount point. When mountinfo names none (a bare fixture
+    /// tree), `/sys/fs/cgroup`, said on stderr.
+    pub fn mount(&self) -> PathBuf {
+        match &self.discovery.mount {
+            Some(m) => m.clone(),
+            None => {
+                eprintln!(
+                    "cgbox: note: no cgroup2 mount found in mountinfo; assuming /sys/fs/cgroup"
+                );
+                PathBuf::from("/sys/fs/cgroup")
+            }
+        }
+    }
+
+    /// `PATH` (relative to the mount, starting with `/`) or a box `NAME`.
+    pub fn resolve(&self, target: &str) -> cgbox::Result<PathBuf> {
+        if target.starts_with('/') {
+            let rel = target.trim_start_matches('/');
+            Ok(if rel.is_empty() {
+                self.mount()
+            } else {
+                self.mount().join(rel)
+            })
+        } else {
+            cgbox::fs::validate_name(target)?;
+            Ok(self
+                .parent()?
+                .join(&self.app)
+                .join(cgbox::jobbox::AGENTS)
+                .join(target))
+        }
+    }
+
+    /// `path` as `/proc/self/cgroup` would show it: relative to the mount.
+    pub fn relative(&self, path: &Path) -> String {
+        match path.strip_prefix(self.mount()) {
+            Ok(rel) => format!("/{}", rel.display()),
+            Err(_) => path.display().to_string(),
+        }
+    }
+}
+
+/// Print an error the way every command does.
+pub fn report(e: &cgbox::Error) {
+    eprintln!("cgbox: {e}");
+}

@@ -1,0 +1,337 @@
+//! `cgbox stats` and `cgbox list`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use cgbox::fs::CgroupFs;
+use cgbox::stats::{FileStats, Number, Stats};
+
+use crate::args::{Arg, Lexer};
+use crate::context::{Context, report};
+use crate::json::Json;
+use crate::units::{bytes, or_dash, usec};
+use crate::{Global, usage_error};
+
+const STATS_HELP: &str = "\
+usage: cgbox [--root DIR] [--app NAME] stats PATH|NAME [--json] [--watch SECS]
+
+Every statistic of a cgroup: PATH is relative to the cgroup2 mount, as in
+/proc/self/cgroup (/cgbox/agents/x); a NAME is a box of --app.
+A file that does not exist is left out; one that cannot be parsed is named
+under errors and the rest is still shown.
+
+  --json         one JSON object: {\"path\", \"cgroup.events\": {...}, \"cpu.stat\": {...},
+                 \"memory.current\": N, \"memory.max\": N or \"max\", ..., \"errors\": {...}}
+  --watch SECS   print again every SECS seconds until the cgroup is gone
+";
+
+const LIST_HELP: &str = "\
+usage: cgbox [--root DIR] [--app NAME] list [--json]
+
+The boxes of --app, with whether they hold processes, pids, memory and CPU time.
+
+  --json   {\"boxes\": [{\"name\", \"path\", \"populated\", \"pids.current\",
+            \"memory.current\", \"cpu.stat\": {\"usage_usec\"}}]}
+";
+
+fn number(n: Number) -> Json {
+    match n {
+        Number::Uint(v) => Json::Uint(v),
+        Number::Int(v) => Json::Int(v),
+        Number::Float(v) => Json::Float(v),
+        Number::Max => Json::Str("max".into()),
+    }
+}
+
+fn pairs(p: &[(String, Number)]) -> Json {
+    Json::Object(p.iter().map(|(k, v)| (k.clone(), number(*v))).collect())
+}
+
+/// The `stats --json` object: keys follow the kernel.
+pub fn stats_json(path: &str, stats: &Stats) -> Json {
+    let mut out = Json::object().with("path", path);
+    for (name, file) in &stats.files {
+        let value = match file {
+            FileStats::Single(n) => number(*n),
+            FileStats::Flat(p) => pairs(p),
+            FileStats::Nested(lines) => {
+                Json::Object(lines.iter().map(|(k, p)| (k.clone(), pairs(p))).collect())
+            }
+        };
+        out.set(name, value);
+    }
+    let errors = Json::Object(
+        stats
+            .errors
+            .iter()
+            .map(|(f, e)| ((*f).to_owned(), Json::Str(e.clone())))
+            .collect(),
+    );
+    out.with("errors", errors)
+}
+
+fn print_human(path: &str, s: &Stats) {
+    println!("{path}");
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    println!(
+        "  populated      {}",
+        or_dash(s.populated(), |b| yes_no(b).to_owned())
+    );
+    println!(
+        "  cpu            {} (user {}, system {})",
+        or_dash(s.cpu_usage_usec(), usec),
+        or_dash(s.key("cpu.stat", "user_usec"), usec),
+        or_dash(s.key("cpu.stat", "system_usec"), usec)
+    );
+    if let (Some(n), Some(p)) = (s.nr_throttled(), s.key("cpu.stat", "nr_periods")) {
+        let pct = if p == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / p as f64
+        };
+        println!(
+            "  throttled      {n} of {p} periods ({pct:.0}%), {}",
+            or_dash(s.throttled_usec(), usec)
+        );
+    }
+    let limit = |file: &str| match s.file(file).and_then(FileStats::single) {
+        Some(Number::Max) => "max".to_owned(),
+        Some(Number::Uint(v)) => bytes(v),
+        _ => "-".to_owned(),
+    };
+    if s.memory_current().is_some() {
+        println!(
+            "  memory         {} (peak {}, max {}, high {})",
+            or_dash(s.memory_current(), bytes),
+            or_dash(s.memory_peak(), bytes),
+            limit("memory.max"),
+            limit("memory.high")
+        );
+        println!(
+            "  memory events  oom {}, oom_kill {}, high {}, max {}",
+            or_dash(s.key("memory.events", "oom"), |v| v.to_string()),
+            or_dash(s.oom_kills(), |v| v.to_string()),
+            or_dash(s.key("memory.events", "high"), |v| v.to_string()),
+            or_dash(s.key("memory.events", "max"), |v| v.to_string())
+        );
+    }
+    if s.pids_current().is_some() {
+        let max = match s.file("pids.max").and_then(FileStats::single) {
+            Some(Number::Uint(v)) => v.to_string(),
+            Some(Number::Max) => "max".into(),
+            _ => "-".into(),
+        };
+        println!(
+            "  pids           {} (peak {}, max {max}, refused forks {})",
+            or_dash(s.pids_current(), |v| v.to_string()),
+            or_dash(s.pids_peak(), |v| v.to_string()),
+            or_dash(s.pids_max_events(), |v| v.to_string())
+        );
+    }
+    if let Some(FileStats::Nested(devices)) = s.file("io.stat") {
+        for (dev, fields) in devices {
+            let get = |k: &str| {
+                fields
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .and_then(|(_, v)| v.as_u64())
+            };
+            println!(
+                "  io {dev:<10} read {} ({} ops), written {} ({} ops)",
+                or_dash(get("rbytes"), bytes),
+                or_dash(get("rios"), |v| v.to_string()),
+                or_dash(get("wbytes"), bytes),
+                or_dash(get("wios"), |v| v.to_string())
+            );
+        }
+    }
+    for file in [
+        "cpu.pressure",
+        "memory.pressure",
+        "io.pressure",
+        "irq.pressure",
+    ] {
+        if let Some(f) = s.file(file) {
+            let avg = |line: &str| match f.get_nested(line, "avg10") {
+                Some(Number::Float(v)) => format!("{v:.2}%"),
+                _ => "-".into(),
+            };
+            println!(
+                "  {:<14} some {}, full {} (avg10)",
+                file,
+                avg("some"),
+                avg("full")
+            );
+        }
+    }
+    for (file, e) in &s.errors {
+        println!("  error          {file}: {e}");
+    }
+}
+
+pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
+    let (mut json, mut watch, mut target) = (false, None::<Duration>, None::<String>);
+    loop {
+        match lex.next_arg() {
+            Ok(None) => break,
+            Ok(Some(Arg::Long(l))) if l == "json" => json = true,
+            Ok(Some(Arg::Long(l))) if l == "watch" => {
+                match lex.value("--watch").map(|v| v.parse::<f64>()) {
+                    Ok(Ok(s)) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                        watch = Some(Duration::from_secs_f64(s))
+                    }
+                    _ => return usage_error("stats: --watch takes a positive number of seconds"),
+                }
+            }
+            Ok(Some(Arg::Long(l))) if l == "help" => {
+                print!("{STATS_HELP}");
+                return 0;
+            }
+            Ok(Some(Arg::Short('h'))) => {
+                print!("{STATS_HELP}");
+                return 0;
+            }
+            Ok(Some(Arg::Word(w))) if target.is_none() => {
+                target = Some(w.to_string_lossy().into_owned())
+            }
+            Ok(Some(other)) => return usage_error(&format!("stats: unexpected {other:?}")),
+            Err(e) => return usage_error(&format!("stats: {e}")),
+        }
+    }
+    let Some(target) = target else {
+        return usage_error("stats: give a PATH (/cgbox/agents/x) or a box NAME");
+    };
+    let ctx = match Context::new(global) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&e);
+            return 1;
+        }
+    };
+    let path = match ctx.resolve(&target) {
+        Ok(p) => p,
+        Err(e) => {
+            report(&e);
+            return 1;
+        }
+    };
+    let rel = ctx.relative(&path);
+    let mut first = true;
+    loop {
+        let stats = ctx
+            .fs
+            .open_dir(&path)
+            .and_then(|dir| Stats::read(&*ctx.fs, &dir));
+        match stats {
+            Ok(s) if json => println!("{}", stats_json(&rel, &s).render()),
+            Ok(s) => print_human(&rel, &s),
+            Err(e) if !first && e.kind() == cgbox::ErrorKind::NotFound => {
+                eprintln!("cgbox: {rel} is gone");
+                return 0;
+            }
+            Err(e) => {
+                report(&e);
+                return 1;
+            }
+        }
+        first = false;
+        match watch {
+            Some(every) => std::thread::sleep(every),
+            None => return 0,
+        }
+    }
+}
+
+/// One entry of `cgbox list --json`; what is unknown is left out.
+fn list_entry(name: &str, rel: String, s: Option<&Stats>) -> Json {
+    let mut entry = Json::object().with("name", name).with("path", rel);
+    let Some(s) = s else { return entry };
+    if let Some(p) = s.populated() {
+        entry.set("populated", p);
+    }
+    if let Some(p) = s.pids_current() {
+        entry.set("pids.current", p);
+    }
+    if let Some(m) = s.memory_current() {
+        entry.set("memory.current", m);
+    }
+    if let Some(u) = s.cpu_usage_usec() {
+        entry.set("cpu.stat", Json::object().with("usage_usec", u));
+    }
+    entry
+}
+
+fn read_stats<F: CgroupFs>(fs: &F, path: &Path) -> Option<Stats> {
+    fs.open_dir(path).and_then(|dir| Stats::read(fs, &dir)).ok()
+}
+
+pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
+    let mut json = false;
+    loop {
+        match lex.next_arg() {
+            Ok(None) => break,
+            Ok(Some(Arg::Long(l))) if l == "json" => json = true,
+            Ok(Some(Arg::Long(l))) if l == "help" => {
+                print!("{LIST_HELP}");
+                return 0;
+            }
+            Ok(Some(Arg::Short('h'))) => {
+                print!("{LIST_HELP}");
+                return 0;
+            }
+            Ok(Some(other)) => return usage_error(&format!("list: unexpected {other:?}")),
+            Err(e) => return usage_error(&format!("list: {e}")),
+        }
+    }
+    let ctx = match Context::new(global) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&e);
+            return 1;
+        }
+    };
+    let boxes = match ctx
+        .parent()
+        .and_then(|p| cgbox::jobbox::list(&*ctx.fs, p, &ctx.app))
+    {
+        Ok(b) => b,
+        Err(e) => {
+            report(&e);
+            return 1;
+        }
+    };
+    let stats: Vec<Option<Stats>> = boxes
+        .iter()
+        .map(|b| read_stats(&*ctx.fs, &b.path))
+        .collect();
+    if json {
+        let entries = boxes
+            .iter()
+            .zip(&stats)
+            .map(|(b, s)| list_entry(&b.name, ctx.relative(&b.path), s.as_ref()))
+            .collect();
+        println!(
+            "{}",
+            Json::object().with("boxes", Json::Array(entries)).render()
+        );
+        return 0;
+    }
+    if boxes.is_empty() {
+        println!("no boxes of app {:?}", ctx.app);
+    }
+    for (b, s) in boxes.iter().zip(&stats) {
+        let populated = match s.as_ref().and_then(Stats::populated) {
+            Some(true) => "running",
+            Some(false) => "empty",
+            None => "?",
+        };
+        println!(
+            "{:<38} {populated:<8} pids {:<5} memory {:<10} cpu {}",
+            b.name,
+            or_dash(s.as_ref().and_then(Stats::pids_current), |v| v.to_string()),
+            or_dash(s.as_ref().and_then(Stats::memory_current), bytes),
+            or_dash(s.as_ref().and_then(Stats::cpu_usage_usec), usec)
+        );
+    }
+    0
+}
