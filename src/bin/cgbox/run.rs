@@ -184,7 +184,7 @@ fn find_program(program: &OsString) -> Option<PathBuf> {
 
 pub fn main(global: &Global, lex: Lexer) -> i32 {
     let args = match parse(lex) {
-        Ok(Parsed::Run(Box::new(a))) => a,
+        Ok(Parsed::Run(a)) => a,
         Ok(Parsed::Help) => {
             print!("{HELP}");
             return 0;
