@@ -101,7 +101,7 @@ fn strict_refuses_an_undelegated_controller_and_changes_nothing() {
     assert_eq!(fake.cgroups(), vec!["/"]);
     assert_eq!(
         read(&fake, Path::new("/sys/fs/cgroup"), "cgroup.subtree_control"),
-        "\n",
+        "",
         "nothing enabled"
     );
 }

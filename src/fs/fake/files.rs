@@ -93,46 +93,6 @@ const ROOT_CONTROLLER_FILES: [&str; 4] = [
     "cpuset.mems.effective",
 ];
 
-/// Files whose kernel handler takes writes; the rest open for writing with `EACCES`.
-pub(super) fn writable(name: &str) -> bool {
-    matches!(
-        name,
-        "cgroup.subtree_control"
-            | "cgroup.procs"
-            | "cgroup.threads"
-            | "cgroup.kill"
-            | "cgroup.freeze"
-            | "cgroup.max.depth"
-            | "cgroup.max.descendants"
-            | "cgroup.type"
-            | "cgroup.pressure"
-            | "cpu.max"
-            | "cpu.max.burst"
-            | "cpu.weight"
-            | "cpu.weight.nice"
-            | "cpu.idle"
-            | "memory.high"
-            | "memory.low"
-            | "memory.max"
-            | "memory.min"
-            | "memory.oom.group"
-            | "memory.swap.high"
-            | "memory.swap.max"
-            | "memory.peak"
-            | "memory.swap.peak"
-            | "pids.max"
-            | "io.max"
-            | "io.weight"
-            | "cpuset.cpus"
-            | "cpuset.mems"
-            | "cpuset.cpus.partition"
-            | "cpu.pressure"
-            | "io.pressure"
-            | "memory.pressure"
-            | "irq.pressure"
-    )
-}
-
 impl State {
     pub(super) fn file_exists(&self, id: u64, name: &str) -> bool {
         if self.hidden.contains(name) {
@@ -207,13 +167,19 @@ impl State {
     }
 
     fn generate(&self, id: u64, name: &str) -> String {
+        // cgroup_print_ss_mask: names in the kernel's order, and no newline
+        // at all for an empty mask.
         let join = |set: &BTreeSet<&'static str>| {
             let words: Vec<&str> = CONTROLLERS
                 .iter()
                 .copied()
                 .filter(|c| set.contains(c))
                 .collect();
-            format!("{}\n", words.join(" "))
+            if words.is_empty() {
+                String::new()
+            } else {
+                format!("{}\n", words.join(" "))
+            }
         };
         let cpu_on = self
             .controllers(id)
@@ -245,7 +211,8 @@ impl State {
             "memory.max" | "memory.high" | "memory.swap.max" | "memory.swap.high" | "pids.max" => "max\n".into(),
             "memory.min" | "memory.low" | "memory.oom.group" | "memory.current" | "memory.peak"
             | "memory.swap.current" | "memory.swap.peak" => "0\n".into(),
-            "pids.current" | "pids.peak" => format!("{}\n", self.live_in_subtree(id)),
+            // Unreaped zombies stay charged to pids until released.
+            "pids.current" | "pids.peak" => format!("{}\n", self.charged_in_subtree(id)),
             "memory.events" | "memory.events.local" => {
                 "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n".into()
             }
@@ -255,8 +222,8 @@ impl State {
             "io.stat" | "io.max" => String::new(),
             "io.weight" => "default 100\n".into(),
             "cpuset.cpus" | "cpuset.mems" => "\n".into(),
-            "cpuset.cpus.effective" => format!("{}\n", values::range_list(self.cpus)),
-            "cpuset.mems.effective" => format!("{}\n", values::range_list(self.mems)),
+            "cpuset.cpus.effective" => format!("{}\n", self.effective(id, "cpuset.cpus", self.cpus)),
+            "cpuset.mems.effective" => format!("{}\n", self.effective(id, "cpuset.mems", self.mems)),
             "cpuset.cpus.partition" => "member\n".into(),
             n if PSI.contains(&n) => {
                 "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n".into()
@@ -265,15 +232,33 @@ impl State {
         }
     }
 
+    /// A cpuset's effective list: its own when set, else its parent's.
+    fn effective(&self, id: u64, file: &str, all: u32) -> String {
+        let mut cur = Some(id);
+        while let Some(c) = cur {
+            let Ok(node) = self.node(c) else { break };
+            if let Some(v) = node
+                .values
+                .get(file)
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+            {
+                return v.to_owned();
+            }
+            cur = node.parent;
+        }
+        values::range_list(all)
+    }
+
     fn descendants(&self, id: u64) -> usize {
         self.node(id)
             .map(|n| n.children.values().map(|&c| 1 + self.descendants(c)).sum())
             .unwrap_or(0)
     }
 
-    fn live_in_subtree(&self, id: u64) -> usize {
+    fn charged_in_subtree(&self, id: u64) -> usize {
         self.procs
-            .live()
+            .all()
             .filter(|(_, p)| self.is_ancestor_or_self(id, p.cgroup))
             .count()
     }
@@ -344,12 +329,10 @@ impl State {
                 disable.insert(c);
             }
         }
+        // Only what is enabled must be available; disabling what is not
+        // enabled is a no-op, as in the kernel.
         let available = self.controllers(id).map_err(|_| Errno::NODEV)?;
-        if enable
-            .iter()
-            .chain(disable.iter())
-            .any(|c| !available.contains(c))
-        {
+        if enable.iter().any(|c| !available.contains(c)) {
             return Err(Errno::NOENT);
         }
         let node = self.node(id).map_err(|_| Errno::NODEV)?;

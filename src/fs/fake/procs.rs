@@ -77,6 +77,11 @@ impl Procs {
             .map(|(&pid, p)| (pid, p))
     }
 
+    /// Every process not yet reaped, zombies included.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (u32, &Proc)> {
+        self.table.iter().map(|(&pid, p)| (pid, p))
+    }
+
     pub(crate) fn live_in(&self, cgroup: u64) -> Vec<u32> {
         self.live()
             .filter(|(_, p)| p.cgroup == cgroup)

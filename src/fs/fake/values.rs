@@ -50,20 +50,26 @@ pub(super) fn range_list(n: u32) -> String {
     }
 }
 
-/// Parse a cpuset list (`0-2,4`) into sorted ids, each below `limit`.
-fn cpu_list(text: &str, limit: u32) -> Option<Vec<u32>> {
+/// Parse a cpuset list (`0-2,4`) into sorted ids, as `bitmap_parselist`:
+/// bad syntax or a reversed range is `EINVAL`, an id at or past `limit`
+/// is `ERANGE`.
+fn cpu_list(text: &str, limit: u32) -> Result<Vec<u32>, Errno> {
     let mut ids = Vec::new();
     for part in text.split(',').filter(|p| !p.is_empty()) {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
-        if a > b || b >= limit {
-            return None;
+        let a: u32 = a.parse().map_err(|_| Errno::INVAL)?;
+        let b: u32 = b.parse().map_err(|_| Errno::INVAL)?;
+        if a > b {
+            return Err(Errno::INVAL);
+        }
+        if b >= limit {
+            return Err(Errno::RANGE);
         }
         ids.extend(a..=b);
     }
     ids.sort_unstable();
     ids.dedup();
-    Some(ids)
+    Ok(ids)
 }
 
 fn render_list(ids: &[u32]) -> String {
@@ -85,10 +91,12 @@ fn render_list(ids: &[u32]) -> String {
     out.join(",")
 }
 
-fn weight(text: &str) -> Result<u64, Errno> {
+/// A weight of 1 to 10000; out of range is `out_of_range` (cpu.weight
+/// says ERANGE, iocost's io.weight says EINVAL).
+fn weight(text: &str, out_of_range: Errno) -> Result<u64, Errno> {
     let v: u64 = text.parse().map_err(|_| Errno::INVAL)?;
     if !(1..=10000).contains(&v) {
-        return Err(Errno::RANGE);
+        return Err(out_of_range);
     }
     Ok(v)
 }
@@ -162,7 +170,7 @@ pub(super) fn validate(
             }
             Ok(Some(format!("{q} {period}\n")))
         }
-        "cpu.weight" => Ok(Some(format!("{}\n", weight(t)?))),
+        "cpu.weight" => Ok(Some(format!("{}\n", weight(t, Errno::RANGE)?))),
         "cpu.weight.nice" => match kstrtoint(t) {
             Some(v @ -20..=19) => Ok(Some(format!("{v}\n"))),
             Some(_) => Err(Errno::RANGE),
@@ -174,7 +182,7 @@ pub(super) fn validate(
             } else {
                 st.mems
             };
-            let ids = cpu_list(t, limit).ok_or(Errno::INVAL)?;
+            let ids = cpu_list(t, limit)?;
             Ok(Some(format!("{}\n", render_list(&ids))))
         }
         "io.max" => {
@@ -207,12 +215,12 @@ pub(super) fn validate(
                 return Err(Errno::INVAL);
             }
             match (first, second) {
-                ("default", Some(w)) => Ok(Some(format!("default {}\n", weight(w)?))),
-                (w, None) => Ok(Some(format!("default {}\n", weight(w)?))),
+                ("default", Some(w)) => Ok(Some(format!("default {}\n", weight(w, Errno::INVAL)?))),
+                (w, None) => Ok(Some(format!("default {}\n", weight(w, Errno::INVAL)?))),
                 (dev, Some(w)) => {
                     device(dev, st)?;
                     if w != "default" {
-                        weight(w)?;
+                        weight(w, Errno::INVAL)?;
                     }
                     Ok(None)
                 }
@@ -236,9 +244,9 @@ mod tests {
         assert_eq!(memparse("7"), Some(7));
         assert_eq!(memparse("7X"), None);
         assert_eq!(memparse("99999999999E"), None);
-        assert_eq!(cpu_list("0-1", 2), Some(vec![0, 1]));
-        assert_eq!(cpu_list("2", 2), None);
-        assert_eq!(cpu_list("1-0", 2), None);
+        assert_eq!(cpu_list("0-1", 2), Ok(vec![0, 1]));
+        assert_eq!(cpu_list("2", 2), Err(Errno::RANGE));
+        assert_eq!(cpu_list("1-0", 2), Err(Errno::INVAL));
         assert_eq!(render_list(&[0, 1, 2, 4, 6, 7]), "0-2,4,6-7");
         assert_eq!(range_list(2), "0-1");
     }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# tests/vm/boot.sh BINARY [ARGS...]
+#
+# Boot Debian's kernel from /boot under QEMU with a throw-away initramfs
+# (busybox + BINARY), mount cgroup2 at /sys/fs/cgroup with every controller
+# enabled at the root, run BINARY ARGS as root, power off, and exit with
+# BINARY's status (128+N for signal N). 124: the VM timed out; 125: the VM
+# could not be built or died without reporting a status.
+#
+# BINARY is placed at the same absolute path inside the guest as on the
+# host, so paths compiled into test binaries (CARGO_BIN_EXE_*) resolve.
+#
+# Environment:
+#   CGBOX_VM_FILES="path ..."   more host files, copied to the same paths
+#   CGBOX_VM_ENV="K=V ..."      environment for BINARY (RUST_* pass through)
+#   CGBOX_VM_SELF_CGROUP=/a/b   run BINARY in this cgroup, with controllers
+#                               enabled down to it (a delegated-style leaf)
+#   CGBOX_VM_TIMEOUT=600        seconds before the VM is killed
+#   CGBOX_VM_MEM=1G CGBOX_VM_SMP=2  guest size; a 64 MiB scratch disk is /dev/nvme0n1
+#   CGBOX_VM_KERNEL=/boot/vmlinuz-...  kernel (default: newest cloud kernel)
+set -euo pipefail
+
+fail() { echo "boot.sh: $*" >&2; exit 125; }
+[ $# -ge 1 ] || fail "usage: boot.sh BINARY [ARGS...]"
+BIN=$(realpath "$1"); shift
+[ -x "$BIN" ] || fail "not executable: $BIN"
+
+KERNEL=${CGBOX_VM_KERNEL:-$(ls -1 /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n1 || true)}
+[ -r "$KERNEL" ] || fail "no cloud kernel in /boot (run tests/vm/setup.sh)"
+command -v qemu-system-x86_64 >/dev/null || fail "no qemu-system-x86_64 (run tests/vm/setup.sh)"
+BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 || fail "no static busybox (run tests/vm/setup.sh)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cgbox-vm.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+ROOT=$WORK/root
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc}
+cp "$BUSYBOX" "$ROOT/bin/busybox"
+echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOT/etc/passwd"
+echo 'root:x:0:' >"$ROOT/etc/group"
+
+place() {   # copy a host file to the same path in the guest, with its libraries
+    mkdir -p "$ROOT$(dirname "$1")"
+    cp -L "$1" "$ROOT$1"
+    if out=$(ldd "$1" 2>/dev/null); then
+        for lib in $(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$out"); do
+            [ -e "$ROOT$lib" ] || { mkdir -p "$ROOT$(dirname "$lib")"; cp -L "$lib" "$ROOT$lib"; }
+        done
+    fi
+}
+place "$BIN"
+for f in ${CGBOX_VM_FILES:-}; do
+    [ -e "$f" ] || fail "CGBOX_VM_FILES: no $f"
+    place "$(realpath "$f")"
+done
+
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+{
+    for v in RUST_BACKTRACE RUST_LOG RUST_TEST_THREADS CGBOX_LOG; do
+        [ -n "${!v:-}" ] && echo "export $v=$(q "${!v}")"
+    done
+    for kv in ${CGBOX_VM_ENV:-}; do echo "export ${kv%%=*}=$(q "${kv#*=}")"; done
+    [ -n "${CGBOX_VM_SELF_CGROUP:-}" ] && echo "enter_cgroup $(q "$CGBOX_VM_SELF_CGROUP")"
+    echo "cd /tmp"
+    printf 'exec %s' "$(q "$BIN")"
+    for a in "$@"; do printf ' %s' "$(q "$a")"; done
+    echo
+} >"$ROOT/cmd.sh"
+
+cat >"$ROOT/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/shm && mount -t tmpfs tmpfs /dev/shm
+stty -onlcr 2>/dev/null
+report() { echo "$1" >/dev/ttyS1; sync; poweroff -f; }
+CG=/sys/fs/cgroup
+mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 $CG || { echo "boot: no cgroup2"; report 125; }
+for c in $(cat $CG/cgroup.controllers); do echo "+$c" >$CG/cgroup.subtree_control; done
+enter_cgroup() {   # a delegated-style leaf: controllers enabled on the way down
+    path=$CG
+    for part in $(echo "$1" | tr / ' '); do
+        path=$path/$part
+        mkdir -p "$path"
+        case $1 in */"$part"|"$part") ;; *) for c in $(cat "$path/cgroup.controllers"); do echo "+$c" >"$path/cgroup.subtree_control"; done ;; esac
+    done
+    echo 0 >"$path/cgroup.procs"
+}
+(. /cmd.sh) </dev/null
+report $?
+INIT
+chmod 0755 "$ROOT/init"
+(cd "$ROOT" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) >"$WORK/initrd"
+
+ACCEL=(-accel tcg,thread=multi -cpu max)
+if [ -w /dev/kvm ] && grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then ACCEL=(-accel kvm -cpu host); fi
+BIOS=(); [ -r /usr/share/qemu/qboot.rom ] && BIOS=(-bios /usr/share/qemu/qboot.rom)
+truncate -s 64M "$WORK/disk.img"
+: >"$WORK/status"
+set +e
+timeout --foreground -k 5 "${CGBOX_VM_TIMEOUT:-600}" qemu-system-x86_64 \
+    -M pc "${ACCEL[@]}" -m "${CGBOX_VM_MEM:-1G}" -smp "${CGBOX_VM_SMP:-2}" \
+    -nodefaults -nographic -no-reboot "${BIOS[@]}" \
+    -chardev stdio,id=con,signal=on -serial chardev:con -serial file:"$WORK/status" \
+    -drive file="$WORK/disk.img",if=none,format=raw,id=scratch,cache=unsafe \
+    -device nvme,drive=scratch,serial=cgbox0 \
+    -kernel "$KERNEL" -initrd "$WORK/initrd" \
+    -append "console=ttyS0 rdinit=/init panic=-1 oops=panic quiet loglevel=1" </dev/null
+rc=$?
+set -e
+[ $rc = 124 ] || [ $rc = 137 ] && { echo "boot.sh: VM timed out" >&2; exit 124; }
+status=$(tr -dc '0-9' <"$WORK/status")
+[ -n "$status" ] || fail "the VM ended (qemu $rc) without reporting a status"
+exit "$status"
