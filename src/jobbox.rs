@@ -578,13 +578,20 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// Kill every process in the box (and below) and wait until it is empty.
+    /// A box removed from outside counts as killed.
     pub fn kill(&self) -> Result<()> {
         let deadline = self.fs.now() + self.timeout;
-        if !self.is_populated()? {
-            return Ok(());
+        let result = self.is_populated().and_then(|populated| {
+            if !populated {
+                return Ok(());
+            }
+            kill::kill(&*self.fs, &self.dir, self.kill_method, deadline)?;
+            kill::wait_until_empty(&*self.fs, &self.events, deadline)
+        });
+        match result {
+            Err(e) if e.is_errno(Errno::NODEV) || e.is_errno(Errno::NOENT) => Ok(()),
+            other => other,
         }
-        kill::kill(&*self.fs, &self.dir, self.kill_method, deadline)?;
-        kill::wait_until_empty(&*self.fs, &self.events, deadline)
     }
 
     /// Freeze the box and wait until the kernel reports it frozen.

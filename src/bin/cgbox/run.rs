@@ -325,6 +325,12 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
                 }
             }
         }
+        Err(e) if e.kind() == cgbox::ErrorKind::NotFound => {
+            eprintln!(
+                "cgbox: {}: the box was removed from outside; no statistics",
+                jb.name()
+            );
+        }
         Err(e) => report(e),
     }
     end_box(jb, code)

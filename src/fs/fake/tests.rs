@@ -40,7 +40,11 @@ fn controller_files_appear_only_when_parent_enables_controller() {
         errno_of(fake.open_file(&a, "memory.max", Access::Read)),
         Errno::NOENT
     );
-    assert_eq!(read(&fake, "a", "cgroup.controllers"), "", "an empty mask prints nothing");
+    assert_eq!(
+        read(&fake, "a", "cgroup.controllers"),
+        "",
+        "an empty mask prints nothing"
+    );
     write(&fake, "", "cgroup.subtree_control", "+memory +pids").unwrap();
     assert!(fake.has_file(&a, "memory.max").unwrap());
     assert!(fake.has_file(&a, "pids.max").unwrap());

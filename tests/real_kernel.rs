@@ -1,0 +1,708 @@
+//! Limits, kills and the CLI proven on a real kernel with every controller:
+//! the VM of `tests/vm/run.sh`. Where no writable cgroup2 offers cpu,
+//! memory, pids, io and cpuset, each test says why and does nothing; with
+//! CGBOX_REQUIRE_REAL_CGROUP=1 that is a failure. Jobs are busybox or
+//! coreutils commands, so that the same tests run on any such machine.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cgbox::discover::{Discovery, ParentKind};
+use cgbox::fs::{Handle, SysFs};
+use cgbox::kill::KillMethod;
+use cgbox::limits::{IoMax, Size};
+use cgbox::stats::Stats;
+use cgbox::{Builder, ErrorKind, JobBox, Limits, Policy};
+
+const NEEDED: [&str; 5] = ["cpu", "memory", "pids", "io", "cpuset"];
+
+struct Vm {
+    fs: Arc<SysFs>,
+    app: String,
+    discovery: Discovery,
+}
+
+/// The live system when it can prove limits, else `None` (said, or a
+/// failure under CGBOX_REQUIRE_REAL_CGROUP=1).
+fn vm(test: &str) -> Option<Vm> {
+    let app = format!("rk-{test}");
+    let fs = Arc::new(SysFs::new().ok()?);
+    let discovery = Discovery::probe(&*fs, &app);
+    let missing: Vec<&str> = NEEDED
+        .iter()
+        .copied()
+        .filter(|c| !discovery.controllers.iter().any(|h| h == c))
+        .collect();
+    if discovery.usable() && missing.is_empty() {
+        return Some(Vm { fs, app, discovery });
+    }
+    let why = format!(
+        "needs a writable cgroup2 with {NEEDED:?} (missing {missing:?}): {:?}",
+        discovery.problems
+    );
+    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
+        panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but {test} {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
+impl Vm {
+    fn boxed(&self, limits: Limits) -> JobBox<SysFs> {
+        Builder::new()
+            .app(&self.app)
+            .limits(limits)
+            .create(self.fs.clone())
+            .unwrap()
+    }
+
+    fn app_dir(&self) -> PathBuf {
+        self.discovery.parent.clone().unwrap().join(&self.app)
+    }
+}
+
+fn sh(b: &JobBox<SysFs>, script: &str) -> Output {
+    b.spawn(
+        Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap()
+    .wait_with_output()
+    .unwrap()
+}
+
+fn sh_bg(b: &JobBox<SysFs>, script: &str) -> Child {
+    b.spawn(
+        Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    )
+    .unwrap()
+}
+
+/// Read the first line the job prints: its "ready" handshake.
+fn ready(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
+/// Poll the box's statistics until `done` (bounded: a state, not a timer).
+fn until(b: &JobBox<SysFs>, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = b.stats().unwrap();
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not reached in 60 s: {s:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal()
+}
+
+fn gone(path: &Path) {
+    assert!(!path.exists(), "{} left behind", path.display());
+}
+
+#[test]
+fn allocation_beyond_memory_max_is_oom_killed_and_counted() {
+    let Some(vm) = vm("oom") else { return };
+    let limits = Limits {
+        memory_swap_max: Some(Size::Bytes(0)),
+        ..Limits::new().memory_max(Size::Bytes(32 << 20))
+    };
+    let b = vm.boxed(limits);
+    let out = b
+        .spawn(
+            Command::new("dd")
+                .args(["if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"])
+                .stderr(Stdio::null()),
+        )
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(signal(out.status), Some(9), "{out:?}");
+    let s = b.stats().unwrap();
+    assert!(s.oom_kills().unwrap() >= 1, "{s:?}");
+    assert!(s.key("memory.events", "max").unwrap() >= 1);
+    let peak = s.memory_peak().unwrap();
+    assert!(peak <= 32 << 20 && peak > 16 << 20, "peak {peak}");
+    b.destroy().unwrap();
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn memory_high_raises_high_events_without_killing() {
+    let Some(vm) = vm("high") else { return };
+    let b = vm.boxed(Limits {
+        memory_high: Some(Size::Bytes(16 << 20)),
+        ..Limits::new()
+    });
+    let out = sh(
+        &b,
+        "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null; echo done",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let s = b.stats().unwrap();
+    assert!(s.key("memory.events", "high").unwrap() > 0, "{s:?}");
+    assert_eq!(s.oom_kills(), Some(0));
+    b.destroy().unwrap();
+}
+
+#[test]
+fn fork_beyond_pids_max_fails_with_eagain() {
+    let Some(vm) = vm("pids") else { return };
+    let b = vm.boxed(Limits::new().pids_max(5));
+    // the sleepers must not hold the output pipes open
+    let out = sh(
+        &b,
+        "for i in 1 2 3 4 5 6; do sleep 1000 >/dev/null 2>&1 & done; echo unreachable",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Resource temporarily unavailable"),
+        "EAGAIN expected: {err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("unreachable"));
+    let s = b.stats().unwrap();
+    assert!(s.pids_max_events().unwrap() >= 1, "{s:?}");
+    assert_eq!(s.pids_peak(), Some(5));
+    b.destroy().unwrap();
+}
+
+#[test]
+fn a_busy_loop_is_throttled_to_cpu_max() {
+    let Some(vm) = vm("cpu") else { return };
+    let b = vm.boxed(Limits::new().cpus(0.5));
+    let start = Instant::now();
+    let out = sh(
+        &b,
+        "timeout 2 yes >/dev/null & timeout 2 yes >/dev/null; wait",
+    );
+    let wall = start.elapsed().as_micros() as u64;
+    assert!(
+        out.status.success() || out.status.code() == Some(124),
+        "{out:?}"
+    );
+    let s = b.stats().unwrap();
+    let used = s.cpu_usage_usec().unwrap();
+    assert!(s.nr_throttled().unwrap() > 0, "{s:?}");
+    assert!(s.throttled_usec().unwrap() > 0);
+    // two busy loops unthrottled would use 2 CPUs: at 0.5 CPU, about a quarter of that
+    assert!(
+        used < wall * 3 / 4,
+        "used {used} us of CPU in {wall} us wall"
+    );
+    assert!(used > wall / 5, "used {used} us of CPU in {wall} us wall");
+    let psi = s.file("cpu.pressure").unwrap();
+    assert!(
+        psi.get_nested("some", "total")
+            .and_then(|n| n.as_u64())
+            .unwrap()
+            > 0,
+        "throttling shows as pressure"
+    );
+    b.destroy().unwrap();
+}
+
+#[test]
+fn cpuset_confines_the_task() {
+    let Some(vm) = vm("cpuset") else { return };
+    let b = vm.boxed(Limits {
+        cpuset_cpus: Some("1".into()),
+        ..Limits::new()
+    });
+    let out = sh(&b, "grep Cpus_allowed_list /proc/self/status");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.split_whitespace().last(), Some("1"), "{text}");
+    b.destroy().unwrap();
+}
+
+fn scratch_disk() -> Option<(String, String)> {
+    let dev = std::fs::read_to_string("/sys/block/nvme0n1/dev").ok()?;
+    Some(("/dev/nvme0n1".into(), dev.trim().to_owned()))
+}
+
+#[test]
+fn io_max_throttles_writes_to_the_scratch_disk() {
+    let Some(vm) = vm("io") else { return };
+    let Some((disk, majmin)) = scratch_disk() else {
+        if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
+            panic!("no scratch disk /dev/nvme0n1 in the VM");
+        }
+        eprintln!("SKIPPED: no scratch disk /dev/nvme0n1");
+        return;
+    };
+    let io = IoMax::parse(&format!("{majmin} wbps=4194304")).unwrap();
+    let b = vm.boxed(Limits {
+        io_max: vec![io],
+        ..Limits::new()
+    });
+    let start = Instant::now();
+    let out = sh(
+        &b,
+        &format!("dd if=/dev/zero of={disk} bs=1M count=8 oflag=direct 2>&1"),
+    );
+    let took = start.elapsed();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        took >= Duration::from_millis(1200),
+        "8 MiB at 4 MiB/s took {took:?}"
+    );
+    let s = b.stats().unwrap();
+    let written = s
+        .file("io.stat")
+        .unwrap()
+        .get_nested(&majmin, "wbytes")
+        .and_then(|n| n.as_u64())
+        .unwrap();
+    assert!(written >= 8 << 20, "{written}");
+    b.destroy().unwrap();
+}
+
+fn hundred_processes(method: KillMethod) {
+    let Some(vm) = vm("hundred") else { return };
+    let b = Builder::new()
+        .app(&vm.app)
+        .kill_method(method)
+        .create(vm.fs.clone())
+        .unwrap();
+    let mut child = sh_bg(
+        &b,
+        "i=0; while [ $i -lt 100 ]; do sleep 1000 & i=$((i+1)); done; echo ready; wait",
+    );
+    assert_eq!(ready(&mut child), "ready\n");
+    assert!(b.pids().unwrap().len() >= 101);
+    b.destroy().unwrap();
+    assert_eq!(signal(child.wait().unwrap()), Some(9));
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn a_hundred_processes_die_by_cgroup_kill() {
+    hundred_processes(KillMethod::CgroupKill);
+}
+
+#[test]
+fn a_hundred_processes_die_by_the_signal_path() {
+    hundred_processes(KillMethod::Signal);
+}
+
+/// Ten nested cgroups with processes at several depths (the kernel
+/// selftests' test_cgkill_tree shape), killed from the top.
+fn nested_tree(method: KillMethod) {
+    let Some(vm) = vm("tree") else { return };
+    let b = Builder::new()
+        .app(&vm.app)
+        .kill_method(method)
+        .create(vm.fs.clone())
+        .unwrap();
+    let script = r#"
+        cg=$1
+        p1=$cg/l1; p4=$p1/l2/l3/l4; p7=$p4/l5/l6/l7; p10=$p7/l8/l9/l10
+        mkdir -p "$p10"
+        for d in "$p1" "$p4" "$p7" "$p10"; do
+            sh -c 'echo 0 > "$1/cgroup.procs"; exec sleep 1000' _ "$d" &
+        done
+        echo 1 > "$p4/l5/cgroup.freeze"
+        for d in "$p1" "$p4" "$p7" "$p10"; do
+            while [ -z "$(cat "$d/cgroup.procs")" ]; do :; done
+        done
+        echo ready; wait
+    "#;
+    let mut child = b
+        .spawn(
+            Command::new("sh")
+                .args(["-c", script, "sh"])
+                .arg(b.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped()),
+        )
+        .unwrap();
+    assert_eq!(ready(&mut child), "ready\n");
+    let pids = b.pids().unwrap();
+    assert!(pids.len() >= 5, "{pids:?}");
+    let path = b.path().to_path_buf();
+    b.destroy().unwrap();
+    assert_eq!(signal(child.wait().unwrap()), Some(9));
+    gone(&path);
+}
+
+#[test]
+fn ten_nested_cgroups_die_from_the_top_by_cgroup_kill() {
+    nested_tree(KillMethod::CgroupKill);
+}
+
+#[test]
+fn ten_nested_cgroups_die_from_the_top_by_the_signal_path() {
+    nested_tree(KillMethod::Signal);
+}
+
+fn fork_bomb(method: KillMethod) {
+    let Some(vm) = vm("bomb") else { return };
+    let limits = Limits::new()
+        .pids_max(300)
+        .memory_max(Size::Bytes(256 << 20));
+    let b = Builder::new()
+        .app(&vm.app)
+        .limits(limits)
+        .kill_method(method)
+        .create(vm.fs.clone())
+        .unwrap();
+    let mut bomb = sh_bg(&b, "bomb() { bomb | bomb & }; bomb 2>/dev/null; wait");
+    until(&b, "the bomb hits pids.max", |s| {
+        s.pids_max_events().unwrap_or(0) >= 1
+    });
+    b.destroy().unwrap();
+    bomb.wait().unwrap();
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn a_fork_bomb_dies_by_cgroup_kill() {
+    fork_bomb(KillMethod::CgroupKill);
+}
+
+#[test]
+fn a_fork_bomb_dies_by_the_signal_path() {
+    fork_bomb(KillMethod::Signal);
+}
+
+#[test]
+fn ten_rounds_of_100_mb_kill_and_remove_without_ebusy() {
+    let Some(vm) = vm("rounds") else { return };
+    for round in 0..10 {
+        let b = vm.boxed(Limits::new().memory_max(Size::Bytes(512 << 20)));
+        let mut child = b
+            .spawn(Command::new("dd").args([
+                "if=/dev/zero",
+                "of=/dev/null",
+                "bs=100M",
+                "count=100000",
+            ]))
+            .unwrap();
+        until(&b, "100 MB resident", |s| {
+            s.memory_current().unwrap_or(0) >= 95 << 20
+        });
+        let path = b.path().to_path_buf();
+        b.destroy().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(signal(child.wait().unwrap()), Some(9));
+        gone(&path);
+    }
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn the_no_internal_process_rule_is_a_typed_error() {
+    let Some(vm) = vm("nip") else { return };
+    // A non-root cgroup holding a process, used as the parent of boxes.
+    let holder = Builder::new()
+        .app(&vm.app)
+        .name("holder")
+        .create(vm.fs.clone())
+        .unwrap();
+    let mut child = holder.spawn(Command::new("sleep").arg("1000")).unwrap();
+    let e = Builder::new()
+        .app("inner")
+        .parent(holder.path())
+        .limits(Limits::new().memory_max(Size::Bytes(64 << 20)))
+        .create(vm.fs.clone())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoInternalProcesses, "{e}");
+    assert!(!holder.path().join("inner").exists(), "nothing left inside");
+    let holder_dir = holder.path().to_path_buf();
+    holder.destroy().unwrap();
+    assert_eq!(signal(child.wait().unwrap()), Some(9));
+    gone(&holder_dir);
+}
+
+#[test]
+fn enabling_on_a_populated_parent_is_no_internal_processes() {
+    let Some(vm) = vm("nip2") else { return };
+    let fs = &*vm.fs;
+    use cgbox::fs::CgroupFs;
+    let parent = fs.open_dir(vm.discovery.parent.as_ref().unwrap()).unwrap();
+    fs.make_child(&parent, &vm.app).unwrap();
+    let holder = fs.open_child(&parent, &vm.app).unwrap();
+    // holder gets memory from its parent, holds a process, then is asked to pass memory on
+    let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
+    fs.write_file(&holder, "cgroup.procs", child.id().to_string().as_bytes())
+        .unwrap();
+    let e = Builder::new()
+        .app("inner")
+        .parent(holder.path())
+        .limits(Limits::new().memory_max(Size::Bytes(64 << 20)))
+        .create(vm.fs.clone())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NoInternalProcesses, "{e}");
+    assert_eq!(e.errno(), Some(rustix::io::Errno::BUSY.raw_os_error()));
+    assert!(e.to_string().contains("no-internal-process"), "{e}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn the_top_down_rule_is_a_typed_error() {
+    let Some(vm) = vm("topdown") else { return };
+    let fs = &*vm.fs;
+    use cgbox::fs::CgroupFs;
+    let parent = fs.open_dir(vm.discovery.parent.as_ref().unwrap()).unwrap();
+    fs.make_child(&parent, &vm.app).unwrap();
+    let mid = fs.open_child(&parent, &vm.app).unwrap();
+    fs.make_child(&mid, "below").unwrap();
+    // `mid` does not pass memory on, so `below` cannot have it.
+    let e = Builder::new()
+        .parent(mid.path().join("below"))
+        .limits(Limits::new().memory_max(Size::Bytes(64 << 20)))
+        .create(vm.fs.clone())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ControllerUnavailable, "{e}");
+    assert_eq!(
+        fs.child_names(&fs.open_child(&mid, "below").unwrap())
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn the_layout_is_the_one_the_vm_was_booted_with() {
+    let Some(vm) = vm("layout") else { return };
+    let kind = vm.discovery.parent_kind.unwrap();
+    match std::env::var("CGBOX_VM_LAYOUT").as_deref() {
+        Ok("delegated") => {
+            assert_eq!(kind, ParentKind::Sibling);
+            let own = vm.discovery.cgroup.clone().unwrap();
+            assert!(
+                own != "/"
+                    && vm
+                        .discovery
+                        .parent
+                        .as_ref()
+                        .unwrap()
+                        .ends_with(own.rsplit_once('/').unwrap().0.trim_start_matches('/'))
+            );
+        }
+        Ok("root") => assert_eq!(kind, ParentKind::RealRoot),
+        _ => eprintln!("layout {kind:?} (CGBOX_VM_LAYOUT not set)"),
+    }
+    // Boxes beside our own cgroup work in either layout.
+    let b = vm.boxed(Limits::new().pids_max(10));
+    assert_eq!(
+        std::fs::read_to_string(b.path().join("pids.max")).unwrap(),
+        "10\n"
+    );
+    b.destroy().unwrap();
+}
+
+#[test]
+fn every_limit_applies_strictly_here() {
+    let Some(vm) = vm("every") else { return };
+    let limits = Limits {
+        memory_max: Some(Size::Bytes(256 << 20)),
+        memory_high: Some(Size::Bytes(200 << 20)),
+        memory_swap_max: Some(Size::Bytes(0)),
+        memory_oom_group: Some(true),
+        cpus: Some(1.5),
+        cpu_period_us: None,
+        cpu_weight: Some(300),
+        pids_max: Some(Some(100)),
+        cpuset_cpus: Some("0-1".into()),
+        cpuset_mems: Some("0".into()),
+        io_max: scratch_disk()
+            .map(|(_, mm)| IoMax::parse(&format!("{mm} rbps=1048576")).unwrap())
+            .into_iter()
+            .collect(),
+        io_weight: Some(50),
+    };
+    let b = Builder::new()
+        .app(&vm.app)
+        .limits(limits)
+        .policy(Policy::Strict)
+        .create(vm.fs.clone())
+        .unwrap();
+    assert!(b.skipped().is_empty());
+    let read = |f: &str| std::fs::read_to_string(b.path().join(f)).unwrap();
+    assert_eq!(read("cpu.max"), "150000 100000\n");
+    assert_eq!(read("cpu.weight"), "300\n");
+    assert_eq!(read("memory.max"), "268435456\n");
+    assert_eq!(read("memory.oom.group"), "1\n");
+    assert_eq!(read("io.weight"), "default 50\n");
+    let s = b.stats().unwrap();
+    assert!(
+        s.memory_peak().is_some() && s.pids_peak().is_some(),
+        "6.1 has memory.peak and pids.peak"
+    );
+    b.destroy().unwrap();
+}
+
+fn cgbox_cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cgbox"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn report_of(vm: &Vm, args: &[&str]) -> (i32, String) {
+    let report = std::env::temp_dir().join(format!("{}-report.json", vm.app));
+    let mut full = vec![
+        "--app",
+        &vm.app,
+        "run",
+        "--quiet",
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    full.extend_from_slice(args);
+    let out = cgbox_cli(&full);
+    let json = std::fs::read_to_string(&report).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    gone(&vm.app_dir());
+    (out.status.code().unwrap_or(-1), json)
+}
+
+#[test]
+fn cgbox_run_reports_an_oom_kill() {
+    let Some(vm) = vm("cli-oom") else { return };
+    let (code, json) = report_of(
+        &vm,
+        &[
+            "--memory",
+            "32M",
+            "--swap",
+            "0",
+            "--",
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=100M",
+            "count=1",
+        ],
+    );
+    assert_eq!(code, 137, "{json}");
+    assert!(json.contains(r#""exit_code": null, "signal": 9"#), "{json}");
+    assert!(json.contains(r#""oom_kill": 1"#), "{json}");
+    assert!(
+        json.contains(r#""memory.peak": "#) && json.contains(r#""memory.max": 33554432"#),
+        "{json}"
+    );
+}
+
+#[test]
+fn cgbox_run_stops_a_fork_bomb_under_pids() {
+    let Some(vm) = vm("cli-bomb") else { return };
+    let (code, json) = report_of(
+        &vm,
+        &[
+            "--pids",
+            "64",
+            "--timeout",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 1000",
+        ],
+    );
+    assert_eq!(code, 124, "{json}");
+    assert!(json.contains(r#""timed_out": true"#), "{json}");
+    assert!(json.contains(r#""pids.peak": 64"#), "{json}");
+    assert!(
+        !json.contains(r#""pids.events": {"max": 0}"#),
+        "forks were refused: {json}"
+    );
+}
+
+#[test]
+fn cgbox_run_reports_throttling_under_cpus() {
+    let Some(vm) = vm("cli-cpus") else { return };
+    let (code, json) = report_of(
+        &vm,
+        &[
+            "--cpus",
+            "0.2",
+            "--",
+            "sh",
+            "-c",
+            "timeout 1 yes > /dev/null; true",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert!(
+        json.contains(r#""nr_throttled": "#) && !json.contains(r#""nr_throttled": 0,"#),
+        "{json}"
+    );
+}
+
+#[test]
+fn cgbox_stats_live_and_kill_from_outside() {
+    let Some(vm) = vm("cli-live") else { return };
+    let mut run = Command::new(env!("CARGO_BIN_EXE_cgbox"))
+        .args([
+            "--app", &vm.app, "run", "--quiet", "--name", "live", "--memory", "128M", "--", "sh",
+            "-c",
+        ])
+        .arg("dd if=/dev/zero of=/dev/null bs=20M count=100000 & echo ready; wait")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(ready(&mut run), "ready\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let json = loop {
+        let out = cgbox_cli(&["--app", &vm.app, "stats", "live", "--json"]);
+        let json = String::from_utf8(out.stdout).unwrap();
+        let mem = json
+            .split(r#""memory.current": "#)
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if mem.is_some_and(|m| m >= 20 << 20) {
+            break json;
+        }
+        assert!(Instant::now() < deadline, "{json}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        json.contains(r#""cgroup.events": {"populated": 1"#),
+        "{json}"
+    );
+    assert!(
+        json.contains(r#""pids.current": 3"#) || json.contains(r#""pids.current": 2"#),
+        "{json}"
+    );
+    let list = String::from_utf8(cgbox_cli(&["--app", &vm.app, "list", "--json"]).stdout).unwrap();
+    assert!(
+        list.contains(r#""name": "live""#) && list.contains(r#""populated": true"#),
+        "{list}"
+    );
+    let out = cgbox_cli(&["--app", &vm.app, "kill", "live"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        run.wait().unwrap().code(),
+        Some(137),
+        "the run reports its command killed"
+    );
+    gone(&vm.app_dir());
+}
