@@ -38,6 +38,18 @@ fn host(test: &str) -> Option<(String, PathBuf)> {
     None
 }
 
+/// The app directory as `/proc/self/cgroup` would name it: relative to the mount.
+fn rel_app(app: &str) -> String {
+    let d = Discovery::probe(&SysFs::new().unwrap(), app);
+    let rel = d
+        .parent
+        .unwrap()
+        .strip_prefix(d.mount.unwrap())
+        .unwrap()
+        .join(app);
+    format!("/{}", rel.display())
+}
+
 fn controllers() -> Vec<String> {
     Discovery::probe(&SysFs::new().unwrap(), "x").controllers
 }
@@ -105,25 +117,58 @@ fn exit_codes_follow_the_contract() {
     }
 }
 
+/// PIDs of live (not zombie) processes whose command line is exactly `argv`.
+fn processes_with_cmdline(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        })
+        .collect()
+}
+
 #[test]
 fn background_processes_do_not_outlive_the_command() {
     let Some((app, dir)) = host("background") else {
         return;
     };
-    let marker = format!("cgbox-bg-marker-{}", std::process::id());
-    // the shell leaves a sleeper (named by exec -a) behind and exits at once
-    let script = format!("(exec -a {marker} sleep 1000) & echo started");
-    let out = cgbox(&["--app", &app, "run", "--quiet", "--", "bash", "-c", &script]);
-    assert_eq!(code(&out), 0, "{out:?}");
-    let left = Command::new("pgrep")
-        .args(["-f", &marker])
-        .output()
-        .unwrap();
-    assert!(
-        left.stdout.is_empty(),
-        "left running: {}",
-        String::from_utf8_lossy(&left.stdout)
+    // a sleep with a duration no other process uses, left behind by a shell that exits at once
+    let marker = (900_000 + std::process::id()).to_string();
+    // the probe finds such a process when there is one (once its exec has
+    // filled in /proc/PID/cmdline, which can be a moment after spawn returns)
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let control = Reaped(
+        Command::new("sleep")
+            .arg(&marker)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while processes_with_cmdline(&["sleep", &marker]) != vec![control.0.id()] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe never saw {}",
+            control.0.id()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(control);
+    let script = format!("sleep {marker} >/dev/null 2>&1 & echo started");
+    let out = cgbox(&["--app", &app, "run", "--quiet", "--", "sh", "-c", &script]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    let left = processes_with_cmdline(&["sleep", &marker]);
+    assert!(left.is_empty(), "left running: {left:?}");
     assert!(!dir.exists());
 }
 
@@ -186,11 +231,12 @@ fn report_follows_the_contract() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json = std::fs::read_to_string(report.path()).unwrap();
+    let rel = rel_app(&app);
     let head = format!(
-        r#"{{"name": "r1", "path": "/{app}/agents/r1", "exit_code": 0, "signal": null, "timed_out": false, "wall_ms": "#
+        r#"{{"name": "r1", "path": "{rel}/agents/r1", "exit_code": 0, "signal": null, "timed_out": false, "wall_ms": "#
     );
     assert!(json.starts_with(&head), "{json}");
-    assert!(json.contains(&format!(r#""stats": {{"path": "/{app}/agents/r1", "cgroup.events": {{"populated": 0, "frozen": 0}}"#)), "{json}");
+    assert!(json.contains(&format!(r#""stats": {{"path": "{rel}/agents/r1", "cgroup.events": {{"populated": 0, "frozen": 0}}"#)), "{json}");
     assert!(json.contains(r#""cpu.stat": {"usage_usec": "#), "{json}");
     assert!(json.trim_end().ends_with("}}"), "{json}");
 }
@@ -375,7 +421,12 @@ fn stats_of_a_live_box_leave_out_what_this_kernel_lacks() {
             "{file}: {json}"
         );
     }
-    let out = cgbox(&["--app", &app, "stats", &format!("/{app}/agents/s1")]);
+    let out = cgbox(&[
+        "--app",
+        &app,
+        "stats",
+        &format!("{}/agents/s1", rel_app(&app)),
+    ]);
     assert_eq!(code(&out), 0);
     assert!(
         String::from_utf8(out.stdout)

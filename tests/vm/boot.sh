@@ -11,7 +11,7 @@
 # host, so paths compiled into test binaries (CARGO_BIN_EXE_*) resolve.
 #
 # Environment:
-#   CGBOX_VM_FILES="path ..."   more host files, copied to the same paths
+#   CGBOX_VM_FILES="path ..."   more host files or directories, copied to the same paths
 #   CGBOX_VM_ENV="K=V ..."      environment for BINARY (RUST_* pass through)
 #   CGBOX_VM_SELF_CGROUP=/a/b   run BINARY in this cgroup, with controllers
 #                               enabled down to it (a delegated-style leaf)
@@ -39,8 +39,9 @@ cp "$BUSYBOX" "$ROOT/bin/busybox"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$ROOT/etc/passwd"
 echo 'root:x:0:' >"$ROOT/etc/group"
 
-place() {   # copy a host file to the same path in the guest, with its libraries
+place() {   # copy a host file or directory to the same path in the guest, with libraries
     mkdir -p "$ROOT$(dirname "$1")"
+    if [ -d "$1" ]; then cp -rL "$1" "$ROOT$1"; return; fi
     cp -L "$1" "$ROOT$1"
     if out=$(ldd "$1" 2>/dev/null); then
         for lib in $(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$out"); do

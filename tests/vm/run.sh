@@ -30,7 +30,7 @@ run() {   # run LAYOUT TEST
     log=$(mktemp)
     local self=""
     [ "$layout" = delegated ] && self=/user.slice/user-1000.slice/app.scope
-    CGBOX_VM_SELF_CGROUP=$self CGBOX_VM_FILES="$CGBOX" \
+    CGBOX_VM_SELF_CGROUP=$self CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
         CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
         tests/vm/boot.sh "${BIN[$test]}" --test-threads=1 >"$log" 2>&1
     local rc=$?

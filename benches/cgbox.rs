@@ -1,0 +1,588 @@
+//! `cargo bench`: cgbox next to the syscall floor and a naive baseline,
+//! measured side by side in one run (absolute times on shared machines are
+//! noise; the ratios are the result). No criterion: warm-up, repeated
+//! samples, median, min and max, one table per group.
+//!
+//! Groups run on this host's real cgroup2 when it is writable (as root),
+//! else on fixture files or the in-memory fake; each table says which.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cgbox::discover::Discovery;
+use cgbox::fs::{Access, CgroupFs, FakeFs, Handle, SysFs};
+use cgbox::parse::stat_file::{self, Layout};
+use cgbox::parse::{mountinfo, proc_cgroup};
+use cgbox::stats::Sampler;
+use cgbox::{Builder, JobBox};
+
+/// Median, min and max of per-operation times in nanoseconds.
+#[derive(Clone, Copy)]
+struct Timing {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+/// Time `f`: a warm-up, then `samples` batches sized to take ~`batch` each.
+fn measure(samples: usize, batch: Duration, mut f: impl FnMut()) -> Timing {
+    let warm = Instant::now();
+    let mut n = 0u64;
+    while warm.elapsed() < batch || n < 3 {
+        f();
+        n += 1;
+    }
+    let per_batch =
+        ((batch.as_nanos() as f64 / (warm.elapsed().as_nanos() as f64 / n as f64)) as u64).max(1);
+    let mut times: Vec<f64> = (0..samples)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_batch {
+                f();
+            }
+            t.elapsed().as_nanos() as f64 / per_batch as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Timing {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+    }
+}
+
+fn human(ns: f64) -> String {
+    if ns < 1_000.0 {
+        format!("{ns:.0} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} us", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+fn table(title: &str, rows: &[(&str, Timing)]) {
+    println!("\n## {title}\n");
+    println!(
+        "| {:<44} | {:>10} | {:>10} | {:>10} |",
+        "operation", "median", "min", "max"
+    );
+    println!("|{:-<46}|{:->12}|{:->12}|{:->12}|", "", "", "", "");
+    for (name, t) in rows {
+        println!(
+            "| {:<44} | {:>10} | {:>10} | {:>10} |",
+            name,
+            human(t.median),
+            human(t.min),
+            human(t.max)
+        );
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples/kernel-6.1")
+}
+
+fn parsers() {
+    let read = |scenario: &str, file: &str| {
+        std::fs::read_to_string(samples_dir().join(scenario).join(file)).unwrap()
+    };
+    let layouts =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/layouts/hybrid-host/proc/self");
+    let cases: Vec<(&str, Layout, String)> = vec![
+        (
+            "cpu.stat (8 keys)",
+            Layout::FlatUnsigned,
+            read("throttled", "cpu.stat"),
+        ),
+        (
+            "memory.stat (47 keys)",
+            Layout::FlatSigned,
+            read("live", "memory.stat"),
+        ),
+        (
+            "memory.events (6 keys)",
+            Layout::FlatUnsigned,
+            read("oom", "memory.events"),
+        ),
+        ("io.stat (1 device)", Layout::Devices, read("io", "io.stat")),
+        (
+            "cpu.pressure (PSI)",
+            Layout::Pressure,
+            read("throttled", "cpu.pressure"),
+        ),
+        (
+            "memory.current (single)",
+            Layout::Counter,
+            read("live", "memory.current"),
+        ),
+    ];
+    let mut rows: Vec<(String, Timing)> = cases
+        .iter()
+        .map(|(name, layout, text)| {
+            (
+                name.to_string(),
+                measure(15, Duration::from_millis(4), || {
+                    drop(black_box(stat_file::parse(*layout, black_box(text))))
+                }),
+            )
+        })
+        .collect();
+    let mi = std::fs::read_to_string(layouts.join("mountinfo")).unwrap();
+    rows.push((
+        "mountinfo (7 mounts)".into(),
+        measure(15, Duration::from_millis(4), || {
+            drop(black_box(mountinfo::parse(black_box(&mi))))
+        }),
+    ));
+    let pc = std::fs::read_to_string(layouts.join("cgroup")).unwrap();
+    rows.push((
+        "/proc/self/cgroup (6 lines)".into(),
+        measure(15, Duration::from_millis(4), || {
+            drop(black_box(proc_cgroup::parse(black_box(&pc))))
+        }),
+    ));
+    let borrowed: Vec<(&str, Timing)> = rows.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    table(
+        "parsers: ns per parse of real kernel 6.1 samples",
+        &borrowed,
+    );
+    let worst = rows.iter().map(|(_, t)| t.median).fold(0.0, f64::max);
+    println!(
+        "\nparsers vs floor: the slowest parse takes {}, against a 400-700 ns pread floor per file: parsing is not the bottleneck",
+        human(worst)
+    );
+}
+
+/// Where the I/O groups run: a live box on this host, or fixture files.
+enum Site {
+    Live {
+        fs: Arc<SysFs>,
+        anchor: JobBox<SysFs>,
+        app: String,
+    },
+    Fixture {
+        _tmp: tempfile::TempDir,
+        fs: Arc<SysFs>,
+    },
+}
+
+fn site() -> Site {
+    let app = format!("cgbox-bench-{}", std::process::id());
+    if let Ok(fs) = SysFs::new() {
+        let found = Discovery::probe(&fs, &app);
+        if found.usable() {
+            let fs = Arc::new(fs);
+            // A box kept alive through the run, as in an agent host with
+            // many boxes: the shared <app>/agents directories stay.
+            let anchor = Builder::new()
+                .app(&app)
+                .name("anchor")
+                .create(fs.clone())
+                .unwrap();
+            return Site::Live { fs, anchor, app };
+        }
+        println!(
+            "\n(no writable cgroup2 here: {:?}; I/O groups use fixture files)",
+            found.problems
+        );
+    }
+    let tmp = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    for (name, content) in [
+        ("cgroup.events", "populated 1\nfrozen 0\n"),
+        (
+            "cpu.stat",
+            "usage_usec 4569656\nuser_usec 2043758\nsystem_usec 2525897\nnr_periods 25\nnr_throttled 23\nthrottled_usec 3262179\nnr_bursts 0\nburst_usec 0\n",
+        ),
+        ("memory.current", "12984320\n"),
+        ("memory.peak", "33554432\n"),
+        ("pids.current", "4\n"),
+        ("memory.max", "max\n"),
+    ] {
+        std::fs::write(tmp.path().join(name), content).unwrap();
+    }
+    let fs = Arc::new(SysFs::rooted(tmp.path()).unwrap());
+    Site::Fixture { _tmp: tmp, fs }
+}
+
+impl Site {
+    fn describe(&self) -> String {
+        match self {
+            Site::Live { anchor, .. } => format!(
+                "a live box on this host's cgroup2 ({})",
+                anchor.path().display()
+            ),
+            Site::Fixture { _tmp, .. } => {
+                "fixture files on tmpfs (no writable cgroup2 here)".into()
+            }
+        }
+    }
+
+    fn fs(&self) -> &Arc<SysFs> {
+        match self {
+            Site::Live { fs, .. } | Site::Fixture { fs, .. } => fs,
+        }
+    }
+
+    fn dir_path(&self) -> PathBuf {
+        match self {
+            Site::Live { anchor, .. } => anchor.path().to_path_buf(),
+            Site::Fixture { .. } => PathBuf::from("/"),
+        }
+    }
+
+    /// The real path on this machine of a file in the site's cgroup.
+    fn host_path(&self, file: &str) -> PathBuf {
+        match self {
+            Site::Live { anchor, .. } => anchor.path().join(file),
+            Site::Fixture { _tmp, .. } => _tmp.path().join(file),
+        }
+    }
+}
+
+fn snapshot(site: &Site) {
+    let fs = site.fs();
+    let dir = fs.open_dir(&site.dir_path()).unwrap();
+    let sampler = Sampler::new(fs.clone(), &dir).unwrap();
+    let files: Vec<&str> = Sampler::<SysFs>::FILES
+        .iter()
+        .copied()
+        .filter(|f| site.host_path(f).exists())
+        .collect();
+    let kept: Vec<File> = files
+        .iter()
+        .map(|f| File::open(site.host_path(f)).unwrap())
+        .collect();
+    let paths: Vec<PathBuf> = files.iter().map(|f| site.host_path(f)).collect();
+    let cgbox = measure(21, Duration::from_millis(5), || {
+        drop(black_box(sampler.sample().unwrap()))
+    });
+    let mut buf = [0u8; 4096];
+    let floor = measure(21, Duration::from_millis(5), || {
+        for f in &kept {
+            black_box(f.read_at(&mut buf, 0).unwrap());
+        }
+    });
+    let naive = measure(21, Duration::from_millis(5), || {
+        for p in &paths {
+            let text = std::fs::read_to_string(p).unwrap();
+            black_box(
+                text.lines()
+                    .map(|l| {
+                        l.split_whitespace()
+                            .last()
+                            .unwrap_or("")
+                            .parse::<u64>()
+                            .ok()
+                    })
+                    .count(),
+            );
+        }
+    });
+    table(
+        &format!(
+            "one box's stats snapshot ({} files: {}) on {}",
+            files.len(),
+            files.join(", "),
+            site.describe()
+        ),
+        &[
+            ("cgbox Sampler::sample (pread + parse)", cgbox),
+            ("floor: pread on kept fds, no parsing", floor),
+            ("naive: std::fs::read_to_string per file", naive),
+        ],
+    );
+    let over = cgbox.median / floor.median;
+    let faster = naive.median / cgbox.median;
+    println!(
+        "\nsnapshot vs floor: cgbox/floor = {over:.2}x (target <= 1.3x: {}), naive/cgbox = {faster:.1}x (target >= 4x: {})",
+        verdict(over <= 1.3),
+        verdict(faster >= 4.0)
+    );
+}
+
+fn limit_writes(site: &Site) {
+    let fs = site.fs();
+    let dir = fs.open_dir(&site.dir_path()).unwrap();
+    // On a controller-less cgroup2 the writable core file stands in for a limit.
+    let (file, value): (&str, &[u8]) = match site {
+        Site::Live { .. } if !site.host_path("memory.max").exists() => ("cgroup.freeze", b"0"),
+        _ => ("memory.max", b"max"),
+    };
+    let cgbox = measure(15, Duration::from_millis(5), || {
+        fs.write_file(&dir, file, value).unwrap()
+    });
+    let kept = std::fs::OpenOptions::new()
+        .write(true)
+        .open(site.host_path(file))
+        .unwrap();
+    let floor = measure(15, Duration::from_millis(5), || {
+        drop(black_box(kept.write_at(value, 0).unwrap()))
+    });
+    let path = site.host_path(file);
+    let naive = measure(15, Duration::from_millis(5), || {
+        std::fs::write(&path, value).unwrap()
+    });
+    table(
+        &format!(
+            "limit write ({file} <- {:?}) on {}",
+            String::from_utf8_lossy(value),
+            site.describe()
+        ),
+        &[
+            ("cgbox write_file (openat on kept dir + write)", cgbox),
+            ("floor: write on a kept fd", floor),
+            ("naive: std::fs::write", naive),
+        ],
+    );
+    println!(
+        "\nlimit write vs floor: cgbox/floor = {:.2}x, naive/cgbox = {:.2}x (limits are written once per box; cgbox keeps no fd per limit file)",
+        cgbox.median / floor.median,
+        naive.median / cgbox.median
+    );
+}
+
+fn lifecycle(site: &Site) {
+    let Site::Live { fs, anchor, app } = site else {
+        println!(
+            "\n## lifecycle\n\nlifecycle vs floor: not measured: it needs a writable cgroup2 (run as root on a cgroup2 host)"
+        );
+        return;
+    };
+    let agents_path = anchor.path().parent().unwrap().to_path_buf();
+    let parent_path = agents_path
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut i = 0u64;
+    let cgbox = measure(25, Duration::from_millis(20), || {
+        i += 1;
+        let b = Builder::new()
+            .app(app)
+            .parent(&parent_path)
+            .name(format!("c{i}"))
+            .create(fs.clone())
+            .unwrap();
+        let mut child = b
+            .spawn(Command::new("/bin/sleep").arg("1000").stdin(Stdio::null()))
+            .unwrap();
+        b.destroy().unwrap();
+        child.wait().unwrap();
+    });
+    let agents = fs.open_dir(&agents_path).unwrap();
+    let floor = measure(25, Duration::from_millis(20), || {
+        i += 1;
+        let name = format!("r{i}");
+        fs.make_child(&agents, &name).unwrap();
+        let dir = fs.open_child(&agents, &name).unwrap();
+        let procs = fs.open_file(&dir, "cgroup.procs", Access::Write).unwrap();
+        let events = fs.open_file(&dir, "cgroup.events", Access::Read).unwrap();
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&procs.fd());
+        let mut cmd = Command::new("/bin/sleep");
+        cmd.arg("1000").stdin(Stdio::null());
+        // SAFETY: one write(2) in the child, as cgbox does.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::io::write(std::os::fd::BorrowedFd::borrow_raw(raw), b"0")
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        fs.write_file(&dir, "cgroup.kill", b"1").unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            let n = fs.read_kept(&events, &mut buf).unwrap();
+            if buf[..n].starts_with(b"populated 0") {
+                break;
+            }
+            fs.wait_for_change(&events, Duration::from_millis(20))
+                .unwrap();
+        }
+        child.wait().unwrap();
+        drop((procs, events, dir));
+        fs.remove_child(&agents, &name).unwrap();
+    });
+    table(
+        &format!(
+            "lifecycle: create, spawn /bin/sleep, kill, wait, remove, reap, in {}",
+            agents_path.display()
+        ),
+        &[
+            ("cgbox Builder::create + spawn + destroy", cgbox),
+            (
+                "floor: mkdir, fork+exec into it, cgroup.kill, poll, rmdir",
+                floor,
+            ),
+        ],
+    );
+    let over = cgbox.median / floor.median;
+    println!(
+        "\nlifecycle vs floor: cgbox/floor = {over:.2}x (target <= 1.5x: {})",
+        verdict(over <= 1.5)
+    );
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn scale(site: &Site) {
+    let mut rows: Vec<(String, Timing)> = Vec::new();
+    let mut notes = Vec::new();
+    let mut per_box_sample: Vec<(usize, f64)> = Vec::new();
+    for n in [1usize, 10, 100, 1000] {
+        let rounds = match n {
+            1 => 101,
+            10 => 21,
+            100 => 5,
+            _ => 3,
+        };
+        let (mut create, mut sample, mut destroy) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fds = 0;
+        for round in 0..rounds {
+            let (c, s, d, f) = match site {
+                Site::Live { fs, app, .. } => scale_round(fs.clone(), app, n, round),
+                Site::Fixture { .. } => scale_round(Arc::new(FakeFs::new()), "cgbox", n, round),
+            };
+            create.push(c);
+            sample.push(s);
+            destroy.push(d);
+            fds = fds.max(f);
+        }
+        let t = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            Timing {
+                median: v[v.len() / 2],
+                min: v[0],
+                max: v[v.len() - 1],
+            }
+        };
+        let (c, s, d) = (t(create), t(sample), t(destroy));
+        per_box_sample.push((n, c.median + s.median + d.median));
+        rows.push((format!("N={n}: create, per box"), c));
+        rows.push((format!("N={n}: sample all (Sampler), per box"), s));
+        rows.push((format!("N={n}: destroy, per box"), d));
+        notes.push(format!(
+            "N={n}: {fds} fds held at the peak ({:.1} per box)",
+            fds as f64 / n as f64
+        ));
+    }
+    let where_ = match site {
+        Site::Live { .. } => "this host's cgroup2".to_owned(),
+        Site::Fixture { .. } => {
+            "the in-memory fake (no writable cgroup2 here; fds are the fake's)".to_owned()
+        }
+    };
+    let borrowed: Vec<(&str, Timing)> = rows.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    table(
+        &format!("scale: N boxes created, sampled, destroyed, on {where_}"),
+        &borrowed,
+    );
+    for note in notes {
+        println!("- {note}");
+    }
+    let at = |n: usize| {
+        per_box_sample
+            .iter()
+            .find(|(m, _)| *m == n)
+            .map(|(_, v)| *v)
+            .unwrap_or(f64::NAN)
+    };
+    let ratio = at(1000) / at(10);
+    println!(
+        "\nscale vs floor: per-box cost at N=1000 / N=10 = {ratio:.2}x (target <= 1.5x: {})",
+        verdict(ratio <= 1.5)
+    );
+}
+
+/// One round at size `n`: per-box ns for create, sample, destroy, and the
+/// fds held with every box and its sampler open.
+fn scale_round<F: CgroupFs + 'static>(
+    fs: Arc<F>,
+    app: &str,
+    n: usize,
+    round: usize,
+) -> (f64, f64, f64, usize) {
+    let before = open_fds();
+    let t = Instant::now();
+    let boxes: Vec<JobBox<F>> = (0..n)
+        .map(|i| {
+            Builder::new()
+                .app(app)
+                .name(format!("s{round}-{i}"))
+                .create(fs.clone())
+                .unwrap()
+        })
+        .collect();
+    let create = t.elapsed().as_nanos() as f64 / n as f64;
+    let samplers: Vec<Sampler<F>> = boxes.iter().map(|b| b.sampler().unwrap()).collect();
+    let fds = open_fds() - before;
+    let t = Instant::now();
+    for s in &samplers {
+        black_box(s.sample().unwrap());
+    }
+    let sample = t.elapsed().as_nanos() as f64 / n as f64;
+    drop(samplers);
+    let t = Instant::now();
+    for b in boxes {
+        b.destroy().unwrap();
+    }
+    let destroy = t.elapsed().as_nanos() as f64 / n as f64;
+    (create, sample, destroy, fds)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` runs this with no
+    // such flag and expects a quick check only.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let start = Instant::now();
+    println!("# cgbox benchmarks\n\nmachine: {}", machine());
+    if quick {
+        println!("(not run with --bench: checking that every group starts)");
+    }
+    parsers();
+    let site = site();
+    snapshot(&site);
+    limit_writes(&site);
+    if !quick {
+        lifecycle(&site);
+        scale(&site);
+    }
+    if let Site::Live { anchor, .. } = site {
+        anchor.destroy().unwrap();
+    }
+    println!("\n(benchmarks took {:.1} s)", start.elapsed().as_secs_f64());
+}
