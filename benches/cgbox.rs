@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cgbox::discover::Discovery;
-use cgbox::fs::{Access, CgroupFs, FakeFs, Handle, SysFs};
+use cgbox::fs::{Access, CgroupFs, FakeFs, SysFs};
 use cgbox::parse::stat_file::{self, Layout};
 use cgbox::parse::{mountinfo, proc_cgroup};
 use cgbox::stats::Sampler;
@@ -168,7 +168,7 @@ fn parsers() {
 enum Site {
     Live {
         fs: Arc<SysFs>,
-        anchor: JobBox<SysFs>,
+        anchor: Box<JobBox<SysFs>>,
         app: String,
     },
     Fixture {
@@ -190,7 +190,11 @@ fn site() -> Site {
                 .name("anchor")
                 .create(fs.clone())
                 .unwrap();
-            return Site::Live { fs, anchor, app };
+            return Site::Live {
+                fs,
+                anchor: Box::new(anchor),
+                app,
+            };
         }
         println!(
             "\n(no writable cgroup2 here: {:?}; I/O groups use fixture files)",
@@ -267,7 +271,7 @@ fn snapshot(site: &Site) {
         .collect();
     let paths: Vec<PathBuf> = files.iter().map(|f| site.host_path(f)).collect();
     let cgbox = measure(21, Duration::from_millis(5), || {
-        drop(black_box(sampler.sample().unwrap()))
+        black_box(sampler.sample().unwrap());
     });
     let mut buf = [0u8; 4096];
     let floor = measure(21, Duration::from_millis(5), || {
@@ -278,17 +282,11 @@ fn snapshot(site: &Site) {
     let naive = measure(21, Duration::from_millis(5), || {
         for p in &paths {
             let text = std::fs::read_to_string(p).unwrap();
-            black_box(
-                text.lines()
-                    .map(|l| {
-                        l.split_whitespace()
-                            .last()
-                            .unwrap_or("")
-                            .parse::<u64>()
-                            .ok()
-                    })
-                    .count(),
-            );
+            let values: Vec<Option<u64>> = text
+                .lines()
+                .map(|l| l.split_whitespace().last().unwrap_or("").parse().ok())
+                .collect();
+            black_box(values);
         }
     });
     table(
@@ -329,7 +327,7 @@ fn limit_writes(site: &Site) {
         .open(site.host_path(file))
         .unwrap();
     let floor = measure(15, Duration::from_millis(5), || {
-        drop(black_box(kept.write_at(value, 0).unwrap()))
+        black_box(kept.write_at(value, 0).unwrap());
     });
     let path = site.host_path(file);
     let naive = measure(15, Duration::from_millis(5), || {

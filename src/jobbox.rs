@@ -148,17 +148,16 @@ impl Builder {
 
         // A concurrent destroy may remove an empty `agents` between our
         // mkdir and the box's: start over a few times.
-        let mut parent = Some(parent);
+        let mut parent = parent;
         let mut attempt = 0;
         let shared = loop {
             attempt += 1;
-            let dir = match parent.take() {
-                Some(d) => d,
-                None => fs.open_dir(&parent_path)?,
-            };
-            let shared = Shared::ensure(&*fs, dir, &self.app)?;
+            if attempt > 1 {
+                parent = fs.open_dir(&parent_path)?;
+            }
+            let shared = Shared::ensure(&*fs, &parent, &self.app)?;
             let result = self
-                .enable_controllers(&*fs, &shared, &wanted, &required, &mut skipped)
+                .enable_controllers(&*fs, &parent, &shared, &wanted, &required, &mut skipped)
                 .and_then(|()| fs.make_child(&shared.agents, &name));
             match result {
                 Ok(()) => break shared,
@@ -246,13 +245,14 @@ impl Builder {
     fn enable_controllers<F: CgroupFs>(
         &self,
         fs: &F,
+        parent: &F::Dir,
         shared: &Shared<F>,
         wanted: &[&'static str],
         required: &[&'static str],
         skipped: &mut Vec<Skipped>,
     ) -> Result<()> {
         let mut usable: Vec<&'static str> = wanted.to_vec();
-        for level in [&shared.parent, &shared.app, &shared.agents] {
+        for level in [parent, &shared.app, &shared.agents] {
             let current = read_string(fs, level, "cgroup.subtree_control")?;
             let current: Vec<&str> = value::words(&current).collect();
             let mut still = Vec::new();
@@ -368,26 +368,27 @@ fn explain_limit_error(e: Error, w: &crate::limits::Write) -> Error {
     }
 }
 
-/// `<parent>/<app>` and `<parent>/<app>/agents`, and whether this call made them.
+/// `<parent>/<app>` and `<parent>/<app>/agents`, kept open by each box (the
+/// parent itself is reopened by path in the rare case it is needed).
 #[derive(Debug)]
 struct Shared<F: CgroupFs> {
     app_name: String,
-    parent: F::Dir,
+    parent_path: PathBuf,
     app: F::Dir,
     agents: F::Dir,
 }
 
 impl<F: CgroupFs> Shared<F> {
-    fn ensure(fs: &F, parent: F::Dir, app: &str) -> Result<Shared<F>> {
-        let made_app = make_dir(fs, &parent, app)?;
+    fn ensure(fs: &F, parent: &F::Dir, app: &str) -> Result<Shared<F>> {
+        let made_app = make_dir(fs, parent, app)?;
         // Undo only what this call made, and only if it is still empty.
         let undo_app = |e: Error| {
             if made_app {
-                let _ = fs.remove_child(&parent, app);
+                let _ = fs.remove_child(parent, app);
             }
             e
         };
-        let app_dir = fs.open_child(&parent, app).map_err(undo_app)?;
+        let app_dir = fs.open_child(parent, app).map_err(undo_app)?;
         let made_agents = make_dir(fs, &app_dir, AGENTS).map_err(undo_app)?;
         let agents = match fs.open_child(&app_dir, AGENTS) {
             Ok(d) => d,
@@ -400,7 +401,7 @@ impl<F: CgroupFs> Shared<F> {
         };
         Ok(Shared {
             app_name: app.to_owned(),
-            parent,
+            parent_path: parent.path().to_path_buf(),
             app: app_dir,
             agents,
         })
@@ -409,21 +410,31 @@ impl<F: CgroupFs> Shared<F> {
     /// Remove `agents` and `<app>` if they are empty; leave them if other
     /// boxes (or another run's) are there.
     fn cleanup(&self, fs: &F) {
-        for (dir, name) in [(&self.app, AGENTS), (&self.parent, self.app_name.as_str())] {
-            match fs.remove_child(dir, name) {
-                Ok(()) => {}
-                Err(e)
-                    if e.is_errno(Errno::BUSY)
-                        || e.is_errno(Errno::NOENT)
-                        || e.is_errno(Errno::NODEV) =>
+        // Other boxes in `agents` (the common case) end it at one EBUSY.
+        let gone = |r: Result<()>, what: &Path| match r {
+            Ok(()) => true,
+            Err(e) => {
+                if !(e.is_errno(Errno::BUSY)
+                    || e.is_errno(Errno::NOENT)
+                    || e.is_errno(Errno::NODEV))
                 {
-                    return;
+                    log::debug!("leave {}: {e}", what.display());
                 }
-                Err(e) => {
-                    log::debug!("leave {}: {e}", dir.path().join(name).display());
-                    return;
-                }
+                false
             }
+        };
+        if !gone(
+            fs.remove_child(&self.app, AGENTS),
+            &self.app.path().join(AGENTS),
+        ) {
+            return;
+        }
+        let app_path = self.parent_path.join(&self.app_name);
+        match fs.open_dir(&self.parent_path) {
+            Ok(parent) => {
+                gone(fs.remove_child(&parent, &self.app_name), &app_path);
+            }
+            Err(e) => log::debug!("leave {}: {e}", app_path.display()),
         }
     }
 }
@@ -487,7 +498,7 @@ impl<F: CgroupFs> JobBox<F> {
             path,
             shared: Shared {
                 app_name: app.to_owned(),
-                parent: parent_dir,
+                parent_path: parent.to_path_buf(),
                 app: app_dir,
                 agents,
             },
@@ -723,7 +734,7 @@ pub fn reap<F: CgroupFs>(fs: &F, parent: &Path, app: &str, timeout: Duration) ->
     }
     let shared = Shared::<F> {
         app_name: app.to_owned(),
-        parent: parent_dir,
+        parent_path: parent.to_path_buf(),
         app: app_dir,
         agents,
     };
