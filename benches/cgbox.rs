@@ -57,6 +57,15 @@ fn measure(samples: usize, batch: Duration, mut f: impl FnMut()) -> Timing {
     }
 }
 
+fn timing(mut v: Vec<f64>) -> Timing {
+    v.sort_by(f64::total_cmp);
+    Timing {
+        median: v[v.len() / 2],
+        min: v[0],
+        max: v[v.len() - 1],
+    }
+}
+
 fn human(ns: f64) -> String {
     if ns < 1_000.0 {
         format!("{ns:.0} ns")
@@ -366,9 +375,8 @@ fn lifecycle(site: &Site) {
         .parent()
         .unwrap()
         .to_path_buf();
-    let mut i = 0u64;
-    let cgbox = measure(25, Duration::from_millis(20), || {
-        i += 1;
+    let agents = fs.open_dir(&agents_path).unwrap();
+    let cgbox_cycle = |i: usize| {
         let b = Builder::new()
             .app(app)
             .parent(&parent_path)
@@ -380,15 +388,12 @@ fn lifecycle(site: &Site) {
             .unwrap();
         b.destroy().unwrap();
         child.wait().unwrap();
-    });
-    let agents = fs.open_dir(&agents_path).unwrap();
-    let floor = measure(25, Duration::from_millis(20), || {
-        i += 1;
+    };
+    let floor_cycle = |i: usize| {
         let name = format!("r{i}");
         fs.make_child(&agents, &name).unwrap();
         let dir = fs.open_child(&agents, &name).unwrap();
         let procs = fs.open_file(&dir, "cgroup.procs", Access::Write).unwrap();
-        let events = fs.open_file(&dir, "cgroup.events", Access::Read).unwrap();
         let raw = std::os::fd::AsRawFd::as_raw_fd(&procs.fd());
         let mut cmd = Command::new("/bin/sleep");
         cmd.arg("1000").stdin(Stdio::null());
@@ -402,19 +407,31 @@ fn lifecycle(site: &Site) {
         }
         let mut child = cmd.spawn().unwrap();
         fs.write_file(&dir, "cgroup.kill", b"1").unwrap();
-        let mut buf = [0u8; 64];
-        loop {
-            let n = fs.read_kept(&events, &mut buf).unwrap();
-            if buf[..n].starts_with(b"populated 0") {
-                break;
-            }
-            fs.wait_for_change(&events, Duration::from_millis(20))
-                .unwrap();
-        }
+        // We are the parent: waitpid returns when it is gone, and then the
+        // cgroup is empty (the brief's minimal sequence).
         child.wait().unwrap();
-        drop((procs, events, dir));
+        drop((procs, dir));
         fs.remove_child(&agents, &name).unwrap();
-    });
+    };
+    // Interleaved, one cycle of each in turn (order alternating), so that
+    // both see the same kernel state: moving a task into a cgroup can wait
+    // for an RCU grace period, which drifts over a run.
+    let (mut ours, mut raw) = (Vec::new(), Vec::new());
+    for i in 0..301 {
+        let time = |f: &dyn Fn(usize), into: &mut Vec<f64>| {
+            let t = Instant::now();
+            f(i);
+            into.push(t.elapsed().as_nanos() as f64);
+        };
+        if i % 2 == 0 {
+            time(&cgbox_cycle, &mut ours);
+            time(&floor_cycle, &mut raw);
+        } else {
+            time(&floor_cycle, &mut raw);
+            time(&cgbox_cycle, &mut ours);
+        }
+    }
+    let (cgbox, floor) = (timing(ours), timing(raw));
     table(
         &format!(
             "lifecycle: create, spawn /bin/sleep, kill, wait, remove, reap, in {}",
@@ -423,7 +440,7 @@ fn lifecycle(site: &Site) {
         &[
             ("cgbox Builder::create + spawn + destroy", cgbox),
             (
-                "floor: mkdir, fork+exec into it, cgroup.kill, poll, rmdir",
+                "floor: mkdir, fork+exec into it, cgroup.kill, waitpid, rmdir",
                 floor,
             ),
         ],
@@ -464,15 +481,7 @@ fn scale(site: &Site) {
             destroy.push(d);
             fds = fds.max(f);
         }
-        let t = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            Timing {
-                median: v[v.len() / 2],
-                min: v[0],
-                max: v[v.len() - 1],
-            }
-        };
-        let (c, s, d) = (t(create), t(sample), t(destroy));
+        let (c, s, d) = (timing(create), timing(sample), timing(destroy));
         per_box_sample.push((n, c.median + s.median + d.median));
         rows.push((format!("N={n}: create, per box"), c));
         rows.push((format!("N={n}: sample all (Sampler), per box"), s));

@@ -8,7 +8,7 @@
 //! best-effort basis and logs what failed; [`JobBox::keep`] opts out.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -191,6 +191,7 @@ impl Builder {
                     kill_method: self.kill_method,
                     timeout: self.timeout,
                     armed: true,
+                    children: Mutex::new(Vec::new()),
                 })
             }
             Err(e) => {
@@ -462,6 +463,9 @@ pub struct JobBox<F: CgroupFs> {
     kill_method: KillMethod,
     timeout: Duration,
     armed: bool,
+    /// pidfds of the processes this handle spawned: their exit ends a
+    /// kill's wait at once.
+    children: Mutex<Vec<F::Pidfd>>,
 }
 
 impl<F: CgroupFs> JobBox<F> {
@@ -509,6 +513,7 @@ impl<F: CgroupFs> JobBox<F> {
             kill_method: KillMethod::Auto,
             timeout: DEFAULT_TIMEOUT,
             armed: false,
+            children: Mutex::new(Vec::new()),
         })
     }
 
@@ -561,6 +566,23 @@ impl<F: CgroupFs> JobBox<F> {
         }
     }
 
+    fn lock_children(&self) -> std::sync::MutexGuard<'_, Vec<F::Pidfd>> {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watch a process this handle started, so that a kill's wait ends as
+    /// soon as it is gone. Ended ones are dropped now and then, so the list
+    /// stays short in a long-lived box.
+    pub(crate) fn watch_exit(&self, pidfd: F::Pidfd) {
+        let mut children = self.lock_children();
+        if children.len() >= 32 {
+            let _ = self
+                .fs
+                .wait_for_change(&self.events, &mut children, Duration::ZERO);
+        }
+        children.push(pidfd);
+    }
+
     /// Whether any process is in the box or below it (one `pread`).
     pub fn is_populated(&self) -> Result<bool> {
         let mut buf = [0u8; 128];
@@ -597,7 +619,8 @@ impl<F: CgroupFs> JobBox<F> {
                 return Ok(());
             }
             kill::kill(&*self.fs, &self.dir, self.kill_method, deadline)?;
-            kill::wait_until_empty(&*self.fs, &self.events, deadline)
+            let mut exits = std::mem::take(&mut *self.lock_children());
+            kill::wait_until_empty(&*self.fs, &self.events, &mut exits, deadline)
         });
         match result {
             Err(e) if e.is_errno(Errno::NODEV) || e.is_errno(Errno::NOENT) => Ok(()),

@@ -1,7 +1,7 @@
 //! Kill, freeze, wait until empty, and remove: the steps that end a box.
 //!
 //! Nothing here spins. Waiting is `poll(POLLPRI)` on a kept `cgroup.events`
-//! fd, cut into slices of 1, 2, 4, 8 and then 16 ms after each of which the
+//! fd, cut into slices of 0.5, 1, 2, 4, 8 and then 16 ms after each of which the
 //! file is read again: the kernel rate-limits its notifications (a wake can
 //! come ~15 ms late when the cgroup became populated shortly before), and
 //! the slices bound that delay without burning the CPU the dying tasks need.
@@ -32,6 +32,8 @@ pub enum KillMethod {
 
 /// How many list-and-kill rounds the signal path makes before giving up.
 const MAX_SIGNAL_ROUNDS: u32 = 1000;
+/// The first wait between two reads of `cgroup.events`; it doubles.
+const FIRST_SLICE: Duration = Duration::from_micros(500);
 /// The longest single wait between two reads of `cgroup.events`.
 const MAX_SLICE: Duration = Duration::from_millis(16);
 /// The longest sleep between two `rmdir` attempts.
@@ -78,22 +80,22 @@ fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Resu
             }
             // A pidfd pins the process; a PID still listed after the pidfds
             // are open is that same process, never a recycled one outside.
-            let pinned: Vec<(u32, F::Pidfd)> = listed
+            let mut pinned: Vec<(u32, F::Pidfd)> = listed
                 .iter()
                 .filter_map(|&pid| fs.pidfd_open(pid).ok().map(|fd| (pid, fd)))
                 .collect();
             let still = subtree_pids(fs, dir)?;
-            for (pid, fd) in &pinned {
-                if still.contains(pid) {
-                    match fs.pidfd_kill(fd) {
-                        Ok(()) => {}
-                        Err(e) if e.is_errno(Errno::SRCH) => {}
-                        Err(e) => return Err(e),
-                    }
+            pinned.retain(|(pid, _)| still.contains(pid));
+            for (_, fd) in &pinned {
+                match fs.pidfd_kill(fd) {
+                    Ok(()) => {}
+                    Err(e) if e.is_errno(Errno::SRCH) => {}
+                    Err(e) => return Err(e),
                 }
             }
+            let mut exits: Vec<F::Pidfd> = pinned.into_iter().map(|(_, fd)| fd).collect();
             let slice_end = (fs.now() + Duration::from_millis(50)).min(deadline);
-            match wait_until_empty(fs, &events, slice_end) {
+            match wait_until_empty(fs, &events, &mut exits, slice_end) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::TimedOut && fs.now() < deadline => continue,
                 Err(e) => return Err(e),
@@ -201,15 +203,18 @@ fn events_key<F: CgroupFs>(fs: &F, events: &F::File, key: &str) -> Result<bool> 
 }
 
 /// Wait until `cgroup.events` reads `key == want`, until `deadline` (of
-/// `fs.now()`).
+/// `fs.now()`). `exits` are pidfds of processes we started: their ending
+/// wakes the wait at once, where the kernel's rate-limited notification
+/// could come ~15 ms late.
 fn wait_for_event<F: CgroupFs>(
     fs: &F,
     events: &F::File,
+    exits: &mut Vec<F::Pidfd>,
     key: &str,
     want: bool,
     deadline: Duration,
 ) -> Result<()> {
-    let mut slice = Duration::from_millis(1);
+    let mut slice = FIRST_SLICE;
     loop {
         if events_key(fs, events, key)? == want {
             return Ok(());
@@ -220,14 +225,20 @@ fn wait_for_event<F: CgroupFs>(
                 .with_path(events.path())
                 .with_detail(format!("{key} is still {}", u8::from(!want))));
         }
-        fs.wait_for_change(events, slice.min(deadline - now))?;
+        fs.wait_for_change(events, exits, slice.min(deadline - now))?;
         slice = (slice * 2).min(MAX_SLICE);
     }
 }
 
-/// Wait until the cgroup of the kept `cgroup.events` file is unpopulated.
-pub fn wait_until_empty<F: CgroupFs>(fs: &F, events: &F::File, deadline: Duration) -> Result<()> {
-    wait_for_event(fs, events, "populated", false, deadline)
+/// Wait until the cgroup of the kept `cgroup.events` file is unpopulated;
+/// `exits` as for [`set_frozen`]'s wait: pidfds of our own processes in it.
+pub fn wait_until_empty<F: CgroupFs>(
+    fs: &F,
+    events: &F::File,
+    exits: &mut Vec<F::Pidfd>,
+    deadline: Duration,
+) -> Result<()> {
+    wait_for_event(fs, events, exits, "populated", false, deadline)
 }
 
 /// Freeze (`true`) or thaw (`false`) `dir` and wait until `cgroup.events`
@@ -240,7 +251,7 @@ pub fn set_frozen<F: CgroupFs>(
     deadline: Duration,
 ) -> Result<()> {
     fs.write_file(dir, "cgroup.freeze", if frozen { b"1" } else { b"0" })?;
-    wait_for_event(fs, events, "frozen", frozen, deadline)
+    wait_for_event(fs, events, &mut Vec::new(), "frozen", frozen, deadline)
 }
 
 /// Remove the cgroup `name` under `parent` and every cgroup below it,
@@ -358,7 +369,7 @@ mod tests {
         let used = kill(&fake, &dir, KillMethod::Auto, SECOND).unwrap();
         assert_eq!(used, KillMethod::CgroupKill);
         let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
-        wait_until_empty(&fake, &events, SECOND).unwrap();
+        wait_until_empty(&fake, &events, &mut Vec::new(), SECOND).unwrap();
         for p in pids {
             assert_eq!(fake.state(p), Some(ProcState::Zombie));
         }
@@ -416,7 +427,7 @@ mod tests {
         kill(&fake, &dir, KillMethod::CgroupKill, SECOND).unwrap();
         let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
         let start = fake.clock();
-        wait_until_empty(&fake, &events, start + SECOND).unwrap();
+        wait_until_empty(&fake, &events, &mut Vec::new(), start + SECOND).unwrap();
         // woken by the change itself, not a timer long after it
         assert_eq!(fake.clock() - start, Duration::from_millis(40));
     }
@@ -427,8 +438,13 @@ mod tests {
         let dir = setup(&fake, "box");
         fake.spawn("box").unwrap();
         let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
-        let e = wait_until_empty(&fake, &events, fake.clock() + Duration::from_millis(100))
-            .unwrap_err();
+        let e = wait_until_empty(
+            &fake,
+            &events,
+            &mut Vec::new(),
+            fake.clock() + Duration::from_millis(100),
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
         assert!(e.to_string().contains("populated is still 1"), "{e}");
     }

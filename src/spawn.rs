@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Arc;
 
-use crate::fs::{Handle, SysFs};
+use crate::fs::{CgroupFs, Handle, SysFs};
 use crate::{Error, JobBox, Result};
 
 impl JobBox<SysFs> {
@@ -31,7 +31,7 @@ impl JobBox<SysFs> {
                     .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
             });
         }
-        cmd.spawn().map_err(|e| {
+        let child = cmd.spawn().map_err(|e| {
             let program = std::path::PathBuf::from(cmd.get_program());
             let operation = format!("spawn into box {}", self.path().display());
             match e.raw_os_error() {
@@ -40,6 +40,11 @@ impl JobBox<SysFs> {
                     .with_path(&program)
                     .with_detail(e.to_string()),
             }
-        })
+        })?;
+        // Not yet reaped (we hold the Child), so the PID is still this process.
+        if let Ok(pidfd) = self.fs().pidfd_open(child.id()) {
+            self.watch_exit(pidfd);
+        }
+        Ok(child)
     }
 }

@@ -252,7 +252,12 @@ fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Re
                 let dir = fs.open_dir(&abs(rel)).unwrap();
                 let r = fs.write_file(&dir, "cgroup.kill", b"1").and_then(|()| {
                     let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
-                    cgbox::kill::wait_until_empty(fs, &events, fs.now() + Duration::from_secs(10))
+                    cgbox::kill::wait_until_empty(
+                        fs,
+                        &events,
+                        &mut Vec::new(),
+                        fs.now() + Duration::from_secs(10),
+                    )
                 });
                 outcome(r)
             }
@@ -376,7 +381,13 @@ fn the_kernel_agrees_with_every_scenario() {
         let dir = fs.open_dir(&base).unwrap();
         let _ = fs.write_file(&dir, "cgroup.kill", b"1");
         let events = fs.open_file(&dir, "cgroup.events", Access::Read).unwrap();
-        cgbox::kill::wait_until_empty(&*fs, &events, fs.now() + Duration::from_secs(10)).unwrap();
+        cgbox::kill::wait_until_empty(
+            &*fs,
+            &events,
+            &mut Vec::new(),
+            fs.now() + Duration::from_secs(10),
+        )
+        .unwrap();
         cgbox::kill::remove_tree(&*fs, &root, &name, fs.now() + Duration::from_secs(10)).unwrap();
     }
     assert!(

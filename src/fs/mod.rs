@@ -80,8 +80,16 @@ pub trait CgroupFs: Send + Sync {
     /// Write `data` to a kept file with one `write(2)`.
     fn write_kept(&self, file: &Self::File, data: &[u8]) -> Result<()>;
     /// Wait up to `timeout` for the kernel to signal that a kept file
-    /// (`cgroup.events`) changed since it was last read. `Ok(false)` on timeout.
-    fn wait_for_change(&self, file: &Self::File, timeout: Duration) -> Result<bool>;
+    /// (`cgroup.events`) changed since it was last read, or that one of
+    /// `exits` (pidfds of processes we started) ended. Pidfds of ended
+    /// processes are removed from `exits`, so that they do not wake every
+    /// later wait. `Ok(false)` on timeout.
+    fn wait_for_change(
+        &self,
+        file: &Self::File,
+        exits: &mut Vec<Self::Pidfd>,
+        timeout: Duration,
+    ) -> Result<bool>;
 
     /// Get a pidfd for `pid`.
     fn pidfd_open(&self, pid: u32) -> Result<Self::Pidfd>;

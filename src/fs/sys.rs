@@ -302,20 +302,36 @@ impl CgroupFs for SysFs {
         write_once(&file.fd, data, &file.path)
     }
 
-    fn wait_for_change(&self, file: &SysFile, timeout: Duration) -> Result<bool> {
+    fn wait_for_change(
+        &self,
+        file: &SysFile,
+        exits: &mut Vec<OwnedFd>,
+        timeout: Duration,
+    ) -> Result<bool> {
         use rustix::event::{PollFd, PollFlags, Timespec};
         let ts = Timespec {
             tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(timeout.subsec_nanos()),
         };
-        let mut fds = [PollFd::new(&file.fd, PollFlags::PRI)];
-        match rustix::event::poll(&mut fds, Some(&ts)) {
-            Ok(n) => Ok(n > 0),
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(1 + exits.len());
+        fds.push(PollFd::new(&file.fd, PollFlags::PRI));
+        fds.extend(exits.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
+        let woke = match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(n) => n > 0,
             // A signal cut the wait short: report no change and let the
             // caller re-read and decide; it holds the deadline.
-            Err(Errno::INTR) => Ok(false),
-            Err(e) => Err(Error::from_rustix("poll", &file.path, e)),
-        }
+            Err(Errno::INTR) => false,
+            Err(e) => return Err(Error::from_rustix("poll", &file.path, e)),
+        };
+        let ended: Vec<bool> = fds
+            .iter()
+            .skip(1)
+            .map(|p| !p.revents().is_empty())
+            .collect();
+        drop(fds);
+        let mut ended = ended.into_iter();
+        exits.retain(|_| !ended.next().unwrap_or(false));
+        Ok(woke)
     }
 
     fn pidfd_open(&self, pid: u32) -> Result<OwnedFd> {

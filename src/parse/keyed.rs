@@ -13,8 +13,15 @@ use super::value::{parse_i64, parse_u64};
 /// one space, as the kernel prints it; anything else is an error for that
 /// line only, and iteration goes on.
 pub fn flat(content: &str) -> impl Iterator<Item = Result<(&str, &str), ParseError>> {
+    flat_numbered(content).map(|item| item.map(|(_, k, v)| (k, v)))
+}
+
+/// Like [`flat`], with each pair's 1-based line number.
+pub fn flat_numbered(
+    content: &str,
+) -> impl Iterator<Item = Result<(usize, &str, &str), ParseError>> {
     lines(content).map(|(n, line)| match line.split_once(' ') {
-        Some((k, v)) if is_word(k) && is_word(v) => Ok((k, v)),
+        Some((k, v)) if is_word(k) && is_word(v) => Ok((n, k, v)),
         _ => Err(ParseError::new(
             n,
             format!("expected \"key value\", got {line:?}"),

@@ -1,8 +1,11 @@
 //! Parse any statistics file of a cgroup into one generic shape,
 //! [`FileStats`], that keeps the kernel's own keys in the kernel's order.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use super::ParseError;
-use super::keyed::{flat, nested};
+use super::keyed::{flat_numbered, nested};
 use super::value::{MaxOr, max_or_file, parse_i64, parse_u64, u64_file};
 
 /// One number as a statistics file holds it.
@@ -98,9 +101,9 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
         })),
         Layout::FlatUnsigned | Layout::FlatSigned => {
             let mut out: Vec<(String, Number)> = Vec::new();
-            for (i, item) in flat(content).enumerate() {
-                let (k, v) = item?;
-                let line = line_of(content, i);
+            let mut seen = KeySet::default();
+            for item in flat_numbered(content) {
+                let (line, k, v) = item?;
                 let n = if layout == Layout::FlatSigned {
                     signed(v)
                 } else {
@@ -108,7 +111,7 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
                 };
                 let n =
                     n.ok_or_else(|| ParseError::new(line, format!("{k}: not a number: {v:?}")))?;
-                if out.iter().any(|(seen, _)| seen == k) {
+                if !seen.insert(k) {
                     return Err(ParseError::new(line, format!("duplicate key {k:?}")));
                 }
                 out.push((k.to_owned(), n));
@@ -169,11 +172,30 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
     }
 }
 
-fn line_of(content: &str, item: usize) -> usize {
-    super::keyed::lines(content)
-        .nth(item)
-        .map(|(n, _)| n)
-        .unwrap_or(0)
+/// Keys seen so far in one file: a damaged file may repeat one.
+type KeySet<'a> = HashSet<&'a str, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a: keys are short and trusted not to be adversarial here.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 fn signed(v: &str) -> Option<Number> {

@@ -658,8 +658,25 @@ impl CgroupFs for FakeFs {
         self.lock().write(file, data)
     }
 
-    fn wait_for_change(&self, file: &FakeFile, timeout: Duration) -> Result<bool> {
+    fn wait_for_change(
+        &self,
+        file: &FakeFile,
+        exits: &mut Vec<FakePidfd>,
+        timeout: Duration,
+    ) -> Result<bool> {
         let mut st = self.lock();
+        // Processes that ended make their pidfds readable at once.
+        let before = exits.len();
+        exits.retain(|p| {
+            st.procs.serial(p.pid) == Some(p.serial)
+                && matches!(
+                    st.procs.state(p.pid),
+                    Some(ProcState::Running | ProcState::Dying)
+                )
+        });
+        if exits.len() != before {
+            return Ok(true);
+        }
         st.node(file.node)
             .map_err(|_| Error::from_rustix("poll", &file.path, Errno::NODEV))?;
         if st.events_gen != file.seen_gen.load(Ordering::SeqCst) {

@@ -355,7 +355,7 @@ fn killed_tasks_linger_until_the_clock_moves() {
     let mut buf = [0u8; 64];
     fake.read_kept(&events, &mut buf).unwrap();
     assert!(
-        fake.wait_for_change(&events, Duration::from_millis(10))
+        fake.wait_for_change(&events, &mut Vec::new(), Duration::from_millis(10))
             .unwrap()
     );
     assert_eq!(fake.clock(), Duration::from_millis(3));
