@@ -16,6 +16,17 @@ pub enum Arg {
     DashDash,
 }
 
+/// One step of a command's option loop.
+pub enum Step {
+    /// An argument for the command to handle.
+    Arg(Arg),
+    /// No arguments left.
+    End,
+    /// The command is over before it started: help printed (0) or a usage
+    /// error reported (its exit code).
+    Exit(i32),
+}
+
 pub struct Lexer {
     args: Vec<OsString>,
     pos: usize,
@@ -57,6 +68,24 @@ impl Lexer {
             return Ok(Some(Arg::Short(c)));
         }
         Ok(Some(Arg::Word(arg)))
+    }
+
+    /// The next argument, with `--help`/`-h` and lexing errors handled the
+    /// same way for every command.
+    pub fn step(&mut self, command: &str, help: &str) -> Step {
+        match self.next_arg() {
+            Ok(None) => Step::End,
+            Ok(Some(Arg::Long(l))) if l == "help" => {
+                print!("{help}");
+                Step::Exit(0)
+            }
+            Ok(Some(Arg::Short('h'))) => {
+                print!("{help}");
+                Step::Exit(0)
+            }
+            Ok(Some(arg)) => Step::Arg(arg),
+            Err(e) => Step::Exit(crate::usage_error(&format!("{command}: {e}"))),
+        }
     }
 
     /// The value of the option just read.

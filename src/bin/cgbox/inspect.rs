@@ -2,7 +2,7 @@
 
 use cgbox::discover::{Discovery, ParentKind};
 
-use crate::args::{Arg, Lexer};
+use crate::args::{Arg, Lexer, Step};
 use crate::json::Json;
 use crate::{Global, usage_error};
 
@@ -24,19 +24,11 @@ Exit code: 0 when boxes can be created here (at least the core interface), 1 whe
 pub fn main(global: &Global, mut lex: Lexer) -> i32 {
     let mut json = false;
     loop {
-        match lex.next_arg() {
-            Ok(None) => break,
-            Ok(Some(Arg::Long(l))) if l == "json" => json = true,
-            Ok(Some(Arg::Long(l))) if l == "help" => {
-                print!("{HELP}");
-                return 0;
-            }
-            Ok(Some(Arg::Short('h'))) => {
-                print!("{HELP}");
-                return 0;
-            }
-            Ok(Some(other)) => return usage_error(&format!("inspect: unexpected {other:?}")),
-            Err(e) => return usage_error(&format!("inspect: {e}")),
+        match lex.step("inspect", HELP) {
+            Step::End => break,
+            Step::Exit(code) => return code,
+            Step::Arg(Arg::Long(l)) if l == "json" => json = true,
+            Step::Arg(other) => return usage_error(&format!("inspect: unexpected {other:?}")),
         }
     }
     let discovery = match global.fs() {

@@ -2,7 +2,7 @@
 
 use cgbox::JobBox;
 
-use crate::args::{Arg, Lexer};
+use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};
 use crate::{Global, usage_error};
 
@@ -24,21 +24,13 @@ hold processes are listed and left alone (end them with cgbox kill NAME).
 fn words(mut lex: Lexer, command: &str, help: &str) -> Result<Vec<String>, i32> {
     let mut out = Vec::new();
     loop {
-        match lex.next_arg() {
-            Ok(None) => return Ok(out),
-            Ok(Some(Arg::Long(l))) if l == "help" => {
-                print!("{help}");
-                return Err(0);
-            }
-            Ok(Some(Arg::Short('h'))) => {
-                print!("{help}");
-                return Err(0);
-            }
-            Ok(Some(Arg::Word(w))) => out.push(w.to_string_lossy().into_owned()),
-            Ok(Some(other)) => {
+        match lex.step(command, help) {
+            Step::End => return Ok(out),
+            Step::Exit(code) => return Err(code),
+            Step::Arg(Arg::Word(w)) => out.push(w.to_string_lossy().into_owned()),
+            Step::Arg(other) => {
                 return Err(usage_error(&format!("{command}: unexpected {other:?}")));
             }
-            Err(e) => return Err(usage_error(&format!("{command}: {e}"))),
         }
     }
 }

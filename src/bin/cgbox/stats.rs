@@ -6,7 +6,7 @@ use std::time::Duration;
 use cgbox::fs::CgroupFs;
 use cgbox::stats::{FileStats, Number, Stats};
 
-use crate::args::{Arg, Lexer};
+use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};
 use crate::json::Json;
 use crate::units::{bytes, or_dash, usec};
@@ -172,10 +172,11 @@ fn print_human(path: &str, s: &Stats) {
 pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
     let (mut json, mut watch, mut target) = (false, None::<Duration>, None::<String>);
     loop {
-        match lex.next_arg() {
-            Ok(None) => break,
-            Ok(Some(Arg::Long(l))) if l == "json" => json = true,
-            Ok(Some(Arg::Long(l))) if l == "watch" => {
+        match lex.step("stats", STATS_HELP) {
+            Step::End => break,
+            Step::Exit(code) => return code,
+            Step::Arg(Arg::Long(l)) if l == "json" => json = true,
+            Step::Arg(Arg::Long(l)) if l == "watch" => {
                 match lex.value("--watch").map(|v| v.parse::<f64>()) {
                     Ok(Ok(s)) if s.is_finite() && s > 0.0 && s < 1e9 => {
                         watch = Some(Duration::from_secs_f64(s))
@@ -183,19 +184,10 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
                     _ => return usage_error("stats: --watch takes a positive number of seconds"),
                 }
             }
-            Ok(Some(Arg::Long(l))) if l == "help" => {
-                print!("{STATS_HELP}");
-                return 0;
-            }
-            Ok(Some(Arg::Short('h'))) => {
-                print!("{STATS_HELP}");
-                return 0;
-            }
-            Ok(Some(Arg::Word(w))) if target.is_none() => {
+            Step::Arg(Arg::Word(w)) if target.is_none() => {
                 target = Some(w.to_string_lossy().into_owned())
             }
-            Ok(Some(other)) => return usage_error(&format!("stats: unexpected {other:?}")),
-            Err(e) => return usage_error(&format!("stats: {e}")),
+            Step::Arg(other) => return usage_error(&format!("stats: unexpected {other:?}")),
         }
     }
     let Some(target) = target else {
@@ -268,19 +260,11 @@ fn read_stats<F: CgroupFs>(fs: &F, path: &Path) -> Option<Stats> {
 pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
     let mut json = false;
     loop {
-        match lex.next_arg() {
-            Ok(None) => break,
-            Ok(Some(Arg::Long(l))) if l == "json" => json = true,
-            Ok(Some(Arg::Long(l))) if l == "help" => {
-                print!("{LIST_HELP}");
-                return 0;
-            }
-            Ok(Some(Arg::Short('h'))) => {
-                print!("{LIST_HELP}");
-                return 0;
-            }
-            Ok(Some(other)) => return usage_error(&format!("list: unexpected {other:?}")),
-            Err(e) => return usage_error(&format!("list: {e}")),
+        match lex.step("list", LIST_HELP) {
+            Step::End => break,
+            Step::Exit(code) => return code,
+            Step::Arg(Arg::Long(l)) if l == "json" => json = true,
+            Step::Arg(other) => return usage_error(&format!("list: unexpected {other:?}")),
         }
     }
     let ctx = match Context::new(global) {
