@@ -43,6 +43,38 @@ pub const FILES: [(&str, Layout); 22] = [
     ("irq.pressure", Layout::Pressure),
 ];
 
+/// The common fields of `memory.stat` (bytes, and fault counts); each
+/// `None` when this kernel does not print it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStat {
+    /// Anonymous memory.
+    pub anon: Option<u64>,
+    /// Page cache, tmpfs and shared memory included.
+    pub file: Option<u64>,
+    /// Kernel memory of all kinds.
+    pub kernel: Option<u64>,
+    /// Kernel stacks.
+    pub kernel_stack: Option<u64>,
+    /// Page tables.
+    pub pagetables: Option<u64>,
+    /// Network buffers.
+    pub sock: Option<u64>,
+    /// tmpfs and shared memory.
+    pub shmem: Option<u64>,
+    /// Mapped page cache.
+    pub file_mapped: Option<u64>,
+    /// Dirty page cache.
+    pub file_dirty: Option<u64>,
+    /// Page cache under writeback.
+    pub file_writeback: Option<u64>,
+    /// Slab allocations.
+    pub slab: Option<u64>,
+    /// Page faults.
+    pub pgfault: Option<u64>,
+    /// Major page faults.
+    pub pgmajfault: Option<u64>,
+}
+
 /// All statistics of one cgroup at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
@@ -165,9 +197,32 @@ impl Stats {
         self.key("pids.events", "max")
     }
 
-    /// A key of `memory.stat` (`anon`, `file`, `shmem`, ...).
+    /// A key of `memory.stat` (`anon`, `file`, `shmem`, ...): every key the
+    /// kernel prints is reachable here.
     pub fn memory_stat(&self, key: &str) -> Option<Number> {
         self.file("memory.stat")?.get(key)
+    }
+
+    /// The common `memory.stat` fields, typed; `None` when the file is
+    /// absent or damaged.
+    pub fn memory(&self) -> Option<MemoryStat> {
+        let f = self.file("memory.stat")?;
+        let get = |k: &str| f.get(k).and_then(Number::as_u64);
+        Some(MemoryStat {
+            anon: get("anon"),
+            file: get("file"),
+            kernel: get("kernel"),
+            kernel_stack: get("kernel_stack"),
+            pagetables: get("pagetables"),
+            sock: get("sock"),
+            shmem: get("shmem"),
+            file_mapped: get("file_mapped"),
+            file_dirty: get("file_dirty"),
+            file_writeback: get("file_writeback"),
+            slab: get("slab"),
+            pgfault: get("pgfault"),
+            pgmajfault: get("pgmajfault"),
+        })
     }
 }
 

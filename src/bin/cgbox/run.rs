@@ -199,11 +199,12 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
         report(&e);
         return EXIT_FAILED;
     }
-    let Some(program) = find_program(&args.command[0]) else {
-        eprintln!(
-            "cgbox: {}: command not found",
-            args.command[0].to_string_lossy()
-        );
+    let Some((name, rest)) = args.command.split_first() else {
+        eprintln!("cgbox: run: no command after --");
+        return EXIT_FAILED;
+    };
+    let Some(program) = find_program(name) else {
+        eprintln!("cgbox: {}: command not found", name.to_string_lossy());
         return EXIT_NOT_FOUND;
     };
     let ctx = match Context::new(global) {
@@ -257,7 +258,7 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
 
     let start = Instant::now();
     let mut command = Command::new(&program);
-    command.arg0(&args.command[0]).args(&args.command[1..]);
+    command.arg0(name).args(rest);
     let mut child = match jb.spawn(&mut command) {
         Ok(c) => c,
         Err(e) => {
