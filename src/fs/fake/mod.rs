@@ -459,6 +459,16 @@ impl State {
         Some(fault.errno)
     }
 
+    fn peek_fault(&self, op: Op, path: &Path) -> Option<Errno> {
+        let text = path.to_string_lossy();
+        self.faults
+            .iter()
+            .find(|f| {
+                f.op == op && text.ends_with(f.path_suffix.as_str()) && f.remaining != Some(0)
+            })
+            .map(|f| f.errno)
+    }
+
     fn check_fault(&mut self, op: Op, what: &str, path: &Path) -> Result<()> {
         match self.take_fault(op, path) {
             Some(errno) => Err(Error::from_rustix(what, path, errno)),
@@ -604,12 +614,17 @@ impl CgroupFs for FakeFs {
     }
 
     fn may_write(&self, dir: &FakeDir, name: Option<&str>) -> bool {
-        let mut st = self.lock();
+        let st = self.lock();
         let path = match name {
             Some(n) => dir.path.join(n),
             None => dir.path.clone(),
         };
-        st.take_fault(Op::Write, &path).is_none() && st.node(dir.id).is_ok()
+        // access(W_OK) only looks: an injected EACCES/EPERM/EROFS for writes
+        // there says no, and is left for the write itself.
+        let denied = st
+            .peek_fault(Op::Write, &path)
+            .is_some_and(|e| e == Errno::ACCESS || e == Errno::PERM || e == Errno::ROFS);
+        !denied && st.node(dir.id).is_ok()
     }
 
     fn read_file(&self, dir: &FakeDir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
