@@ -154,3 +154,27 @@ fn discovery_on_the_fake_finds_the_sibling_parent() {
         d.problems
     );
 }
+
+#[test]
+fn an_unwritable_parent_is_a_problem_with_its_fix() {
+    use cgbox::fs::fake::{FakeFs, Op};
+    let fake = FakeFs::new();
+    fake.mkdir_p("/user.slice/app.slice/term.scope").unwrap();
+    fake.set_host_file("/proc/self/cgroup", "0::/user.slice/app.slice/term.scope\n");
+    fake.fail(
+        Op::Write,
+        "/user.slice/app.slice",
+        rustix::io::Errno::ACCESS,
+        None,
+    );
+    let d = Discovery::probe(&fake, "cgbox");
+    assert!(!d.writable);
+    assert!(!d.usable());
+    assert!(
+        d.problems
+            .iter()
+            .any(|p| p.contains("no write permission") && p.contains("Delegate=yes")),
+        "{:?}",
+        d.problems
+    );
+}
