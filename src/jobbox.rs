@@ -143,17 +143,20 @@ impl Builder {
         let parent = fs.open_dir(&parent_path)?;
 
         let mut skipped = Vec::new();
-        let required: Vec<&'static str> = self.limits.controllers();
+        let required = crate::limits::controllers_of(&writes);
         let wanted = self.precheck_controllers(&*fs, &parent, &required, &mut skipped)?;
 
         // A concurrent destroy may remove an empty `agents` between our
         // mkdir and the box's: start over a few times.
         let mut parent = parent;
         let mut attempt = 0;
+        let prechecked = skipped.len();
         let shared = loop {
             attempt += 1;
             if attempt > 1 {
                 parent = fs.open_dir(&parent_path)?;
+                // What a failed attempt skipped is decided again.
+                skipped.truncate(prechecked);
             }
             let shared = Shared::ensure(&*fs, &parent, &self.app)?;
             let result = self

@@ -192,6 +192,17 @@ pub struct Limits {
     pub io_weight: Option<u64>,
 }
 
+/// The controllers that `writes` need, each once, in order.
+pub fn controllers_of(writes: &[Write]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for w in writes {
+        if !out.contains(&w.controller) {
+            out.push(w.controller);
+        }
+    }
+    out
+}
+
 /// The largest `cpu.max` quota the kernel takes (`max_cfs_runtime`), in us.
 const MAX_QUOTA_US: u64 = (1 << 44) - 1;
 
@@ -226,15 +237,9 @@ impl Limits {
 
     /// The controllers these limits need.
     pub fn controllers(&self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = Vec::new();
-        if let Ok(writes) = self.writes() {
-            for w in writes {
-                if !out.contains(&w.controller) {
-                    out.push(w.controller);
-                }
-            }
-        }
-        out
+        self.writes()
+            .map(|w| controllers_of(&w))
+            .unwrap_or_default()
     }
 
     /// Validate every field and render the writes, in a safe order.

@@ -335,6 +335,18 @@ fn kill_reap_and_list() {
     };
     // A box left by a crashed run (kept), and one with a live process.
     let fs = std::sync::Arc::new(SysFs::new().unwrap());
+    // Kept boxes outlive their handles: end them even if an assertion fails.
+    struct Cleanup(std::sync::Arc<SysFs>, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for name in ["crashed", "busy"] {
+                if let Ok(b) = cgbox::JobBox::open(self.0.clone(), &self.1, name) {
+                    let _ = b.destroy();
+                }
+            }
+        }
+    }
+    let _cleanup = Cleanup(fs.clone(), app.clone());
     let crashed = cgbox::Builder::new()
         .app(&app)
         .name("crashed")
