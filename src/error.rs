@@ -202,6 +202,31 @@ impl Error {
     pub fn is_errno(&self, errno: rustix::io::Errno) -> bool {
         self.inner.errno == Some(errno.raw_os_error())
     }
+
+    /// The cgroup (or file) is gone: `ENOENT`, or `ENODEV` for a cgroup
+    /// removed while a descriptor of it was open.
+    pub fn is_gone(&self) -> bool {
+        use rustix::io::Errno;
+        self.is_errno(Errno::NOENT) || self.is_errno(Errno::NODEV)
+    }
+
+    /// The interface file is not there on this kernel: `ENOENT`, or
+    /// `EOPNOTSUPP`, which PSI files give when pressure accounting is off.
+    pub fn is_absent(&self) -> bool {
+        use rustix::io::Errno;
+        self.is_errno(Errno::NOENT) || self.is_errno(Errno::OPNOTSUPP)
+    }
+
+    /// The cgroup is busy (`EBUSY`): it has processes or children, or a
+    /// child still uses a controller.
+    pub fn is_busy(&self) -> bool {
+        self.is_errno(rustix::io::Errno::BUSY)
+    }
+
+    /// A cgroup of that name exists already (`EEXIST`).
+    pub fn is_exist(&self) -> bool {
+        self.is_errno(rustix::io::Errno::EXIST)
+    }
 }
 
 impl fmt::Display for Error {
@@ -242,15 +267,19 @@ impl std::error::Error for Error {
     }
 }
 
+/// Always wrapped, as walkdir does: the kind follows the errno, and the
+/// message keeps the operation and the path (`rmdir /sys/fs/cgroup/x: ...`),
+/// which a bare `io::Error::from_raw_os_error` would drop. The errno stays
+/// reachable through `get_ref()` and [`Error::errno`].
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
-        match e.inner.errno {
-            // Keep the errno so that `raw_os_error()` still answers.
-            Some(errno) if e.inner.detail.is_none() && e.inner.hint.is_none() => {
-                io::Error::from_raw_os_error(errno)
+        let kind = match e.inner.errno {
+            Some(errno) if e.inner.kind == ErrorKind::from_errno(errno) => {
+                io::Error::from_raw_os_error(errno).kind()
             }
-            _ => io::Error::new(e.kind().io_kind(), e),
-        }
+            _ => e.kind().io_kind(),
+        };
+        io::Error::new(kind, e)
     }
 }
 
@@ -270,11 +299,16 @@ mod tests {
     }
 
     #[test]
-    fn into_io_error_keeps_kind_and_errno() {
-        let plain = Error::from_errno("open", Path::new("/x"), 2);
+    fn into_io_error_keeps_kind_errno_operation_and_path() {
+        let plain = Error::from_errno("rmdir", Path::new("/sys/fs/cgroup/x"), 16);
         let io: io::Error = plain.into();
-        assert_eq!(io.kind(), io::ErrorKind::NotFound);
-        assert_eq!(io.raw_os_error(), Some(2));
+        assert_eq!(io.kind(), io::ErrorKind::ResourceBusy);
+        assert!(
+            io.to_string().starts_with("rmdir /sys/fs/cgroup/x: "),
+            "the context survives `?` into io::Result: {io}"
+        );
+        let inner = io.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert_eq!(inner.and_then(Error::errno), Some(16));
 
         let explained = Error::from_errno("write", Path::new("/x"), 13).with_hint("run as root");
         let io: io::Error = explained.into();

@@ -164,7 +164,7 @@ impl Builder {
                 .and_then(|()| fs.make_child(&shared.agents, &name));
             match result {
                 Ok(()) => break shared,
-                Err(e) if attempt < 3 && (e.is_errno(Errno::NOENT) || e.is_errno(Errno::NODEV)) => {
+                Err(e) if attempt < 3 && (e.is_gone()) => {
                     shared.cleanup(&*fs);
                 }
                 Err(e) => {
@@ -587,13 +587,9 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// Whether any process is in the box or below it (one `pread`).
+    /// A damaged `cgroup.events` is an error, never "empty".
     pub fn is_populated(&self) -> Result<bool> {
-        let mut buf = [0u8; 128];
-        let n = self.fs.read_kept(&self.events, &mut buf)?;
-        let text = std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
-        Ok(crate::parse::keyed::flat(text)
-            .flatten()
-            .any(|(k, v)| k == "populated" && v == "1"))
+        Ok(kill::read_events(&*self.fs, &self.events)?.populated)
     }
 
     /// Every PID in the box and in cgroups below it.
@@ -616,7 +612,7 @@ impl<F: CgroupFs> JobBox<F> {
     /// Kill every process in the box (and below) and wait until it is empty.
     /// A box removed from outside counts as killed.
     pub fn kill(&self) -> Result<()> {
-        let deadline = self.fs.now() + self.timeout;
+        let deadline = crate::fs::deadline(&*self.fs, self.timeout);
         let result = self.is_populated().and_then(|populated| {
             if !populated {
                 return Ok(());
@@ -626,7 +622,7 @@ impl<F: CgroupFs> JobBox<F> {
             kill::wait_until_empty(&*self.fs, &self.events, &mut exits, deadline)
         });
         match result {
-            Err(e) if e.is_errno(Errno::NODEV) || e.is_errno(Errno::NOENT) => Ok(()),
+            Err(e) if e.is_gone() => Ok(()),
             other => other,
         }
     }
@@ -638,7 +634,7 @@ impl<F: CgroupFs> JobBox<F> {
             &self.dir,
             &self.events,
             true,
-            self.fs.now() + self.timeout,
+            crate::fs::deadline(&*self.fs, self.timeout),
         )
     }
 
@@ -649,7 +645,7 @@ impl<F: CgroupFs> JobBox<F> {
             &self.dir,
             &self.events,
             false,
-            self.fs.now() + self.timeout,
+            crate::fs::deadline(&*self.fs, self.timeout),
         )
     }
 
@@ -668,7 +664,7 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     fn end(&self) -> Result<()> {
-        let deadline = self.fs.now() + self.timeout;
+        let deadline = crate::fs::deadline(&*self.fs, self.timeout);
         self.kill()?;
         kill::remove_tree(&*self.fs, &self.shared.agents, &self.name, deadline)?;
         self.shared.cleanup(&*self.fs);
@@ -748,14 +744,13 @@ pub fn reap<F: CgroupFs>(fs: &F, parent: &Path, app: &str, timeout: Duration) ->
             Err(e) => return Err(e),
         };
         let events = read_string(fs, &dir, "cgroup.events")?;
-        let populated = crate::parse::keyed::flat(&events)
-            .flatten()
-            .any(|(k, v)| k == "populated" && v == "1");
-        if populated {
+        let events = crate::parse::events::parse(&events)
+            .map_err(|e| e.into_error(&dir.path().join("cgroup.events")))?;
+        if events.populated {
             out.busy.push(name);
             continue;
         }
-        kill::remove_tree(fs, &agents, &name, fs.now() + timeout)?;
+        kill::remove_tree(fs, &agents, &name, crate::fs::deadline(fs, timeout))?;
         out.removed.push(name);
     }
     let shared = Shared::<F> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use crate::fs::{Access, CgroupFs, Handle};
-use crate::parse::keyed;
+use crate::parse::events::Events;
 use crate::{Error, ErrorKind, Result};
 
 /// How to kill every process of a box.
@@ -94,7 +94,7 @@ fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Resu
                 }
             }
             let mut exits: Vec<F::Pidfd> = pinned.into_iter().map(|(_, fd)| fd).collect();
-            let slice_end = (fs.now() + Duration::from_millis(50)).min(deadline);
+            let slice_end = crate::fs::deadline(fs, Duration::from_millis(50)).min(deadline);
             match wait_until_empty(fs, &events, &mut exits, slice_end) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::TimedOut && fs.now() < deadline => continue,
@@ -120,7 +120,7 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
     let mut visit = |d: &F::Dir| -> Result<()> {
         match fs.read_file(d, "cgroup.procs", &mut buf) {
             Ok(()) => {}
-            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) if e.is_gone() => return Ok(()),
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&buf);
@@ -152,7 +152,7 @@ fn for_each_descendant<F: CgroupFs>(
         |d: &F::Dir, path: &[String], stack: &mut Vec<(F::Dir, Vec<String>)>| -> Result<()> {
             let names = match fs.child_names(d) {
                 Ok(n) => n,
-                Err(e) if is_gone(&e) => return Ok(()),
+                Err(e) if e.is_gone() => return Ok(()),
                 Err(e) => return Err(e),
             };
             for name in names {
@@ -162,7 +162,7 @@ fn for_each_descendant<F: CgroupFs>(
                         p.push(name);
                         stack.push((child, p));
                     }
-                    Err(e) if is_gone(&e) => {}
+                    Err(e) if e.is_gone() => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -183,23 +183,37 @@ fn for_each_descendant<F: CgroupFs>(
     Ok(())
 }
 
-fn is_gone(e: &Error) -> bool {
-    e.is_errno(Errno::NOENT) || e.is_errno(Errno::NODEV)
-}
-
-/// Read one flat key of a kept `cgroup.events` into a stack buffer.
-fn events_key<F: CgroupFs>(fs: &F, events: &F::File, key: &str) -> Result<bool> {
+/// Read a kept `cgroup.events` (one `pread` into a stack buffer). Damaged
+/// content is an error naming the file, never "not populated".
+pub(crate) fn read_events<F: CgroupFs>(fs: &F, events: &F::File) -> Result<Events> {
     let mut buf = [0u8; 128];
     let n = fs.read_kept(events, &mut buf)?;
-    let text = std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
-    for (k, v) in keyed::flat(text).flatten() {
-        if k == key {
-            return Ok(v == "1");
+    let text = buf
+        .get(..n)
+        .filter(|_| n < buf.len())
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Parse, "read cgroup.events")
+                .with_path(events.path())
+                .with_detail("content is not short UTF-8 text")
+        })?;
+    crate::parse::events::parse(text).map_err(|e| e.into_error(events.path()))
+}
+
+/// The `cgroup.events` keys a wait can be for.
+#[derive(Clone, Copy)]
+enum Key {
+    Populated,
+    Frozen,
+}
+
+impl Key {
+    fn name(self) -> &'static str {
+        match self {
+            Key::Populated => "populated",
+            Key::Frozen => "frozen",
         }
     }
-    Err(Error::new(ErrorKind::Parse, "read cgroup.events")
-        .with_path(events.path())
-        .with_detail(format!("no {key} line in {text:?}")))
 }
 
 /// Wait until `cgroup.events` reads `key == want`, until `deadline` (of
@@ -210,20 +224,25 @@ fn wait_for_event<F: CgroupFs>(
     fs: &F,
     events: &F::File,
     exits: &mut Vec<F::Pidfd>,
-    key: &str,
+    key: Key,
     want: bool,
     deadline: Duration,
 ) -> Result<()> {
     let mut slice = FIRST_SLICE;
     loop {
-        if events_key(fs, events, key)? == want {
+        let now_events = read_events(fs, events)?;
+        let state = match key {
+            Key::Populated => Some(now_events.populated),
+            Key::Frozen => now_events.frozen,
+        };
+        if state == Some(want) {
             return Ok(());
         }
         let now = fs.now();
         if now >= deadline {
             return Err(Error::new(ErrorKind::TimedOut, "wait for cgroup.events")
                 .with_path(events.path())
-                .with_detail(format!("{key} is still {}", u8::from(!want))));
+                .with_detail(format!("{} is still {}", key.name(), u8::from(!want))));
         }
         fs.wait_for_change(events, exits, slice.min(deadline - now))?;
         slice = (slice * 2).min(MAX_SLICE);
@@ -238,7 +257,7 @@ pub fn wait_until_empty<F: CgroupFs>(
     exits: &mut Vec<F::Pidfd>,
     deadline: Duration,
 ) -> Result<()> {
-    wait_for_event(fs, events, exits, "populated", false, deadline)
+    wait_for_event(fs, events, exits, Key::Populated, false, deadline)
 }
 
 /// Freeze (`true`) or thaw (`false`) `dir` and wait until `cgroup.events`
@@ -251,7 +270,7 @@ pub fn set_frozen<F: CgroupFs>(
     deadline: Duration,
 ) -> Result<()> {
     fs.write_file(dir, "cgroup.freeze", if frozen { b"1" } else { b"0" })?;
-    wait_for_event(fs, events, &mut Vec::new(), "frozen", frozen, deadline)
+    wait_for_event(fs, events, &mut Vec::new(), Key::Frozen, frozen, deadline)
 }
 
 /// Remove the cgroup `name` under `parent` and every cgroup below it,
@@ -266,7 +285,7 @@ pub fn remove_tree<F: CgroupFs>(
 ) -> Result<()> {
     let top = match fs.open_child(parent, name) {
         Ok(d) => d,
-        Err(e) if is_gone(&e) => return Ok(()),
+        Err(e) if e.is_gone() => return Ok(()),
         Err(e) => return Err(e),
     };
     let mut below: Vec<Vec<String>> = Vec::new();
@@ -295,7 +314,7 @@ fn reopen<F: CgroupFs>(fs: &F, base: &F::Dir, path: &[String]) -> Result<Option<
     for part in path {
         match fs.open_child(cur.as_ref().unwrap_or(base), part) {
             Ok(d) => cur = Some(d),
-            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) if e.is_gone() => return Ok(None),
             Err(e) => return Err(e),
         }
     }
@@ -307,7 +326,7 @@ fn rmdir_retry<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: Durat
     loop {
         match fs.remove_child(parent, name) {
             Ok(()) => return Ok(()),
-            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) if e.is_gone() => return Ok(()),
             Err(e) if e.is_errno(Errno::BUSY) => {
                 let now = fs.now();
                 if now >= deadline {
@@ -493,8 +512,8 @@ mod tests {
         fake.spawn("box").unwrap();
         let events = fake.open_file(&dir, "cgroup.events", Access::Read).unwrap();
         set_frozen(&fake, &dir, &events, true, SECOND).unwrap();
-        assert!(events_key(&fake, &events, "frozen").unwrap());
+        assert_eq!(read_events(&fake, &events).unwrap().frozen, Some(true));
         set_frozen(&fake, &dir, &events, false, SECOND).unwrap();
-        assert!(!events_key(&fake, &events, "frozen").unwrap());
+        assert_eq!(read_events(&fake, &events).unwrap().frozen, Some(false));
     }
 }

@@ -122,13 +122,13 @@ pub fn read_optional<F: CgroupFs + ?Sized>(
 ) -> Result<Option<String>> {
     match read_string(fs, dir, name) {
         Ok(s) => Ok(Some(s)),
-        Err(e) if is_absent(&e) => Ok(None),
+        Err(e) if e.is_absent() => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// True for the errors that mean "this file is not there on this kernel".
-pub fn is_absent(e: &crate::Error) -> bool {
-    use rustix::io::Errno;
-    e.is_errno(Errno::NOENT) || e.is_errno(Errno::OPNOTSUPP)
+/// The moment `timeout` from now on `fs`'s clock, saturating: a timeout of
+/// [`Duration::MAX`] means "no deadline", never an overflow panic.
+pub fn deadline<F: CgroupFs + ?Sized>(fs: &F, timeout: Duration) -> Duration {
+    fs.now().saturating_add(timeout)
 }

@@ -433,3 +433,38 @@ fn list_and_reap() {
         vec!["/", "/cgbox", "/cgbox/agents", "/cgbox/agents/busy"]
     );
 }
+
+#[test]
+fn an_endless_timeout_never_overflows() {
+    let fake = fake();
+    let b = Builder::new()
+        .name("forever")
+        .timeout(Duration::MAX)
+        .create(fake.clone())
+        .unwrap();
+    fake.spawn("cgbox/agents/forever").unwrap();
+    b.freeze().unwrap();
+    b.thaw().unwrap();
+    b.kill().unwrap();
+    drop(b); // Drop ends the box with the same deadline: no panic
+    assert!(!fake.cgroups().iter().any(|c| c.ends_with("forever")));
+}
+
+#[test]
+fn a_damaged_events_file_is_an_error_never_empty() {
+    let fake = fake();
+    let b = Builder::new().name("d").create(fake.clone()).unwrap();
+    let pid = fake.spawn("cgbox/agents/d").unwrap();
+    fake.set_file("cgbox/agents/d", "cgroup.events", "populated 2\nfrozen 0\n")
+        .unwrap();
+    let e = b.is_populated().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "{e}");
+    let e = b.kill().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Parse, "kill must not return Ok: {e}");
+    assert_eq!(
+        fake.state(pid),
+        Some(ProcState::Running),
+        "nothing was killed"
+    );
+    b.keep();
+}

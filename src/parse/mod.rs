@@ -5,6 +5,7 @@
 //! newer kernel's additions never break an older cgbox.
 
 mod error;
+pub mod events;
 pub mod keyed;
 pub mod mountinfo;
 pub mod proc_cgroup;

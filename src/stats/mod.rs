@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use sampler::{CpuUsage, Sampler, Snapshot};
 
-use crate::fs::{CgroupFs, Handle, is_absent, read_string};
+use crate::fs::{CgroupFs, Handle, read_string};
 use crate::parse::stat_file::parse;
 pub use crate::parse::stat_file::{FileStats, Layout, Number};
 
@@ -101,7 +101,7 @@ impl Stats {
                     Ok(parsed) => stats.files.push((name, parsed)),
                     Err(e) => stats.errors.push((name, e.to_string())),
                 },
-                Err(e) if is_absent(&e) => {}
+                Err(e) if e.is_absent() => {}
                 Err(e) if e.is_errno(rustix::io::Errno::NODEV) => return Err(e),
                 Err(e) => stats.errors.push((name, error_text(&e))),
             }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::fs::{Access, CgroupFs, is_absent};
+use crate::fs::{Access, CgroupFs};
 use crate::parse::keyed::flat;
 use crate::parse::value::{parse_u64, u64_file};
 
@@ -72,7 +72,7 @@ impl<F: CgroupFs> Sampler<F> {
         for (slot, name) in files.iter_mut().zip(Self::FILES) {
             *slot = match fs.open_file(dir, name, Access::Read) {
                 Ok(f) => Some(f),
-                Err(e) if is_absent(&e) => None,
+                Err(e) if e.is_absent() => None,
                 Err(e) => return Err(e),
             };
         }
@@ -118,23 +118,12 @@ impl<F: CgroupFs> Sampler<F> {
 fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
     match i {
         0 => {
-            let (mut populated, mut frozen) = (None, None);
-            for item in flat(text) {
-                let Ok((k, v)) = item else { return false };
-                let bit = match v {
-                    "0" => false,
-                    "1" => true,
-                    _ => return false,
-                };
-                match k {
-                    "populated" => populated = Some(bit),
-                    "frozen" => frozen = Some(bit),
-                    _ => {}
-                }
-            }
-            snap.populated = populated;
-            snap.frozen = frozen;
-            populated.is_some()
+            let Some(events) = crate::parse::events::parse_quiet(text) else {
+                return false;
+            };
+            snap.populated = Some(events.populated);
+            snap.frozen = events.frozen;
+            true
         }
         1 => {
             let mut cpu = CpuUsage::default();
