@@ -18,9 +18,17 @@
 #   CGBOX_VM_TIMEOUT=600        seconds before the VM is killed
 #   CGBOX_VM_MEM=1G CGBOX_VM_SMP=2  guest size; a 64 MiB scratch disk is /dev/nvme0n1
 #   CGBOX_VM_KERNEL=/boot/vmlinuz-...  kernel (default: newest cloud kernel)
+#   CGBOX_VM_LOCK=/tmp/cgbox-vm.lock    boots wait for each other on this lock
 set -euo pipefail
 
 fail() { echo "boot.sh: $*" >&2; exit 125; }
+# One VM at a time on this machine (2 cores): every boot holds this lock.
+# CGBOX_VM_LOCK=/path picks another lock file; the lock is taken once even
+# when boot.sh runs boot.sh.
+LOCK=${CGBOX_VM_LOCK:-/tmp/cgbox-vm.lock}
+if [ "${CGBOX_VM_LOCKED:-}" != "$LOCK" ]; then
+    CGBOX_VM_LOCKED=$LOCK exec flock "$LOCK" "$0" "$@"
+fi
 [ $# -ge 1 ] || fail "usage: boot.sh BINARY [ARGS...]"
 BIN=$(realpath "$1"); shift
 [ -x "$BIN" ] || fail "not executable: $BIN"
