@@ -80,14 +80,17 @@
 
 pub mod discover;
 mod error;
+mod fixes;
 pub mod fs;
 pub mod jobbox;
 pub mod kill;
 pub mod limits;
 pub mod parse;
+pub mod placement;
+pub mod prepare;
 mod spawn;
 pub mod stats;
 
 pub use error::{Error, ErrorKind, Result};
-pub use jobbox::{Builder, JobBox, Policy};
+pub use jobbox::{App, Builder, JobBox, Policy};
 pub use limits::{IoMax, Limits, Size};

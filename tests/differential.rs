@@ -354,7 +354,7 @@ fn the_kernel_agrees_with_every_scenario() {
     let fs = Arc::new(SysFs::new().unwrap());
     let found = cgbox::discover::Discovery::probe(&*fs, "x");
     let ready = found.usable()
-        && found.parent_kind == Some(cgbox::discover::ParentKind::RealRoot)
+        && found.placement == Some(cgbox::placement::HomeKind::RealRoot)
         && ["cpu", "memory", "pids", "io", "cpuset"]
             .iter()
             .all(|c| found.controllers.iter().any(|h| h == c));

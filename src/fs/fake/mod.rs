@@ -109,6 +109,9 @@ struct Node {
 #[derive(Debug)]
 pub(crate) struct State {
     mount: PathBuf,
+    /// The cgroup the mount shows as its root: the real root, or the root
+    /// of a cgroup namespace ([`FakeFs::enter_namespace`]).
+    view_root: u64,
     available: BTreeSet<&'static str>,
     nodes: BTreeMap<u64, Node>,
     next_node: u64,
@@ -272,6 +275,7 @@ impl FakeFs {
         );
         let state = State {
             mount,
+            view_root: ROOT,
             available,
             nodes,
             next_node: 1,
@@ -366,6 +370,41 @@ impl FakeFs {
     /// Model real-time processes outside the root: enabling `cpu` fails with `EINVAL`.
     pub fn set_realtime_outside_root(&self, on: bool) {
         self.lock().realtime_outside_root = on;
+    }
+
+    /// Be a process in a private cgroup namespace rooted at the cgroup at
+    /// `path` (relative to the real root), as a container is: the mount
+    /// shows that cgroup as its root, `/proc/self/cgroup` says `0::/`, and
+    /// this process moves into it. Paths given to the other test helpers
+    /// stay relative to the real root.
+    pub fn enter_namespace(&self, path: &str) -> Result<()> {
+        self.mkdir_p(path)?;
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        st.view_root = id;
+        let me = st.procs.self_pid;
+        st.procs.move_to(me, id);
+        st.events_gen += 1;
+        st.host_files
+            .insert(PathBuf::from("/proc/self/cgroup"), b"0::/\n".to_vec());
+        Ok(())
+    }
+
+    /// Move this process into the cgroup at `path` and say so in
+    /// `/proc/self/cgroup`, as a service manager starting us there would.
+    pub fn enter(&self, path: &str) -> Result<()> {
+        self.mkdir_p(path)?;
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        let me = st.procs.self_pid;
+        st.procs.move_to(me, id);
+        st.events_gen += 1;
+        let shown = st.rel_path(id)?;
+        st.host_files.insert(
+            PathBuf::from("/proc/self/cgroup"),
+            format!("0::{shown}\n").into_bytes(),
+        );
+        Ok(())
     }
 
     /// Set an extended attribute of the cgroup at `path` (relative to the
@@ -578,7 +617,7 @@ impl State {
                     self.mount.display()
                 ))
         })?;
-        let mut id = ROOT;
+        let mut id = self.view_root;
         for c in rel.components() {
             match c {
                 Component::Normal(n) => {
