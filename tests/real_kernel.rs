@@ -459,8 +459,18 @@ fn enabling_on_a_populated_parent_is_no_internal_processes() {
         .create(vm.fs.clone())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoInternalProcesses, "{e}");
-    assert_eq!(e.errno(), Some(rustix::io::Errno::BUSY.raw_os_error()));
+    assert_eq!(
+        e.errno(),
+        None,
+        "refused from what the kernel shows, before any write"
+    );
     assert!(e.to_string().contains("no-internal-process"), "{e}");
+    assert!(e.hint().unwrap().contains("cgbox prepare"), "{e}");
+    assert_eq!(
+        cgbox::fs::read_string(fs, &holder, "cgroup.subtree_control").unwrap(),
+        "",
+        "the holder's controllers as they were"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();

@@ -334,7 +334,24 @@ fn make_dir<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> Result<bool> {
     match fs.make_child(parent, name) {
         Ok(()) => Ok(true),
         Err(e) if e.is_exist() => Ok(false),
-        Err(e) => Err(e),
+        Err(e) => Err(explain_mkdir(e)),
+    }
+}
+
+/// Say what a failed `mkdir` in the home means, and what to do.
+pub(crate) fn explain_mkdir(e: Error) -> Error {
+    if e.is_errno(rustix::io::Errno::ROFS) {
+        e.with_detail("the cgroup2 mount is read-only")
+            .with_hint(crate::fixes::READ_ONLY_MOUNT)
+    } else if e.kind() == ErrorKind::PermissionDenied {
+        let dir = e
+            .path()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        e.with_hint(crate::fixes::user_delegation(&dir))
+    } else {
+        e
     }
 }
 

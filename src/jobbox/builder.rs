@@ -13,7 +13,7 @@ use crate::fs::{CgroupFs, Handle, validate_name};
 use crate::kill::KillMethod;
 use crate::limits::{LimitWrite, Limits, controllers_of};
 use crate::placement::{DELEGATE_XATTRS, Placement};
-use crate::{Error, ErrorKind, Result, fixes};
+use crate::{Error, ErrorKind, Result};
 
 /// What to do with a limit that cannot be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -199,7 +199,7 @@ impl Builder {
             if e.is_exist() {
                 taken(name, dirs.agents.path())
             } else {
-                explain_mkdir(e)
+                super::app::explain_mkdir(e)
             }
         });
         if let Err(e) = made {
@@ -341,18 +341,6 @@ fn taken(name: &str, agents: &std::path::Path) -> Error {
         .with_kind(ErrorKind::AlreadyExists)
         .with_detail(format!("a box named {name:?} exists already"))
         .with_hint("pick another name, or end that box first (cgbox kill NAME)")
-}
-
-fn explain_mkdir(e: Error) -> Error {
-    if e.is_errno(Errno::ROFS) {
-        e.with_hint(fixes::READ_ONLY_MOUNT)
-    } else if e.kind() == ErrorKind::PermissionDenied {
-        let dir = e.path().map(|p| p.to_path_buf()).unwrap_or_default();
-        let hint = fixes::user_delegation(dir.parent().unwrap_or(&dir));
-        e.with_hint(hint)
-    } else {
-        e
-    }
 }
 
 fn explain_limit_error(e: Error, w: &LimitWrite) -> Error {
