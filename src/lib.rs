@@ -22,6 +22,9 @@
 //! - [`fs::CgroupFs`] is the one seam to the kernel: [`fs::SysFs`] on a real
 //!   system, [`fs::FakeFs`] in tests, an in-memory model of the kernel's
 //!   cgroup v2 rules with fake processes and fault injection.
+//! - [`dbus`] is a minimal D-Bus client that asks systemd (the system
+//!   manager, or the user's) for a transient scope with `Delegate=yes`, and
+//!   tells whether a process's unit is delegated.
 //! - [`parse`] holds pure parsers for every file format involved; [`Error`]
 //!   says what failed, on which path, with the errno kept and the fix.
 //!
@@ -78,6 +81,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod dbus;
 pub mod discover;
 mod error;
 pub mod fs;
