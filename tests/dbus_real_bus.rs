@@ -58,7 +58,7 @@ impl Transport for Recording {
 
 /// Write what `s` exchanged, when CGBOX_DBUS_CAPTURE names a directory.
 fn save(s: &Systemd<Recording>, name: &str) {
-    let Some(dir) = std::env::var_os("CGBOX_DBUS_CAPTURE") else {
+    let Some(dir) = std::env::var_os("CGBOX_DBUS_CAPTURE").filter(|d| !d.is_empty()) else {
         return;
     };
     let dir = PathBuf::from(dir);
@@ -91,7 +91,13 @@ fn connect(test: &str, bus: BusKind) -> Option<Systemd<Recording>> {
         to_bus: Vec::new(),
     };
     let uid = rustix::process::geteuid().as_raw();
-    Some(Systemd::over(t, uid, T).unwrap_or_else(|e| panic!("{test}: {e}")))
+    let t0 = Instant::now();
+    let systemd = Systemd::over(t, uid, T).unwrap_or_else(|e| panic!("{test}: {e}"));
+    eprintln!(
+        "TIMING {test}: connect (SASL + Hello) {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    Some(systemd)
 }
 
 /// The manager this test talks to, or why it cannot run here.

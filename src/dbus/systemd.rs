@@ -325,8 +325,9 @@ impl<T: Transport> Systemd<T> {
     /// Whether the unit that holds process `pid` has `Delegate=yes`.
     ///
     /// The way to tell a delegated scope of the user manager: systemd 252's
-    /// user manager marks its delegated cgroups with no `user.delegate`
-    /// extended attribute (the system manager sets `trusted.delegate`).
+    /// user manager marks its delegated cgroups with no extended attribute,
+    /// where the system manager sets `trusted.delegate` and `user.delegate`
+    /// to `1` (seen on 252.39).
     pub fn unit_delegates(&mut self, pid: u32, timeout: Duration) -> Result<Option<bool>> {
         let deadline = deadline_after(timeout);
         let unit = self.unit_by_pid(pid, deadline)?;

@@ -37,6 +37,9 @@ impl UnixTransport {
     /// Connect to `address`. A socket that is not there, or that nobody
     /// listens on, is [`ErrorKind::NotFound`]: there is no bus (containers
     /// and minimal hosts have none).
+    ///
+    /// `connect(2)` on a Unix socket returns at once unless the listener's
+    /// backlog is full; that one wait is not bounded by a deadline.
     pub fn connect(address: &Address, bus: BusKind) -> Result<UnixTransport> {
         let socket = address.display_path();
         let connected = match address {

@@ -45,24 +45,28 @@ systemctl is-system-running --wait >/dev/null 2>&1
 echo "guest: $(systemctl --version | head -1); $(uname -r); system $(systemctl is-system-running)"
 install -d -m 0777 /tmp/cap
 install -m 0755 "$BIN" /tmp/dbus_real_bus
-CAP=""; [ -n "$CAPTURE" ] && CAP=/tmp/cap
-left() {   # left LABEL [--user]: units and cgroups of the tests that remain
-    local units cgroups
-    if [ "${2:-}" = --user ]; then
-        units=$(runuser -u u -- env $UENV systemctl --user list-units --all --no-legend 'cgbox-test-*' 2>&1)
-    else
-        units=$(systemctl list-units --all --no-legend 'cgbox-test-*' 2>&1)
-    fi
-    cgroups=$(find /sys/fs/cgroup -type d -name 'cgbox-test-*' 2>/dev/null)
+CAP=(); [ -n "$CAPTURE" ] && CAP=(CGBOX_DBUS_CAPTURE=/tmp/cap)
+left() {   # left LABEL [--user]: units and cgroups of the tests that remain, after a bounded wait
+    local units cgroups i
+    for i in $(seq 100); do
+        if [ "${2:-}" = --user ]; then
+            units=$(runuser -u u -- env $UENV systemctl --user list-units --all --no-legend 'cgbox-test-*' 2>&1)
+        else
+            units=$(systemctl list-units --all --no-legend 'cgbox-test-*' 2>&1)
+        fi
+        cgroups=$(find /sys/fs/cgroup -type d -name 'cgbox-test-*' 2>/dev/null)
+        [ -z "$units$cgroups" ] && break
+        sleep 0.1   # systemd removes a scope once it sees its cgroup empty
+    done
     if [ -n "$units$cgroups" ]; then
         echo "LEFT after $1: units [$units] cgroups [$cgroups]"; status=1
     else
-        echo "clean after $1: no cgbox-test-* unit or cgroup"
+        echo "clean after $1: no cgbox-test-* unit or cgroup (checked $i times, 0.1 s apart)"
     fi
 }
 
 echo; echo "===== root, system bus ($(cut -d: -f3 /proc/self/cgroup))"
-CGBOX_REQUIRE_REAL_BUS=1 CGBOX_DBUS_CAPTURE=$CAP /tmp/dbus_real_bus system_ --test-threads=1 --nocapture 2>&1 || status=1
+env CGBOX_REQUIRE_REAL_BUS=1 "${CAP[@]}" /tmp/dbus_real_bus system_ --test-threads=1 --nocapture 2>&1 || status=1
 left "the system tests"
 
 echo; echo "===== user u, user bus"
@@ -70,7 +74,7 @@ loginctl enable-linger u
 for i in $(seq 60); do [ "$(systemctl is-active user@1000.service)" = active ] && break; sleep 1; done
 echo "user@1000.service $(systemctl is-active user@1000.service) after ${i}s"
 UENV="XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"
-runuser -u u -- env $UENV CGBOX_REQUIRE_REAL_BUS=1 CGBOX_DBUS_CAPTURE=$CAP \
+runuser -u u -- env $UENV CGBOX_REQUIRE_REAL_BUS=1 "${CAP[@]}" \
     /tmp/dbus_real_bus user_ --test-threads=1 --nocapture 2>&1 || status=1
 left "the user tests" --user
 
