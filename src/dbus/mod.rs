@@ -34,6 +34,19 @@
 //! other D-Bus error [`Bus`](crate::ErrorKind::Bus), its name and message in
 //! the detail (see [`classify`]).
 //!
+//! # What systemd does (seen on 252 in `tests/vm/dbus-systemd.sh`)
+//!
+//! - `JobRemoved` reaches the client that queued the job without
+//!   `Subscribe`: systemd tracks a job's requester; the client only adds a
+//!   match rule ([`JOB_REMOVED_RULE`]) before it asks, as systemd-run does.
+//! - The user manager moves a process it may not move itself (one outside
+//!   `user@UID.service`, such as a service's child run through `runuser`)
+//!   by asking the system manager; the caller sees no difference.
+//! - A scope goes away as soon as its last process has ended; with
+//!   `CollectMode=inactive-or-failed` (always set) also when it failed.
+//! - Asking the system manager as a user gives
+//!   `org.freedesktop.DBus.Error.AccessDenied` where no polkit rule allows it.
+//!
 //! This example runs on the scripted transport, replaying what systemd
 //! answers (the serials are those of our calls: `Hello` 1, `AddMatch` 2,
 //! `StartTransientUnit` 3):
