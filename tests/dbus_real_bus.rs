@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cgbox::ErrorKind;
-use cgbox::dbus::{Address, BusKind, Scope, Systemd, Transport, UnixTransport};
+use cgbox::dbus::{Address, BusKind, Scope, Systemd, Transport, Unit, UnixTransport};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -309,6 +309,9 @@ fn systemd_run_scopes(test: &str, bus: BusKind) {
         );
         let unit_of = systemd.unit_of_pid(child.pid(), T).unwrap();
         assert_eq!(unit_of.name(), unit);
+        let by_name = Unit::named(&unit).unwrap();
+        assert_eq!(by_name, unit_of);
+        assert_eq!(systemd.delegate(&by_name, T).unwrap(), Some(delegate));
     }
 }
 

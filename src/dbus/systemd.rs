@@ -128,6 +128,16 @@ pub struct Unit {
 }
 
 impl Unit {
+    /// The unit called `name` (`user@1000.service`, `app-x.scope`), to ask
+    /// about without a process in it (see [`Systemd::delegate`]).
+    pub fn named(name: &str) -> Result<Unit> {
+        unit_name::check_any(name)?;
+        Ok(Unit {
+            name: name.into(),
+            path: unit_name::object_path(name),
+        })
+    }
+
     /// The unit name (`cgbox-1.scope`).
     pub fn name(&self) -> &str {
         &self.name
@@ -317,7 +327,8 @@ impl<T: Transport> Systemd<T> {
     }
 
     /// Whether `unit` has `Delegate=yes`; `None` for unit types without the
-    /// property (targets, devices ...: they hold no processes).
+    /// property (targets, devices ...: they hold no processes). A unit that
+    /// is not loaded is [`ErrorKind::NotFound`].
     pub fn delegate(&mut self, unit: &Unit, timeout: Duration) -> Result<Option<bool>> {
         self.delegate_by(unit, deadline_after(timeout))
     }

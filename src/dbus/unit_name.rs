@@ -34,6 +34,46 @@ pub fn check(name: &str, suffix: &str) -> Result<()> {
     Ok(())
 }
 
+/// The unit types systemd has.
+const UNIT_TYPES: [&str; 11] = [
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+
+/// Check that `name` is a unit name of any type, templates and instances
+/// (`user@1000.service`) included.
+pub fn check_any(name: &str) -> Result<()> {
+    let invalid = |why: &str| {
+        Error::new(ErrorKind::InvalidName, "check a systemd unit name")
+            .with_detail(format!("{name:?}: {why}"))
+    };
+    let Some((prefix, suffix)) = name.rsplit_once('.') else {
+        return Err(invalid("no .type suffix"));
+    };
+    if !UNIT_TYPES.contains(&suffix) {
+        return Err(invalid("not a unit type systemd has"));
+    }
+    if prefix.is_empty() || name.len() > MAX_UNIT_NAME {
+        return Err(invalid("empty before the suffix, or longer than 255 bytes"));
+    }
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":_.-\\@".contains(&b))
+    {
+        return Err(invalid("a character outside [A-Za-z0-9:_.-\\@]"));
+    }
+    Ok(())
+}
+
 /// The object path of unit `name`, as systemd escapes it: bytes other than
 /// `[A-Za-z0-9]` become `_xx` (`cgbox-1.scope` is `cgbox_2d1_2escope`).
 pub fn object_path(name: &str) -> String {
@@ -104,5 +144,15 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::InvalidName, "{bad}");
         }
         assert!(check(&format!("{}.scope", "a".repeat(250)), ".scope").is_err());
+        for ok in ["user@1000.service", "app-x.scope", "-.slice", "a:b.mount"] {
+            assert!(check_any(ok).is_ok(), "{ok}");
+        }
+        for bad in ["x", "x.unit", ".service", "a b.service", "a/b.service"] {
+            assert_eq!(
+                check_any(bad).unwrap_err().kind(),
+                ErrorKind::InvalidName,
+                "{bad}"
+            );
+        }
     }
 }

@@ -376,3 +376,31 @@ fn unit_delegates_refuses_what_it_cannot_trust() {
         assert!(e.detail().unwrap().contains(why), "{why}: {e}");
     }
 }
+
+#[test]
+fn a_unit_asked_about_by_name() {
+    let unit = Unit::named("user@1000.service").unwrap();
+    assert_eq!(
+        unit.path(),
+        "/org/freedesktop/systemd1/unit/user_401000_2eservice"
+    );
+    assert_eq!(
+        unit.cgroup_interface(),
+        Some("org.freedesktop.systemd1.Service")
+    );
+    assert_eq!(
+        Unit::named("nope").unwrap_err().kind(),
+        ErrorKind::InvalidName
+    );
+    let t = bus()
+        .message(&ok(2, vec![Value::variant(Value::Bool(false))]))
+        .unwrap();
+    let mut s = Systemd::over(t, 1000, T).unwrap();
+    let scope = Unit::named("app-x.scope").unwrap();
+    assert_eq!(s.delegate(&scope, T).unwrap(), Some(false));
+    let sent = calls(s.connection().transport().sent());
+    assert_eq!(
+        sent[1].path(),
+        Some("/org/freedesktop/systemd1/unit/app_2dx_2escope")
+    );
+}
