@@ -49,6 +49,10 @@ pub enum ErrorKind {
     Parse,
     /// A bounded wait ran out.
     TimedOut,
+    /// A D-Bus peer (the bus, or systemd on it) answered with an error that
+    /// no other kind describes, or closed the connection; the D-Bus error
+    /// name and message are in the detail.
+    Bus,
     /// Any other operating-system error.
     Other,
 }

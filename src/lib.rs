@@ -33,6 +33,9 @@
 //!   system, [`fs::FakeFs`] in tests, an in-memory model of the kernel's
 //!   cgroup v2 rules (thread mode included) with fake processes and fault
 //!   injection.
+//! - [`dbus`] is a minimal D-Bus client that asks systemd (the system
+//!   manager, or the user's) for a transient scope with `Delegate=yes`, and
+//!   tells whether a process's unit is delegated.
 //! - [`parse`] holds pure parsers for every file format involved; [`Error`]
 //!   says what failed, on which path, with the errno kept and the fix.
 //!
@@ -112,6 +115,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod dbus;
 pub mod discover;
 mod error;
 mod fixes;
