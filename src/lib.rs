@@ -128,6 +128,7 @@ pub mod placement;
 pub mod prepare;
 mod spawn;
 pub mod stats;
+pub mod systemd_scope;
 
 pub use error::{Error, ErrorKind, Result};
 pub use jobbox::{App, Builder, JobBox, Policy};

@@ -67,6 +67,42 @@ impl<F: CgroupFs> App<F> {
         App::open_at(fs, placement, app)
     }
 
+    /// Like [`App::open`]; where systemd's rule refuses boxes (a unit that
+    /// does not delegate), ask systemd for a scope of our own with
+    /// `Delegate=yes` that holds this process (`cgbox-<app>-<pid>.scope`,
+    /// from the user manager for a user, the system manager for root), and
+    /// open the app there. The scope ends by itself when the process's last
+    /// box and the process itself are gone. Where no manager answers, the
+    /// refusal is returned with what the manager said in its detail.
+    pub fn open_asking_systemd(fs: Arc<F>, app: &str, timeout: Duration) -> Result<App<F>> {
+        use crate::systemd_scope::{ManagerOracle, enter_delegated_scope, manager_for, scope_name};
+        validate_name(app)?;
+        let oracle = ManagerOracle::new(timeout);
+        let found = crate::discover::Probe::new(app).oracle(&oracle).run(&*fs);
+        let refusal = match found.require_placement() {
+            Ok(placement) => return App::open_at(fs, placement, app),
+            Err(e) if e.kind() == ErrorKind::NotDelegated => e,
+            Err(e) => return Err(e),
+        };
+        let bus = manager_for(refusal.path(), fs.euid());
+        let name = scope_name(&format!("{app}-{}", fs.self_pid()))?;
+        let unit = enter_delegated_scope(bus, &name, &format!("cgbox boxes of {app}"), timeout)
+            .map_err(|e| {
+                let why = format!("asking systemd for a delegated scope failed: {e}");
+                let detail = match refusal.detail() {
+                    Some(d) => format!("{d}; {why}"),
+                    None => why,
+                };
+                refusal.clone().with_detail(detail)
+            })?;
+        let oracle = ManagerOracle::new(timeout).trusting(unit);
+        let placement = crate::discover::Probe::new(app)
+            .oracle(&oracle)
+            .run(&*fs)
+            .require_placement()?;
+        App::open_at(fs, placement, app)
+    }
+
     /// Open `<home>/<app>/agents` at a home already found (or named by the
     /// caller: [`Placement::explicit`]), making what is missing.
     pub fn open_at(fs: Arc<F>, placement: Placement, app: &str) -> Result<App<F>> {

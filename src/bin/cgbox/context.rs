@@ -3,9 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use cgbox::discover::{Discovery, Probe};
 use cgbox::fs::SysFs;
 use cgbox::placement::Placement;
+use cgbox::systemd_scope::ManagerOracle;
 
 use crate::Global;
 
@@ -16,12 +19,32 @@ pub struct Context {
     pub app: String,
 }
 
+/// How long one exchange with systemd may take (a start job in a slow VM
+/// takes most of a second).
+pub const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Context {
     pub fn new(global: &Global) -> cgbox::Result<Context> {
+        Context::probe(global, None)
+    }
+
+    /// Discovery again, after this process was moved into `unit`, a scope
+    /// systemd delegates to it.
+    pub fn in_scope(global: &Global, unit: &str) -> cgbox::Result<Context> {
+        Context::probe(global, Some(unit))
+    }
+
+    fn probe(global: &Global, trusted: Option<&str>) -> cgbox::Result<Context> {
         let fs = global.fs()?;
-        let discovery = Probe::new(&global.app)
-            .parent(global.parent.as_deref())
-            .run(&fs);
+        let mut oracle = ManagerOracle::new(SYSTEMD_TIMEOUT);
+        if let Some(unit) = trusted {
+            oracle = oracle.trusting(unit);
+        }
+        let mut probe = Probe::new(&global.app).parent(global.parent.as_deref());
+        if global.asks_systemd() {
+            probe = probe.oracle(&oracle);
+        }
+        let discovery = probe.run(&fs);
         Ok(Context {
             fs: Arc::new(fs),
             discovery,

@@ -1,6 +1,6 @@
 //! `cgbox inspect`: where boxes would go here, and what they can be given.
 
-use cgbox::discover::{Discovery, Probe};
+use cgbox::discover::Discovery;
 use cgbox::placement::HomeKind;
 
 use crate::args::{Arg, Lexer, Step};
@@ -39,10 +39,8 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
             }
         }
     }
-    let discovery = match global.fs() {
-        Ok(fs) => Probe::new(&global.app)
-            .parent(global.parent.as_deref())
-            .run(&fs),
+    let discovery = match crate::context::Context::new(global) {
+        Ok(ctx) => ctx.discovery,
         Err(e) => {
             eprintln!("cgbox: {e}");
             return 1;

@@ -23,7 +23,7 @@ use cgbox::fs::SysFs;
 const USAGE: &str = "\
 cgbox: a cgroup v2 box for every job
 
-usage: cgbox [--root DIR] [--app NAME] [--parent DIR] <command> [options]
+usage: cgbox [--root DIR] [--app NAME] [--parent DIR] [--no-systemd] <command> [options]
 
 commands:
   inspect   where boxes would go here and why, and what they can be given
@@ -39,6 +39,8 @@ global options:
   --app NAME     the subtree that holds the boxes: <home>/<app>/agents/<name> (default cgbox)
   --parent DIR   use the cgroup DIR as the home of the boxes (you vouch that it is
                  yours to manage); default: the cgroup delegated to this process
+  --no-systemd   never talk to systemd over D-Bus: do not ask the user manager
+                 whether a scope delegates, and do not ask for a scope of our own
   -h, --help   this help; `cgbox <command> --help` for a command's
   -V, --version
 ";
@@ -51,9 +53,16 @@ pub struct Global {
     pub root: Option<PathBuf>,
     pub app: String,
     pub parent: Option<PathBuf>,
+    /// Ask systemd over D-Bus (the default on the live system).
+    pub systemd: bool,
 }
 
 impl Global {
+    /// Whether to talk to systemd: never under `--root` (a fixture tree).
+    pub fn asks_systemd(&self) -> bool {
+        self.systemd && self.root.is_none()
+    }
+
     /// The backend: the live system, or a fixture tree under `--root`.
     pub fn fs(&self) -> cgbox::Result<SysFs> {
         match &self.root {
@@ -74,6 +83,7 @@ fn real_main(args: Vec<OsString>) -> i32 {
         root: None,
         app: "cgbox".to_owned(),
         parent: None,
+        systemd: true,
     };
     let command = loop {
         let arg = match lex.next_arg() {
@@ -99,6 +109,7 @@ fn real_main(args: Vec<OsString>) -> i32 {
                 Ok(v) => return usage_error(&format!("--parent: {v:?} is not an absolute path")),
                 Err(e) => return usage_error(&e),
             },
+            Some(Arg::Long(l)) if l == "no-systemd" => global.systemd = false,
             Some(Arg::Long(l)) if l == "help" => {
                 print!("{USAGE}");
                 return 0;

@@ -223,6 +223,28 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
             return EXIT_FAILED;
         }
     };
+    let box_name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let ctx = match ctx.placement() {
+        Err(e) if e.kind() == cgbox::ErrorKind::NotDelegated && global.asks_systemd() => {
+            match enter_own_scope(&e, &box_name, args.quiet) {
+                Some(unit) => match Context::in_scope(global, &unit) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        report(&e);
+                        return EXIT_FAILED;
+                    }
+                },
+                None => {
+                    report(&e);
+                    return EXIT_FAILED;
+                }
+            }
+        }
+        _ => ctx,
+    };
     let app = match ctx
         .placement()
         .and_then(|p| cgbox::App::open_at(ctx.fs.clone(), p, &ctx.app))
@@ -233,16 +255,14 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let mut builder = Builder::new()
+    let builder = Builder::new()
+        .name(&box_name)
         .limits(args.limits.clone())
         .policy(if args.best_effort {
             Policy::BestEffort
         } else {
             Policy::Strict
         });
-    if let Some(name) = &args.name {
-        builder = builder.name(name);
-    }
     let jb = match builder.create_in(&app) {
         Ok(b) => b,
         Err(e) => {
@@ -345,6 +365,36 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
         Err(e) => report(e),
     }
     end_box(jb, code)
+}
+
+/// In a systemd unit that does not delegate: ask the right manager for a
+/// scope of our own with Delegate=yes and move into it. `None` (said in one
+/// line) when no manager answers.
+fn enter_own_scope(refusal: &cgbox::Error, box_name: &str, quiet: bool) -> Option<String> {
+    use cgbox::systemd_scope::{enter_delegated_scope, manager_for, scope_name};
+    let bus = manager_for(refusal.path(), rustix::process::geteuid().as_raw());
+    let asked = scope_name(box_name).and_then(|name| {
+        enter_delegated_scope(
+            bus,
+            &name,
+            &format!("cgbox run {box_name}"),
+            crate::context::SYSTEMD_TIMEOUT,
+        )
+    });
+    match asked {
+        Ok(unit) => {
+            if !quiet {
+                eprintln!(
+                    "cgbox: running in {unit}, a scope systemd delegates to cgbox (--no-systemd: refuse instead)"
+                );
+            }
+            Some(unit)
+        }
+        Err(e) => {
+            eprintln!("cgbox: could not ask systemd for a delegated scope: {e}");
+            None
+        }
+    }
 }
 
 /// Remove the box; a failure is reported but the command's code is kept.
