@@ -107,6 +107,7 @@ impl IoMax {
             wiops: None,
         };
         let mut any = false;
+        let mut seen: Vec<&str> = Vec::new();
         for w in words {
             let (k, v) = w
                 .split_once('=')
@@ -121,6 +122,10 @@ impl IoMax {
                 }
                 Some(n)
             };
+            if seen.contains(&k) {
+                return Err(bad(format!("{k} is given twice")));
+            }
+            seen.push(k);
             let slot = match k {
                 "rbps" => &mut io.rbps,
                 "wbps" => &mut io.wbps,
@@ -203,6 +208,9 @@ pub fn controllers_of(writes: &[LimitWrite]) -> Vec<&'static str> {
     out
 }
 
+/// The smallest `memory.max` or `memory.high` a job can start under.
+const MIN_MEMORY: u64 = 1 << 20;
+
 /// The largest `cpu.max` quota the kernel takes (`max_cfs_runtime`), in us.
 const MAX_QUOTA_US: u64 = (1 << 44) - 1;
 
@@ -272,11 +280,16 @@ impl Limits {
             ("memory.swap.max", self.memory_swap_max),
         ] {
             if let Some(size) = size {
-                if size == Size::Bytes(0) && file != "memory.swap.max" {
-                    return Err(
-                        invalid(file, 0, "a zero limit would kill every process at once")
-                            .with_hint("give a size such as 64M, or max"),
-                    );
+                if let Size::Bytes(b) = size
+                    && b < MIN_MEMORY
+                    && file != "memory.swap.max"
+                {
+                    return Err(invalid(
+                        file,
+                        b,
+                        "below 1M no process can even start: the limit could only fail at once",
+                    )
+                    .with_hint("give a size such as 64M, or max"));
                 }
                 push("memory", file, size.to_string());
             }
@@ -537,6 +550,7 @@ mod tests {
             "8:0 speed=1",
             "8:0 rbps=-1",
             "8:0 wbps=0",
+            "8:0 rbps=1 rbps=2",
         ] {
             assert!(IoMax::parse(bad).is_err(), "{bad:?}");
         }

@@ -234,8 +234,9 @@ fn timeout_kills_a_hundred_background_processes_and_nested_cgroups() {
     assert_eq!(code(&out), 124, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.boxes().is_empty(), "{:?} left behind", dir.boxes());
     let json = std::fs::read_to_string(report.path()).unwrap();
-    assert!(json.contains(r#""timed_out": true"#), "{json}");
-    assert!(json.contains(r#""exit_code": null, "signal": 9"#), "{json}");
+    // Stopped like timeout(1): TERM first to every process of the box (the
+    // shell dies of it), then whatever is left is killed with the box.
+    assert!(json.contains(r#""status": 124, "exit_code": null, "signal": 15, "timed_out": true, "interrupted_by": null, "stop_signal": 15"#), "{json}");
 }
 
 #[test]
@@ -265,7 +266,7 @@ fn report_follows_the_contract() {
     let json = std::fs::read_to_string(report.path()).unwrap();
     let rel = rel_app(&app);
     let head = format!(
-        r#"{{"name": "r1", "path": "{rel}/agents/r1", "exit_code": 0, "signal": null, "timed_out": false, "wall_ms": "#
+        r#"{{"name": "r1", "path": "{rel}/agents/r1", "status": 0, "exit_code": 0, "signal": null, "timed_out": false, "interrupted_by": null, "stop_signal": null, "killed": false, "wall_ms": "#
     );
     assert!(json.starts_with(&head), "{json}");
     assert!(json.contains(&format!(r#""stats": {{"path": "{rel}/agents/r1", "cgroup.events": {{"populated": 0, "frozen": 0}}"#)), "{json}");
@@ -389,6 +390,14 @@ fn list_reap_and_kill_tell_owned_kept_orphaned_and_leftover_boxes_apart() {
         .unwrap()
         .keep();
     std::fs::create_dir(agents.join("leftover")).unwrap();
+    // Made an hour ago: reap leaves boxes made a moment ago to their maker.
+    std::fs::File::open(agents.join("leftover"))
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)),
+        )
+        .unwrap();
     std::fs::create_dir(agents.join(".odd")).unwrap();
     let owned = cgbox::Builder::new()
         .app(&app)

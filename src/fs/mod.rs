@@ -17,7 +17,7 @@ mod name;
 pub mod sys;
 
 pub use fake::FakeFs;
-pub use name::validate_name;
+pub use name::{check_component, validate_name};
 pub use sys::SysFs;
 
 /// Anything that knows the absolute path it stands for (as the process
@@ -105,6 +105,9 @@ pub trait CgroupFs: Send + Sync {
     /// `Ok(true)`: taken, and held until this handle is dropped (or the
     /// process dies); `Ok(false)`: another open description holds it.
     fn try_lock(&self, dir: &Self::Dir) -> Result<bool>;
+    /// How long ago the cgroup directory was last changed (made, or a child
+    /// cgroup made or removed in it): its mtime.
+    fn age(&self, dir: &Self::Dir) -> Result<Duration>;
     /// This process's PID, as `cgroup.procs` lists it.
     fn self_pid(&self) -> u32;
     /// This process's effective user ID (0: root).

@@ -27,6 +27,10 @@ use crate::{Error, ErrorKind, Result};
 /// The xattr that marks a box kept on purpose: reap leaves it alone.
 pub const KEPT_XATTR: &str = "user.cgbox.kept";
 
+/// An empty box nobody holds is a leftover only once it is this old: a box
+/// made a moment ago may not be locked by its maker yet.
+pub const LEFTOVER_AGE: Duration = Duration::from_secs(2);
+
 /// `<home>`, `<home>/<app>` and `<home>/<app>/agents`, open.
 #[derive(Debug)]
 pub(crate) struct AppDirs<F: CgroupFs> {
@@ -291,6 +295,7 @@ impl<F: CgroupFs> App<F> {
                     Ok(Reap::Removed) => out.removed.push(name),
                     Ok(Reap::Killed) => out.killed.push(name),
                     Ok(Reap::Orphan) => out.orphans.push(name),
+                    Ok(Reap::Young) => out.young.push(name),
                     Err(e) => out.odd.push(OddEntry {
                         name,
                         why: e.to_string(),
@@ -317,6 +322,9 @@ impl<F: CgroupFs> App<F> {
             kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)?;
             kill::remove_tree(fs, &self.dirs.agents, name, deadline)?;
             return Ok(Reap::Killed);
+        }
+        if fs.age(dir)? < LEFTOVER_AGE {
+            return Ok(Reap::Young);
         }
         kill::remove_tree(fs, &self.dirs.agents, name, deadline)?;
         Ok(Reap::Removed)
@@ -471,6 +479,9 @@ pub struct Reaped {
     pub owned: Vec<String>,
     /// Boxes kept on purpose: untouched.
     pub kept: Vec<String>,
+    /// Empty boxes nobody holds yet, made less than [`LEFTOVER_AGE`] ago
+    /// (their maker takes hold of them in a moment): untouched.
+    pub young: Vec<String>,
     /// Entries that could not be handled, and why.
     pub odd: Vec<OddEntry>,
 }
@@ -479,6 +490,7 @@ enum Reap {
     Removed,
     Killed,
     Orphan,
+    Young,
 }
 
 /// The error for a box that is not where it should be.

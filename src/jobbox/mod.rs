@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 
-pub use app::{App, BoxEntry, KEPT_XATTR, Listing, OddEntry, Owner, Reaped};
+pub use app::{App, BoxEntry, KEPT_XATTR, LEFTOVER_AGE, Listing, OddEntry, Owner, Reaped};
 pub use builder::{Builder, Policy, Skipped};
 pub use enable::LEAF;
 

@@ -463,6 +463,12 @@ fn list_shows_ownership_and_reap_touches_only_what_nobody_holds() {
     assert_eq!(listing.odd.len(), 1, "{:?}", listing.odd);
     assert_eq!(listing.odd[0].name, ".hidden");
 
+    // A leftover made a moment ago may be a box whose maker has not taken
+    // hold of it yet: reap waits until it is LEFTOVER_AGE old.
+    let r = app.reap(false, DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(r.young, vec!["crashed"]);
+    assert!(r.removed.is_empty());
+    fake.advance(LEFTOVER_AGE);
     let r = app.reap(false, DEFAULT_TIMEOUT).unwrap();
     assert_eq!(r.removed, vec!["crashed"]);
     assert_eq!(r.orphans, vec!["orphan"]);
@@ -558,4 +564,15 @@ fn a_damaged_events_file_is_an_error_never_empty() {
         "nothing was killed"
     );
     b.keep();
+}
+
+#[test]
+fn cgroups_a_job_names_oddly_inside_its_box_are_still_killed_and_removed() {
+    let fake = fake();
+    let b = Builder::new().name("odd").create(fake.clone()).unwrap();
+    fake.mkdir_p("cgbox/agents/odd/.hidden/a b/-x").unwrap();
+    let pid = fake.spawn("cgbox/agents/odd/.hidden/a b/-x").unwrap();
+    b.destroy().unwrap();
+    assert_eq!(fake.state(pid), Some(ProcState::Zombie));
+    assert_eq!(fake.cgroups(), APP_TREE);
 }

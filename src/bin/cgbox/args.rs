@@ -88,11 +88,11 @@ impl Lexer {
         match self.next_arg() {
             Ok(None) => Step::End,
             Ok(Some(Arg::Long(l))) if l == "help" => {
-                print!("{help}");
+                out!("{help}");
                 Step::Exit(0)
             }
             Ok(Some(Arg::Short('h'))) => {
-                print!("{help}");
+                out!("{help}");
                 Step::Exit(0)
             }
             Ok(Some(arg)) => Step::Arg(arg),

@@ -73,9 +73,7 @@ impl Context {
         match &self.discovery.mount {
             Some(m) => m.clone(),
             None => {
-                eprintln!(
-                    "cgbox: note: no cgroup2 mount found in mountinfo; assuming /sys/fs/cgroup"
-                );
+                errln!("cgbox: note: no cgroup2 mount found in mountinfo; assuming /sys/fs/cgroup");
                 PathBuf::from("/sys/fs/cgroup")
             }
         }
@@ -111,5 +109,5 @@ impl Context {
 
 /// Print an error the way every command does.
 pub fn report(e: &cgbox::Error) {
-    eprintln!("cgbox: {e}");
+    errln!("cgbox: {e}");
 }

@@ -42,12 +42,12 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
     let discovery = match crate::context::Context::new(global) {
         Ok(ctx) => ctx.discovery,
         Err(e) => {
-            eprintln!("cgbox: {e}");
+            errln!("cgbox: {e}");
             return 1;
         }
     };
     if json {
-        println!("{}", to_json(&discovery).render());
+        outln!("{}", to_json(&discovery).render());
     } else {
         print_text(&discovery, &global.app);
     }
@@ -111,41 +111,41 @@ fn why(kind: &HomeKind) -> String {
 fn print_text(d: &Discovery, app: &str) {
     let none = "-".to_owned();
     let yes = |b: bool| if b { "yes" } else { "no" };
-    println!("mode         {}", d.mode.as_str());
-    println!(
+    outln!("mode         {}", d.mode.as_str());
+    outln!(
         "mount        {}",
         d.mount
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| none.clone())
     );
-    println!("cgroup       {}", d.cgroup.as_deref().unwrap_or("-"));
+    outln!("cgroup       {}", d.cgroup.as_deref().unwrap_or("-"));
     match (&d.parent, &d.placement) {
         (Some(home), Some(kind)) => {
-            println!("home         {} ({})", home.display(), why(kind));
-            println!("boxes        {}/{app}/agents/<name>", home.display());
+            outln!("home         {} ({})", home.display(), why(kind));
+            outln!("boxes        {}/{app}/agents/<name>", home.display());
             if let Some(t) = &d.home_type {
-                println!("type         {t}");
+                outln!("type         {t}");
             }
             if !d.home_processes.is_empty() {
                 let pids: Vec<String> = d.home_processes.iter().map(u32::to_string).collect();
-                println!(
+                outln!(
                     "processes    {} in the home besides this one ({})",
                     pids.len(),
                     pids.join(" ")
                 );
             }
         }
-        _ => println!("home         - (refused: see problems)"),
+        _ => outln!("home         - (refused: see problems)"),
     }
     let controllers = if d.controllers.is_empty() {
         "(none)".to_owned()
     } else {
         d.controllers.join(" ")
     };
-    println!("controllers  {controllers}");
-    println!("writable     {}", yes(d.writable));
-    println!(
+    outln!("controllers  {controllers}");
+    outln!("writable     {}", yes(d.writable));
+    outln!(
         "features     kill {}, freeze {}, memory.peak {}, psi {}",
         yes(d.features.kill),
         yes(d.features.freeze),
@@ -153,11 +153,11 @@ fn print_text(d: &Discovery, app: &str) {
         yes(d.features.psi)
     );
     if d.problems.is_empty() {
-        println!("problems     none");
+        outln!("problems     none");
     } else {
-        println!("problems:");
+        outln!("problems:");
         for p in &d.problems {
-            println!("  - {p}");
+            outln!("  - {p}");
         }
     }
 }

@@ -83,36 +83,41 @@ pub fn reap_main(global: &Global, lex: Lexer) -> i32 {
     match result {
         Ok(r) => {
             for name in &r.removed {
-                println!("removed {}", escape(name));
+                outln!("removed {}", escape(name));
             }
             for name in &r.killed {
-                println!("killed and removed orphan {}", escape(name));
+                outln!("killed and removed orphan {}", escape(name));
             }
             for name in &r.orphans {
-                println!(
+                outln!(
                     "left orphan {}: processes still run in it and nobody holds it (cgbox reap --orphans, or cgbox kill {})",
                     escape(name),
                     escape(name)
                 );
             }
             for name in &r.owned {
-                println!("left {}: a live process owns it", escape(name));
+                outln!("left {}: a live process owns it", escape(name));
+            }
+            for name in &r.young {
+                println_young(name);
             }
             for name in &r.kept {
-                println!(
+                outln!(
                     "left {}: kept on purpose (cgbox kill {} ends it)",
                     escape(name),
                     escape(name)
                 );
             }
             for o in &r.odd {
-                println!("could not handle {}: {}", escape(&o.name), o.why);
+                outln!("could not handle {}: {}", escape(&o.name), o.why);
             }
-            let quiet = [&r.removed, &r.killed, &r.orphans, &r.owned, &r.kept]
-                .iter()
-                .all(|v| v.is_empty());
+            let quiet = [
+                &r.removed, &r.killed, &r.orphans, &r.owned, &r.kept, &r.young,
+            ]
+            .iter()
+            .all(|v| v.is_empty());
             if quiet && r.odd.is_empty() {
-                println!("nothing to reap");
+                outln!("nothing to reap");
             }
             if r.odd.is_empty() { 0 } else { 1 }
         }
@@ -121,4 +126,11 @@ pub fn reap_main(global: &Global, lex: Lexer) -> i32 {
             1
         }
     }
+}
+
+fn println_young(name: &str) {
+    outln!(
+        "left {}: empty and made a moment ago (its maker is taking hold of it)",
+        escape(name)
+    );
 }

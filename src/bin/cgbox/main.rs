@@ -2,6 +2,32 @@
 //!
 //! See `cgbox --help`, and the contract in the README.
 
+/// Like `println!`, but a closed stdout (a reader that left, as `| head`
+/// does) is not a panic: the write fails quietly and the command goes on to
+/// its own exit code.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Like `print!`, without the panic on a closed stdout.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// Like `eprintln!`, without the panic on a closed stderr.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod args;
 mod context;
 mod inspect;
@@ -10,9 +36,9 @@ mod kill;
 mod logger;
 mod prepare;
 mod run;
+mod signals;
 mod stats;
 mod units;
-mod wait;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -78,7 +104,17 @@ fn main() {
 }
 
 fn real_main(args: Vec<OsString>) -> i32 {
-    let mut lex = Lexer::new(args);
+    // `run`'s contract: any failure before CMD runs is 125, global options
+    // included.
+    let usage_error = |message: &str| -> i32 {
+        let code = usage_error(message);
+        if args_name_run(&args) {
+            EXIT_RUN_FAILED
+        } else {
+            code
+        }
+    };
+    let mut lex = Lexer::new(args.clone());
     let mut global = Global {
         root: None,
         app: "cgbox".to_owned(),
@@ -111,19 +147,19 @@ fn real_main(args: Vec<OsString>) -> i32 {
             },
             Some(Arg::Long(l)) if l == "no-systemd" => global.systemd = false,
             Some(Arg::Long(l)) if l == "help" => {
-                print!("{USAGE}");
+                out!("{USAGE}");
                 return 0;
             }
             Some(Arg::Short('h')) => {
-                print!("{USAGE}");
+                out!("{USAGE}");
                 return 0;
             }
             Some(Arg::Long(l)) if l == "version" => {
-                println!("cgbox {}", env!("CARGO_PKG_VERSION"));
+                outln!("cgbox {}", env!("CARGO_PKG_VERSION"));
                 return 0;
             }
             Some(Arg::Short('V')) => {
-                println!("cgbox {}", env!("CARGO_PKG_VERSION"));
+                outln!("cgbox {}", env!("CARGO_PKG_VERSION"));
                 return 0;
             }
             Some(Arg::Word(w)) => break w.to_string_lossy().into_owned(),
@@ -148,8 +184,18 @@ fn real_main(args: Vec<OsString>) -> i32 {
     }
 }
 
+/// `run`'s code for a failure before the command ran.
+const EXIT_RUN_FAILED: i32 = 125;
+
+/// Whether the command line names `run` (before any `--`).
+fn args_name_run(args: &[OsString]) -> bool {
+    args.iter()
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a.as_os_str() == "run")
+}
+
 /// Print a usage error and return the usage exit code.
 pub fn usage_error(message: &str) -> i32 {
-    eprintln!("cgbox: {message}\n(see cgbox --help)");
+    errln!("cgbox: {message}\n(see cgbox --help)");
     EXIT_USAGE
 }

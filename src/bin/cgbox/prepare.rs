@@ -48,15 +48,15 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
     match result {
         Ok((done, placement)) => {
             if done.changed_nothing() {
-                println!("{} is ready: nothing to do", placement.home.display());
+                outln!("{} is ready: nothing to do", placement.home.display());
                 return 0;
             }
             if done.made_leaf {
-                println!("made {}", done.leaf.display());
+                outln!("made {}", done.leaf.display());
             }
             if !done.moved.is_empty() {
                 let pids: Vec<String> = done.moved.iter().map(u32::to_string).collect();
-                println!(
+                outln!(
                     "moved {} process(es) into {}: {}",
                     pids.len(),
                     done.leaf.display(),
@@ -64,7 +64,7 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
                 );
             }
             if !done.enabled.is_empty() {
-                println!("enabled for boxes: {}", done.enabled.join(" "));
+                outln!("enabled for boxes: {}", done.enabled.join(" "));
             }
             0
         }

@@ -26,6 +26,9 @@ under errors and the rest is still shown.
   --watch SECS   print again every SECS seconds until the cgroup is gone
 ";
 
+/// The shortest `--watch` period: faster is a busy loop, not a picture.
+const MIN_WATCH: f64 = 0.1;
+
 const LIST_HELP: &str = "\
 usage: cgbox [--root DIR] [--app NAME] list [--json]
 
@@ -77,13 +80,13 @@ pub fn stats_json(path: &str, stats: &Stats) -> Json {
 }
 
 fn print_human(path: &str, s: &Stats) {
-    println!("{path}");
+    outln!("{path}");
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    println!(
+    outln!(
         "  populated      {}",
         or_dash(s.populated(), |b| yes_no(b).to_owned())
     );
-    println!(
+    outln!(
         "  cpu            {} (user {}, system {})",
         or_dash(s.cpu_usage_usec(), usec),
         or_dash(s.key("cpu.stat", "user_usec"), usec),
@@ -95,7 +98,7 @@ fn print_human(path: &str, s: &Stats) {
         } else {
             n as f64 * 100.0 / p as f64
         };
-        println!(
+        outln!(
             "  throttled      {n} of {p} periods ({pct:.0}%), {}",
             or_dash(s.throttled_usec(), usec)
         );
@@ -106,14 +109,14 @@ fn print_human(path: &str, s: &Stats) {
         _ => "-".to_owned(),
     };
     if s.memory_current().is_some() {
-        println!(
+        outln!(
             "  memory         {} (peak {}, max {}, high {})",
             or_dash(s.memory_current(), bytes),
             or_dash(s.memory_peak(), bytes),
             limit("memory.max"),
             limit("memory.high")
         );
-        println!(
+        outln!(
             "  memory events  oom {}, oom_kill {}, high {}, max {}",
             or_dash(s.key("memory.events", "oom"), |v| v.to_string()),
             or_dash(s.oom_kills(), |v| v.to_string()),
@@ -127,7 +130,7 @@ fn print_human(path: &str, s: &Stats) {
             Some(Number::Max) => "max".into(),
             _ => "-".into(),
         };
-        println!(
+        outln!(
             "  pids           {} (peak {}, max {max}, refused forks {})",
             or_dash(s.pids_current(), |v| v.to_string()),
             or_dash(s.pids_peak(), |v| v.to_string()),
@@ -142,7 +145,7 @@ fn print_human(path: &str, s: &Stats) {
                     .find(|(n, _)| n == k)
                     .and_then(|(_, v)| v.as_u64())
             };
-            println!(
+            outln!(
                 "  io {dev:<10} read {} ({} ops), written {} ({} ops)",
                 or_dash(get("rbytes"), bytes),
                 or_dash(get("rios"), |v| v.to_string()),
@@ -162,7 +165,7 @@ fn print_human(path: &str, s: &Stats) {
                 Some(Number::Float(v)) => format!("{v:.2}%"),
                 _ => "-".into(),
             };
-            println!(
+            outln!(
                 "  {:<14} some {}, full {} (avg10)",
                 file,
                 avg("some"),
@@ -171,7 +174,7 @@ fn print_human(path: &str, s: &Stats) {
         }
     }
     for (file, e) in &s.errors {
-        println!("  error          {file}: {e}");
+        outln!("  error          {file}: {e}");
     }
 }
 
@@ -184,10 +187,14 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
             Step::Arg(Arg::Long(l)) if l == "json" => json = true,
             Step::Arg(Arg::Long(l)) if l == "watch" => {
                 match lex.value("--watch").map(|v| v.parse::<f64>()) {
-                    Ok(Ok(s)) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                    Ok(Ok(s)) if s.is_finite() && (MIN_WATCH..1e9).contains(&s) => {
                         watch = Some(Duration::from_secs_f64(s))
                     }
-                    _ => return usage_error("stats: --watch takes a positive number of seconds"),
+                    _ => {
+                        return usage_error(&format!(
+                            "stats: --watch takes a number of seconds, at least {MIN_WATCH}"
+                        ));
+                    }
                 }
             }
             Step::Arg(Arg::Word(w)) if target.is_none() => {
@@ -223,16 +230,28 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
             .open_dir(&path)
             .and_then(|dir| Stats::read(&*ctx.fs, &dir));
         match stats {
-            Ok(s) if json => println!("{}", stats_json(&rel, &s).render()),
+            Ok(s) if json => outln!("{}", stats_json(&rel, &s).render()),
             Ok(s) => print_human(&rel, &s),
             Err(e) if !first && e.kind() == cgbox::ErrorKind::NotFound => {
-                eprintln!("cgbox: {rel} is gone");
+                errln!("cgbox: {rel} is gone");
                 return 0;
+            }
+            Err(e) if e.kind() == cgbox::ErrorKind::NotFound && !target.starts_with('/') => {
+                report(
+                    &e.with_hint(
+                        "see `cgbox list` for the boxes of this app (--app picks another)",
+                    ),
+                );
+                return 1;
             }
             Err(e) => {
                 report(&e);
                 return 1;
             }
+        }
+        // A reader that left (`| head`) ends the watch.
+        if std::io::Write::flush(&mut std::io::stdout()).is_err() {
+            return 0;
         }
         first = false;
         match watch {
@@ -319,7 +338,7 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
                     .with("why", o.why.as_str())
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             Json::object()
                 .with("boxes", Json::Array(entries))
@@ -329,10 +348,10 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
         return 0;
     }
     if listing.boxes.is_empty() {
-        println!("no boxes of app {}", escape(&ctx.app));
+        outln!("no boxes of app {}", escape(&ctx.app));
     }
     for (b, s) in listing.boxes.iter().zip(&stats) {
-        println!(
+        outln!(
             "{:<38} {:<9} {:<8} pids {:<5} memory {:<10} cpu {}",
             escape(&b.name),
             b.ownership(),
@@ -343,7 +362,7 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
         );
     }
     for o in &listing.odd {
-        println!("not a box: {}: {}", escape(&o.name), o.why);
+        outln!("not a box: {}: {}", escape(&o.name), o.why);
     }
     0
 }

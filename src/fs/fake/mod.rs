@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 
-use super::{Access, CgroupFs, Handle, validate_name};
+use super::{Access, CgroupFs, Handle, check_component};
 use crate::{Error, ErrorKind, Result};
 
 pub use procs::ProcState;
@@ -104,6 +104,8 @@ struct Node {
     xattrs: BTreeMap<String, Vec<u8>>,
     /// The fake descriptor holding this cgroup's `flock`, if any.
     lock: Option<u64>,
+    /// When the directory last changed (mkdir, a child made or removed).
+    changed: Duration,
 }
 
 #[derive(Debug)]
@@ -264,6 +266,7 @@ impl FakeFs {
                 threaded: false,
                 xattrs: BTreeMap::new(),
                 lock: None,
+                changed: Duration::ZERO,
             },
         );
         let mount = PathBuf::from("/sys/fs/cgroup");
@@ -516,7 +519,10 @@ impl State {
     fn mkdir(&mut self, parent: u64, name: &str) -> Result<u64> {
         let id = self.next_node;
         self.next_node += 1;
-        self.node_mut(parent)?.children.insert(name.to_owned(), id);
+        let now = self.clock;
+        let p = self.node_mut(parent)?;
+        p.children.insert(name.to_owned(), id);
+        p.changed = now;
         self.nodes.insert(
             id,
             Node {
@@ -529,6 +535,7 @@ impl State {
                 threaded: false,
                 xattrs: BTreeMap::new(),
                 lock: None,
+                changed: now,
             },
         );
         Ok(id)
@@ -646,15 +653,6 @@ fn gone(id: u64) -> Error {
     )
 }
 
-fn file_name_ok(name: &str, dir: &Path) -> Result<()> {
-    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
-        return Err(Error::new(ErrorKind::InvalidName, "open")
-            .with_path(dir)
-            .with_detail(format!("{name:?} is not a single file name")));
-    }
-    Ok(())
-}
-
 impl CgroupFs for FakeFs {
     type Dir = FakeDir;
     type File = FakeFile;
@@ -680,7 +678,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn open_child(&self, dir: &FakeDir, name: &str) -> Result<FakeDir> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::OpenDir, "open cgroup directory", &path)?;
@@ -698,7 +696,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn make_child(&self, dir: &FakeDir, name: &str) -> Result<()> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::Mkdir, "mkdir", &path)?;
@@ -713,7 +711,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn remove_child(&self, dir: &FakeDir, name: &str) -> Result<()> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::Rmdir, "rmdir", &path)?;
@@ -724,7 +722,10 @@ impl CgroupFs for FakeFs {
         if !node.children.is_empty() || st.populated(id) {
             return Err(err(Errno::BUSY));
         }
-        st.node_mut(dir.id)?.children.remove(name);
+        let now = st.clock;
+        let p = st.node_mut(dir.id)?;
+        p.children.remove(name);
+        p.changed = now;
         st.nodes.remove(&id);
         Ok(())
     }
@@ -738,7 +739,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn has_file(&self, dir: &FakeDir, name: &str) -> Result<bool> {
-        file_name_ok(name, &dir.path)?;
+        check_component(name, &dir.path)?;
         let st = self.lock();
         st.node(dir.id)
             .map_err(|_| Error::from_rustix("stat", &dir.path.join(name), Errno::NOENT))?;
@@ -773,7 +774,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn open_file(&self, dir: &FakeDir, name: &str, access: Access) -> Result<FakeFile> {
-        file_name_ok(name, &dir.path)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::Open, "open", &path)?;
@@ -905,6 +906,14 @@ impl CgroupFs for FakeFs {
                 Ok(true)
             }
         }
+    }
+
+    fn age(&self, dir: &FakeDir) -> Result<Duration> {
+        let st = self.lock();
+        let node = st
+            .node(dir.id)
+            .map_err(|_| Error::from_rustix("fstat", &dir.path, Errno::NODEV))?;
+        Ok(st.clock.saturating_sub(node.changed))
     }
 
     fn self_pid(&self) -> u32 {
