@@ -243,6 +243,66 @@ impl Limits {
         self
     }
 
+    /// Set `pids.max` to `max`: no limit on the number of processes.
+    pub fn pids_unlimited(mut self) -> Limits {
+        self.pids_max = Some(None);
+        self
+    }
+
+    /// Set `memory.high`, the throttling limit.
+    pub fn memory_high(mut self, size: Size) -> Limits {
+        self.memory_high = Some(size);
+        self
+    }
+
+    /// Set `memory.swap.max`.
+    pub fn memory_swap_max(mut self, size: Size) -> Limits {
+        self.memory_swap_max = Some(size);
+        self
+    }
+
+    /// Set `memory.oom.group`: an OOM kill takes the whole box.
+    pub fn memory_oom_group(mut self, whole_box: bool) -> Limits {
+        self.memory_oom_group = Some(whole_box);
+        self
+    }
+
+    /// Set the `cpu.max` period in microseconds (with [`Limits::cpus`]).
+    pub fn cpu_period_us(mut self, period: u64) -> Limits {
+        self.cpu_period_us = Some(period);
+        self
+    }
+
+    /// Set `cpu.weight`, 1 to 10 000.
+    pub fn cpu_weight(mut self, weight: u64) -> Limits {
+        self.cpu_weight = Some(weight);
+        self
+    }
+
+    /// Set `cpuset.cpus`, such as `0-3,6`.
+    pub fn cpuset_cpus(mut self, list: impl Into<String>) -> Limits {
+        self.cpuset_cpus = Some(list.into());
+        self
+    }
+
+    /// Set `cpuset.mems`.
+    pub fn cpuset_mems(mut self, list: impl Into<String>) -> Limits {
+        self.cpuset_mems = Some(list.into());
+        self
+    }
+
+    /// Add an `io.max` line for one device.
+    pub fn io_max(mut self, io: IoMax) -> Limits {
+        self.io_max.push(io);
+        self
+    }
+
+    /// Set `io.weight` (the default weight), 1 to 10 000.
+    pub fn io_weight(mut self, weight: u64) -> Limits {
+        self.io_weight = Some(weight);
+        self
+    }
+
     /// The controllers these limits need.
     pub fn controllers(&self) -> Vec<&'static str> {
         self.writes()

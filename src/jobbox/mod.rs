@@ -16,6 +16,7 @@
 mod app;
 mod builder;
 mod enable;
+mod set;
 
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ use rustix::io::Errno;
 pub use app::{App, BoxEntry, KEPT_XATTR, LEFTOVER_AGE, Listing, OddEntry, Owner, Reaped};
 pub use builder::{Builder, Policy, Skipped};
 pub use enable::LEAF;
+pub use set::Changed;
 
 use crate::Result;
 use crate::fs::{Access, CgroupFs, Handle, deadline};
@@ -131,8 +133,7 @@ impl<F: CgroupFs> JobBox<F> {
         &self.app.fs
     }
 
-    /// The open box directory (what `clone3(CLONE_INTO_CGROUP)` takes).
-    #[allow(dead_code)]
+    /// The open box directory.
     pub(crate) fn dir(&self) -> &F::Dir {
         &self.dir
     }
@@ -140,6 +141,11 @@ impl<F: CgroupFs> JobBox<F> {
     /// The kept, writable `cgroup.procs`.
     pub(crate) fn procs_file(&self) -> &F::File {
         &self.procs
+    }
+
+    /// How long kill, freeze, thaw and destroy may take from now on.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
     }
 
     /// What best-effort creation did not apply.

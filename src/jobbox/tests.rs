@@ -576,3 +576,110 @@ fn cgroups_a_job_names_oddly_inside_its_box_are_still_killed_and_removed() {
     assert_eq!(fake.state(pid), Some(ProcState::Zombie));
     assert_eq!(fake.cgroups(), APP_TREE);
 }
+
+#[test]
+fn set_limits_enables_what_the_box_lacks_and_warns_below_use() {
+    let fake = fake();
+    let b = Builder::new().name("live").create(fake.clone()).unwrap();
+    assert!(
+        !fake
+            .open_dir(b.path())
+            .map(|d| fake.has_file(&d, "pids.max").unwrap())
+            .unwrap(),
+        "made without limits: no pids controller"
+    );
+    let changed = b.set_limits(&Limits::new().pids_max(10)).unwrap();
+    assert_eq!(read(&fake, b.path(), "pids.max"), "10\n");
+    assert_eq!(
+        changed.written,
+        vec![("pids.max".to_owned(), "max".to_owned(), "10".to_owned())]
+    );
+    for _ in 0..3 {
+        fake.spawn("cgbox/agents/live").unwrap();
+    }
+    let changed = b.set_limits(&Limits::new().pids_max(2)).unwrap();
+    assert_eq!(changed.warnings.len(), 1, "{changed:?}");
+    assert!(
+        changed.warnings[0].contains("pids.current 3"),
+        "{changed:?}"
+    );
+    fake.set_file("cgbox/agents/live", "memory.current", "104857600\n")
+        .unwrap();
+    let changed = b
+        .set_limits(&Limits::new().memory_max(Size::Bytes(64 << 20)))
+        .unwrap();
+    assert!(
+        changed.warnings.iter().any(|w| w.contains("OOM")),
+        "{changed:?}"
+    );
+    b.destroy().unwrap();
+}
+
+#[test]
+fn set_limits_loosens_first_and_puts_back_what_it_changed_when_a_write_fails() {
+    let fake = fake();
+    let b = Builder::new()
+        .name("live")
+        .limits(
+            Limits::new()
+                .memory_max(Size::Bytes(256 << 20))
+                .memory_high(Size::Bytes(128 << 20)),
+        )
+        .create(fake.clone())
+        .unwrap();
+    // Lower memory.max, raise memory.high: memory.high (looser) goes first.
+    fake.fail(Op::Write, "/live/memory.max", Errno::IO, Some(1));
+    let e = b
+        .set_limits(
+            &Limits::new()
+                .memory_max(Size::Bytes(64 << 20))
+                .memory_high(Size::Max),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("memory.max"), "names the file: {e}");
+    assert_eq!(
+        read(&fake, b.path(), "memory.high"),
+        "134217728\n",
+        "put back"
+    );
+    assert_eq!(
+        read(&fake, b.path(), "memory.max"),
+        "268435456\n",
+        "unchanged"
+    );
+    let changed = b
+        .set_limits(
+            &Limits::new()
+                .memory_max(Size::Bytes(64 << 20))
+                .memory_high(Size::Max),
+        )
+        .unwrap();
+    let order: Vec<&str> = changed.written.iter().map(|(f, _, _)| f.as_str()).collect();
+    assert_eq!(order, ["memory.high", "memory.max"], "looser first");
+    // Bad input changes nothing.
+    let e = b.set_limits(&Limits::new().pids_max(0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    b.destroy().unwrap();
+}
+
+#[test]
+fn a_freeze_that_never_completes_times_out_with_a_typed_error() {
+    let fake = fake();
+    let b = Builder::new()
+        .name("ice")
+        .timeout(Duration::from_millis(200))
+        .create(fake.clone())
+        .unwrap();
+    fake.spawn("cgbox/agents/ice").unwrap();
+    // A task the kernel cannot freeze: cgroup.events keeps saying 0.
+    fake.set_file(
+        "cgbox/agents/ice",
+        "cgroup.events",
+        "populated 1\nfrozen 0\n",
+    )
+    .unwrap();
+    let e = b.freeze().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("frozen is still 0"), "{e}");
+    b.keep();
+}

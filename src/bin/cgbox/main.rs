@@ -29,10 +29,12 @@ macro_rules! errln {
 }
 
 mod args;
+mod boxes;
 mod context;
 mod inspect;
 mod json;
 mod kill;
+mod limit_args;
 mod logger;
 mod prepare;
 mod run;
@@ -55,6 +57,11 @@ commands:
   inspect   where boxes would go here and why, and what they can be given
   prepare   move the processes of the home into a leaf so that boxes can get limits
   run       run a command in a new box with limits; nothing outlives it
+  create    make a box that stays, for commands started later (exec, move)
+  exec      start a command in a box that exists
+  set       change the limits of a live box
+  freeze    freeze a box's processes (thaw: let them go on)
+  move      move running processes into a box
   stats     every statistic of a box or cgroup
   list      the boxes of an app, and who holds them
   kill      kill a box's processes and remove it
@@ -174,6 +181,12 @@ fn real_main(args: Vec<OsString>) -> i32 {
     };
     match command.as_str() {
         "inspect" => inspect::main(&global, lex),
+        "create" => boxes::create_main(&global, lex),
+        "exec" => run::exec_main(&global, lex),
+        "set" => boxes::set_main(&global, lex),
+        "freeze" => boxes::freeze_main(&global, lex, true),
+        "thaw" => boxes::freeze_main(&global, lex, false),
+        "move" => boxes::move_main(&global, lex),
         "prepare" => prepare::main(&global, lex),
         "run" => run::main(&global, lex),
         "stats" => stats::stats_main(&global, lex),
@@ -191,7 +204,7 @@ const EXIT_RUN_FAILED: i32 = 125;
 fn args_name_run(args: &[OsString]) -> bool {
     args.iter()
         .take_while(|a| a.as_os_str() != "--")
-        .any(|a| a.as_os_str() == "run")
+        .any(|a| a.as_os_str() == "run" || a.as_os_str() == "exec")
 }
 
 /// Print a usage error and return the usage exit code.

@@ -4,12 +4,12 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cgbox::limits::{IoMax, Limits, Size};
+use cgbox::limits::Limits;
 
 use crate::args::{Arg, Lexer};
 use crate::signals;
 
-pub const HELP: &str = "\
+pub const HELP_HEAD: &str = "\
 usage: cgbox [--root DIR] [--app NAME] [--parent DIR] [--no-systemd] run [LIMITS]
                  [--name NAME] [--timeout SECS] [--signal SIG] [--kill-after SECS]
                  [--best-effort] [--report FILE] [--quiet] -- CMD [ARGS...]
@@ -20,17 +20,9 @@ summary on stderr and remove the box. In a systemd unit that does not
 delegate, cgbox first asks systemd for a scope of its own with Delegate=yes
 (--no-systemd: refuse instead).
 
-limits:
-  --memory SIZE        memory.max        (SIZE: bytes with K, M, G or T, or max; at least 1M)
-  --memory-high SIZE   memory.high       (at least 1M)
-  --swap SIZE          memory.swap.max
-  --cpus FRACTION      cpu.max over a 100 ms period (1.5 = one and a half CPUs)
-  --cpu-weight N       cpu.weight, 1 to 10000
-  --pids N             pids.max (or max)
-  --cpuset LIST        cpuset.cpus, such as 0-3,6
-  --io-max 'MAJ:MIN rbps=N wbps=N riops=N wiops=N'   io.max (repeatable, one per device)
-  --io-weight N        io.weight, 1 to 10000
+";
 
+pub const HELP_TAIL: &str = "\
 options:
   --name NAME        the box's name (default: a UUID v4); letters, digits, '-', '_', '.'
   --timeout SECS     stop the command after SECS seconds (exit code 124)
@@ -55,7 +47,28 @@ stay ignored for CMD too.
 /// How long a stopped command gets before its box is killed.
 pub const DEFAULT_KILL_AFTER: Duration = Duration::from_secs(5);
 
+/// `run` makes a box for CMD; `exec` starts CMD in a box that exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    Exec,
+}
+
+impl Mode {
+    fn word(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Exec => "exec",
+        }
+    }
+}
+
 pub struct RunArgs {
+    pub mode: Mode,
+    /// `exec`: the box CMD goes into.
+    pub target: Option<String>,
+    /// `exec`: kill what CMD leaves running when it ends.
+    pub kill_rest: bool,
     pub limits: Limits,
     pub name: Option<String>,
     pub timeout: Option<Duration>,
@@ -86,19 +99,12 @@ pub fn seconds(flag: &str, v: &str, positive: bool) -> Result<Duration, String> 
     }
 }
 
-/// A whole number as the kernel prints it, with what is wrong said.
-pub fn whole(flag: &str, v: &str) -> Result<u64, String> {
-    if let Some(n) = cgbox::parse::value::parse_u64(v) {
-        return Ok(n);
-    }
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{flag}: {v} is too large"));
-    }
-    Err(format!("{flag}: {v:?} is not a whole number"))
-}
-
-pub fn parse(mut lex: Lexer) -> Result<Parsed, String> {
+pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
+    let word = mode.word();
     let mut a = RunArgs {
+        mode,
+        target: None,
+        kill_rest: false,
         limits: Limits::default(),
         name: None,
         timeout: None,
@@ -110,23 +116,31 @@ pub fn parse(mut lex: Lexer) -> Result<Parsed, String> {
         command: Vec::new(),
     };
     let mut seen: Vec<String> = Vec::new();
-    let size = |lex: &mut Lexer, flag: &str| -> Result<Size, String> {
-        let v = lex.value(flag)?;
-        Size::parse(&v).map_err(|e| format!("{flag}: {e}"))
-    };
     loop {
         let arg = lex.next_arg()?;
         let flag = match arg {
-            None => return Err("no command given: cgbox run [LIMITS] -- CMD [ARGS...]".into()),
+            None => {
+                return Err(format!(
+                    "no command given: cgbox {word} ... -- CMD [ARGS...]"
+                ));
+            }
             Some(Arg::DashDash) => break,
+            Some(Arg::Word(w)) if mode == Mode::Exec && a.target.is_none() => {
+                let name = w.to_string_lossy().into_owned();
+                cgbox::fs::validate_name(&name).map_err(|e| format!("box name: {e}"))?;
+                a.target = Some(name);
+                continue;
+            }
             Some(Arg::Word(_)) => {
-                return Err("put -- before the command: cgbox run [LIMITS] -- CMD".into());
+                return Err(format!(
+                    "put -- before the command: cgbox {word} ... -- CMD"
+                ));
             }
             Some(Arg::Short('h')) => return Ok(Parsed::Help),
             Some(Arg::Long(flag)) => flag,
             Some(other) => {
                 return Err(format!(
-                    "unexpected {} (see cgbox run --help)",
+                    "unexpected {} (see cgbox {word} --help)",
                     other.describe()
                 ));
             }
@@ -138,44 +152,24 @@ pub fn parse(mut lex: Lexer) -> Result<Parsed, String> {
         }
         seen.push(flag.clone());
         let dashed = format!("--{flag}");
+        let run_only = ["name", "best-effort"];
+        if mode == Mode::Exec
+            && (run_only.contains(&flag.as_str())
+                || crate::limit_args::LIMIT_FLAGS.contains(&flag.as_str()))
+        {
+            return Err(format!(
+                "--{flag} is for run; exec starts CMD in a box as it is (cgbox set changes its limits)"
+            ));
+        }
+        if mode == Mode::Run && flag == "kill-rest" {
+            return Err("--kill-rest is for exec; run always kills what CMD leaves".into());
+        }
         match flag.as_str() {
             "help" => return Ok(Parsed::Help),
-            "memory" => a.limits.memory_max = Some(size(&mut lex, &dashed)?),
-            "memory-high" => a.limits.memory_high = Some(size(&mut lex, &dashed)?),
-            "swap" => a.limits.memory_swap_max = Some(size(&mut lex, &dashed)?),
-            "cpus" => {
-                let v = lex.value(&dashed)?;
-                let cpus: f64 = v
-                    .parse()
-                    .map_err(|_| format!("--cpus: {v:?} is not a number"))?;
-                a.limits.cpus = Some(cpus);
+            "kill-rest" => a.kill_rest = true,
+            limit if crate::limit_args::LIMIT_FLAGS.contains(&limit) => {
+                crate::limit_args::parse(limit, &mut lex, &mut a.limits)?
             }
-            "cpu-weight" => a.limits.cpu_weight = Some(whole(&dashed, &lex.value(&dashed)?)?),
-            "pids" => {
-                let v = lex.value(&dashed)?;
-                a.limits.pids_max = Some(if v == "max" {
-                    None
-                } else {
-                    Some(whole(&dashed, &v).map_err(|e| format!("{e} (or max)"))?)
-                });
-            }
-            "cpuset" => a.limits.cpuset_cpus = Some(lex.value(&dashed)?),
-            "io-max" => {
-                let v = lex.value(&dashed)?;
-                let io = IoMax::parse(&v).map_err(|e| format!("--io-max: {e}"))?;
-                if a.limits
-                    .io_max
-                    .iter()
-                    .any(|o| (o.major, o.minor) == (io.major, io.minor))
-                {
-                    return Err(format!(
-                        "--io-max: device {}:{} is given twice",
-                        io.major, io.minor
-                    ));
-                }
-                a.limits.io_max.push(io);
-            }
-            "io-weight" => a.limits.io_weight = Some(whole(&dashed, &lex.value(&dashed)?)?),
             "name" => {
                 let name = lex.value(&dashed)?;
                 cgbox::fs::validate_name(&name).map_err(|e| format!("--name: {e}"))?;
@@ -192,12 +186,36 @@ pub fn parse(mut lex: Lexer) -> Result<Parsed, String> {
             "best-effort" => a.best_effort = true,
             "report" => a.report = Some(PathBuf::from(lex.value(&dashed)?)),
             "quiet" => a.quiet = true,
-            other => return Err(format!("unknown option --{other} (see cgbox run --help)")),
+            other => {
+                return Err(format!(
+                    "unknown option --{other} (see cgbox {word} --help)"
+                ));
+            }
         }
     }
     a.command = lex.rest();
+    if mode == Mode::Exec && a.target.is_none() {
+        return Err("give the box: cgbox exec NAME -- CMD".into());
+    }
     if a.command.is_empty() {
         return Err("no command after --".into());
     }
     Ok(Parsed::Run(Box::new(a)))
 }
+
+pub const EXEC_HELP: &str = "\
+usage: cgbox [--root DIR] [--app NAME] exec NAME [--timeout SECS] [--signal SIG]
+                 [--kill-after SECS] [--kill-rest] [--report FILE] [--quiet] -- CMD [ARGS...]
+
+Start CMD inside the existing box NAME (made with cgbox create, or a box of a
+running program), born there as with run, wait for it and exit with its
+code. CMD gets a cgroup of its own inside the box (NAME/exec/agents/<id>):
+the box's limits cover it and its CPU and memory count in the box's
+statistics. The box and its other processes are left alone; what CMD leaves
+running stays in the box (killed with it), unless --kill-rest.
+
+  --timeout, --signal, --kill-after, --report, --quiet: as for run
+  --kill-rest   when CMD ends, kill what it left running
+
+exit code: as for run.
+";

@@ -5,6 +5,8 @@ mod program;
 mod report;
 mod stop;
 
+pub use args::seconds;
+
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,12 +18,21 @@ use crate::Global;
 use crate::args::Lexer;
 use crate::context::{Context, report};
 use crate::signals::Signals;
-use args::{HELP, Parsed, RunArgs};
+use args::{EXEC_HELP, HELP_HEAD, HELP_TAIL, Mode, Parsed, RunArgs};
 use program::{EXIT_FAILED, exec_failure, exec_message};
 use report::{Facts, ReportFile};
 use stop::{Outcome, Stopping};
 
+/// `cgbox exec`: CMD in a box that exists.
+pub fn exec_main(global: &Global, lex: Lexer) -> i32 {
+    main_in(global, lex, Mode::Exec)
+}
+
 pub fn main(global: &Global, lex: Lexer) -> i32 {
+    main_in(global, lex, Mode::Run)
+}
+
+fn main_in(global: &Global, lex: Lexer, mode: Mode) -> i32 {
     // First of all: from here until the box is gone, no terminating signal
     // can end cgbox with a box left behind.
     let signals = match Signals::block() {
@@ -31,14 +42,21 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let args = match args::parse(lex) {
+    let args = match args::parse(lex, mode) {
         Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) if mode == Mode::Exec => {
+            out!("{EXEC_HELP}");
+            return 0;
+        }
         Ok(Parsed::Help) => {
-            out!("{HELP}");
+            out!("{HELP_HEAD}{}{HELP_TAIL}", crate::limit_args::LIMITS_HELP);
             return 0;
         }
         Err(e) => {
-            errln!("cgbox: run: {e}");
+            errln!(
+                "cgbox: {}: {e}",
+                if mode == Mode::Exec { "exec" } else { "run" }
+            );
             return EXIT_FAILED;
         }
     };
@@ -121,14 +139,15 @@ fn run(
         Ok(p) => p,
         Err(e) => return (rep.fail(e.code, &e.message, None), None),
     };
-    let ctx = match placed_context(global, &rep.name, args.quiet) {
+    let ctx = match args.mode {
+        Mode::Run => placed_context(global, &rep.name, args.quiet),
+        Mode::Exec => Context::new(global).map_err(|e| e.to_string()),
+    };
+    let ctx = match ctx {
         Ok(c) => c,
         Err(e) => return (rep.fail(EXIT_FAILED, &e, None), None),
     };
-    let app = match ctx
-        .placement()
-        .and_then(|p| cgbox::App::open_at(ctx.fs.clone(), p, &ctx.app))
-    {
+    let app = match open_app(&ctx, args) {
         Ok(a) => a,
         Err(e) => return (rep.fail(EXIT_FAILED, &e.to_string(), None), None),
     };
@@ -198,8 +217,10 @@ fn run(
             }
         }
     };
-    // Nothing outlives the command: kill what is left.
-    if let Err(e) = jb.kill() {
+    // Nothing outlives the command (exec: with --kill-rest): kill what is left.
+    if (args.mode == Mode::Run || args.kill_rest)
+        && let Err(e) = jb.kill()
+    {
         report(&e);
     }
     let wall = start.elapsed();
@@ -227,9 +248,38 @@ fn run(
         error: None,
         stats,
     });
-    end_box(jb);
+    // exec leaves what CMD left running in the box, unless --kill-rest.
+    let leftovers = args.mode == Mode::Exec && !args.kill_rest && outcome.stop_signal.is_none();
+    if leftovers && jb.is_populated().unwrap_or(false) {
+        errln!(
+            "cgbox: {}: CMD left processes running; they stay in the box (--kill-rest ends them)",
+            jb.name()
+        );
+        jb.keep();
+    } else {
+        end_box(jb);
+    }
     (code, outcome.fatal)
 }
+
+/// The app the box for CMD goes into: for run, at the home of this
+/// process's boxes; for exec, inside the box named on the command line.
+fn open_app(ctx: &Context, args: &RunArgs) -> cgbox::Result<cgbox::App<SysFs>> {
+    match (&args.mode, &args.target) {
+        (Mode::Exec, Some(target)) => {
+            let outer = JobBox::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app, target)?;
+            let home = cgbox::placement::Placement {
+                home: outer.path().to_path_buf(),
+                kind: cgbox::placement::HomeKind::Box(target.clone()),
+            };
+            cgbox::App::open_at(ctx.fs.clone(), home, EXEC_APP)
+        }
+        _ => cgbox::App::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app),
+    }
+}
+
+/// The app, inside a box, of the commands `exec` starts there.
+const EXEC_APP: &str = "exec";
 
 /// The context with a home for the box: in a systemd unit that does not
 /// delegate, after moving into a scope systemd delegates (unless
