@@ -21,7 +21,7 @@ while read -r name exe; do
     BIN[$name]=$exe
 done < <(cargo test -q --target $TARGET --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"target":{[^}]*"name":"\([a-z_]*\)".*"executable":"\([^"]*\)".*/\1 \2/p')
-for t in real_kernel differential host_kernel cli_run no_alloc where_it_runs; do
+for t in real_kernel differential host_kernel cli_run no_alloc where_it_runs long_lived; do
     [ -x "${BIN[$t]:-}" ] || { echo "vm: no test binary for $t" >&2; exit 1; }
 done
 
@@ -53,7 +53,7 @@ run() {   # run LAYOUT TEST
     rm -f "$log"
 }
 
-for test in real_kernel differential host_kernel cli_run no_alloc where_it_runs; do run root "$test"; done
+for test in real_kernel differential host_kernel cli_run no_alloc where_it_runs long_lived; do run root "$test"; done
 for test in real_kernel host_kernel cli_run; do run nested "$test"; done
 
 echo "vm: $(( $(date +%s) - start )) s in all"
