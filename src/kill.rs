@@ -127,11 +127,7 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&buf);
-        pids.extend(
-            text.lines()
-                .filter_map(|l| crate::parse::value::parse_u64(l.trim()))
-                .filter_map(|p| u32::try_from(p).ok()),
-        );
+        pids.extend(crate::parse::token::pids(&text));
         Ok(())
     };
     visit(dir)?;
