@@ -239,6 +239,20 @@ fn report_follows_the_contract() {
     assert!(json.contains(&format!(r#""stats": {{"path": "{rel}/agents/r1", "cgroup.events": {{"populated": 0, "frozen": 0}}"#)), "{json}");
     assert!(json.contains(r#""cpu.stat": {"usage_usec": "#), "{json}");
     assert!(json.trim_end().ends_with("}}"), "{json}");
+    // The peaks where the controller and the kernel have them (memory.peak
+    // 5.19, pids.peak 6.1); left out, never 0, where not.
+    let has = controllers();
+    for (file, controller, since) in [
+        ("memory.peak", "memory", (5, 19)),
+        ("pids.peak", "pids", (6, 1)),
+    ] {
+        assert_eq!(
+            json.contains(&format!("\"{file}\": ")),
+            has.iter().any(|c| c == controller) && common::kernel_at_least(since.0, since.1),
+            "{file} on {}: {json}",
+            common::kernel_release()
+        );
+    }
 }
 
 #[test]
@@ -421,16 +435,22 @@ fn stats_of_a_live_box_leave_out_what_this_kernel_lacks() {
         "{json}"
     );
     let has = controllers();
-    for (file, controller) in [
-        ("memory.current", "memory"),
-        ("pids.current", "pids"),
-        ("nr_throttled", "cpu"),
+    // The peaks need their controller and a kernel that has them
+    // (memory.peak 5.19, pids.peak 6.1): where not, they are left out,
+    // never printed as 0.
+    for (file, controller, since) in [
+        ("memory.current", "memory", (0, 0)),
+        ("pids.current", "pids", (0, 0)),
+        ("nr_throttled", "cpu", (0, 0)),
+        ("memory.peak", "memory", (5, 19)),
+        ("pids.peak", "pids", (6, 1)),
     ] {
         let listed = json.contains(&format!("\"{file}\""));
         assert_eq!(
             listed,
-            has.iter().any(|c| c == controller),
-            "{file}: {json}"
+            has.iter().any(|c| c == controller) && common::kernel_at_least(since.0, since.1),
+            "{file} on {}: {json}",
+            common::kernel_release()
         );
     }
     let out = cgbox(&[

@@ -3,27 +3,38 @@
 //! app directory at the cgroup2 parent and removes it, also on failure
 //! (the box handle's Drop). Without root or a writable cgroup2 they say why
 //! and do nothing, unless CGBOX_REQUIRE_REAL_CGROUP=1, where that is a failure.
+//! On a kernel without `cgroup.kill` (before 5.14) the tests that force it
+//! assert that it fails at once with a typed error, and end the box by the
+//! signal path instead. A guard removes whatever a failed test left.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cgbox::discover::Discovery;
 use cgbox::fs::SysFs;
 use cgbox::kill::KillMethod;
-use cgbox::{Builder, JobBox};
+use cgbox::{Builder, ErrorKind, JobBox};
 
-/// The live backend and the parent for boxes, or `None` (with the reason
-/// printed) when this machine cannot run real-cgroup tests.
-fn host(test: &str) -> Option<(Arc<SysFs>, String)> {
+/// The live backend, the app name and a guard that removes what the test
+/// leaves, or `None` (with the reason printed) when this machine cannot
+/// run real-cgroup tests.
+fn host(test: &str) -> Option<(Arc<SysFs>, String, common::Leftovers)> {
     let app = format!("cgbox-test-{test}-{}", std::process::id());
     let reason = match SysFs::new() {
         Err(e) => format!("cannot open /: {e}"),
         Ok(fs) => {
             let d = Discovery::probe(&fs, &app);
-            if d.usable() {
-                return Some((Arc::new(fs), app));
+            if d.usable()
+                && let Some(parent) = d.parent
+            {
+                let fs = Arc::new(fs);
+                let guard = common::Leftovers::new(fs.clone(), parent, &app);
+                return Some((fs, app, guard));
             }
             format!("no writable cgroup2 here: {:?}", d.problems)
         }
@@ -33,6 +44,31 @@ fn host(test: &str) -> Option<(Arc<SysFs>, String)> {
     }
     eprintln!("SKIPPED {test}: {reason}");
     None
+}
+
+/// Destroy `b`, built with `method`. A forced `cgroup.kill` on a kernel
+/// without it (before 5.14) must fail at once with the typed error and
+/// kill nothing; the default method then ends the box.
+fn destroy_with(fs: &Arc<SysFs>, app: &str, b: JobBox<SysFs>, method: KillMethod) {
+    let has_kill = b.path().join("cgroup.kill").exists();
+    assert_eq!(
+        has_kill,
+        common::kernel_at_least(5, 14),
+        "cgroup.kill came in 5.14"
+    );
+    if method != KillMethod::CgroupKill || has_kill {
+        b.destroy().unwrap();
+        return;
+    }
+    let name = b.name().to_owned();
+    let start = Instant::now();
+    let e = b.destroy().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(1), "not at once: {e}");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("needs Linux 5.14"), "{e}");
+    let again = JobBox::open(fs.clone(), app, &name).unwrap();
+    assert!(again.is_populated().unwrap(), "nothing was killed");
+    again.destroy().unwrap();
 }
 
 fn rel_cgroup(pid: u32) -> String {
@@ -72,7 +108,7 @@ fn signal_of(child: &mut Child) -> Option<i32> {
 
 #[test]
 fn spawned_program_starts_inside_the_box() {
-    let Some((fs, app)) = host("spawn") else {
+    let Some((fs, app, _guard)) = host("spawn") else {
         return;
     };
     let b = Builder::new().app(&app).create(fs.clone()).unwrap();
@@ -102,7 +138,7 @@ fn spawned_program_starts_inside_the_box() {
 
 #[test]
 fn a_hundred_sleepers_are_killed_and_removed() {
-    let Some((fs, app)) = host("hundred") else {
+    let Some((fs, app, _guard)) = host("hundred") else {
         return;
     };
     let b = Builder::new().app(&app).create(fs.clone()).unwrap();
@@ -123,7 +159,7 @@ fn a_hundred_sleepers_are_killed_and_removed() {
 #[test]
 fn nested_cgroups_are_killed_from_the_top() {
     for method in [KillMethod::CgroupKill, KillMethod::Signal] {
-        let Some((fs, app)) = host("nested") else {
+        let Some((fs, app, _guard)) = host("nested") else {
             return;
         };
         let b = Builder::new()
@@ -161,7 +197,7 @@ fn nested_cgroups_are_killed_from_the_top() {
         let pids = b.pids().unwrap();
         assert!(pids.len() >= 4, "{method:?}: {pids:?}");
         let path = b.path().to_path_buf();
-        b.destroy().unwrap();
+        destroy_with(&fs, &app, b, method);
         assert_eq!(signal_of(&mut child), Some(9), "{method:?}");
         for pid in pids {
             assert!(is_dead(pid), "{pid} survived");
@@ -172,7 +208,7 @@ fn nested_cgroups_are_killed_from_the_top() {
 
 #[test]
 fn kill_right_after_spawn_leaves_nothing() {
-    let Some((fs, app)) = host("quick") else {
+    let Some((fs, app, _guard)) = host("quick") else {
         return;
     };
     for method in [KillMethod::CgroupKill, KillMethod::Signal] {
@@ -185,7 +221,7 @@ fn kill_right_after_spawn_leaves_nothing() {
             .spawn(Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & wait"]))
             .unwrap();
         let path = b.path().to_path_buf();
-        b.destroy().unwrap();
+        destroy_with(&fs, &app, b, method);
         assert_eq!(signal_of(&mut child), Some(9));
         assert!(!path.exists());
     }
@@ -195,7 +231,7 @@ fn kill_right_after_spawn_leaves_nothing() {
 /// by the signal path.
 #[test]
 fn signal_path_catches_a_job_forking_while_killed() {
-    let Some((fs, app)) = host("forking") else {
+    let Some((fs, app, _guard)) = host("forking") else {
         return;
     };
     let b = Builder::new()
@@ -223,7 +259,7 @@ fn signal_path_catches_a_job_forking_while_killed() {
 
 #[test]
 fn freeze_thaw_and_move_pid() {
-    let Some((fs, app)) = host("freeze") else {
+    let Some((fs, app, _guard)) = host("freeze") else {
         return;
     };
     let b = Builder::new().app(&app).create(fs.clone()).unwrap();

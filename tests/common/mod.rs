@@ -73,3 +73,70 @@ pub fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
+
+/// The running kernel's release (`/proc/sys/kernel/osrelease`), trimmed.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The running kernel's `(major, minor)`; `(0, 0)` when unreadable.
+pub fn kernel_version() -> (u32, u32) {
+    let release = kernel_release();
+    let mut parts = release.split(['.', '-', '+']);
+    let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (next(), next())
+}
+
+/// True when the running kernel is `major.minor` or newer.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    kernel_version() >= (major, minor)
+}
+
+/// Removes `<parent>/<app>` with everything in it when dropped, also when
+/// the test fails: processes are killed the way this kernel allows
+/// (`KillMethod::Auto`), then the cgroups are removed. So that a failed
+/// test leaves nothing for the next one to trip over.
+pub struct Leftovers {
+    fs: std::sync::Arc<cgbox::fs::SysFs>,
+    parent: PathBuf,
+    app: String,
+}
+
+impl Leftovers {
+    pub fn new(fs: std::sync::Arc<cgbox::fs::SysFs>, parent: PathBuf, app: &str) -> Leftovers {
+        Leftovers {
+            fs,
+            parent,
+            app: app.to_owned(),
+        }
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        use cgbox::fs::{Access, CgroupFs};
+        use std::time::Duration;
+        let fs = &*self.fs;
+        let Ok(parent) = fs.open_dir(&self.parent) else {
+            return;
+        };
+        let Ok(dir) = fs.open_child(&parent, &self.app) else {
+            return; // nothing left
+        };
+        let deadline = fs.now() + Duration::from_secs(20);
+        if let Err(e) = cgbox::kill::kill(fs, &dir, cgbox::kill::KillMethod::Auto, deadline) {
+            eprintln!("cleanup: kill {}: {e}", self.app);
+        }
+        if let Ok(events) = fs.open_file(&dir, "cgroup.events", Access::Read)
+            && let Err(e) = cgbox::kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)
+        {
+            eprintln!("cleanup: wait {}: {e}", self.app);
+        }
+        match cgbox::kill::remove_tree(fs, &parent, &self.app, deadline) {
+            Ok(()) => eprintln!("cleanup: removed what the test left in {}", self.app),
+            Err(e) => eprintln!("cleanup: remove {}: {e}", self.app),
+        }
+    }
+}
