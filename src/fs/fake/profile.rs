@@ -670,4 +670,66 @@ mod tests {
             "{stat}"
         );
     }
+
+    /// The fake of each kernel against that kernel's captured samples
+    /// (`fixtures/samples/kernel-*`): the same keys in the same order, and
+    /// every captured file exists in the fake.
+    #[test]
+    fn each_profile_matches_its_kernels_samples() {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples");
+        for (k, dir) in [
+            (Kernel::V5_10, "kernel-5.10"),
+            (Kernel::V6_1, "kernel-6.1"),
+            (Kernel::V6_12, "kernel-6.12"),
+        ] {
+            let samples = base.join(dir);
+            let (fake, root, a) = fake_with_child(k);
+            for (scenario, file) in [
+                ("throttled", "cpu.stat"),
+                ("live", "memory.stat"),
+                ("oom", "memory.events"),
+                ("oom", "memory.events.local"),
+                ("throttled", "cpu.pressure"),
+                ("oom", "memory.pressure"),
+                ("io", "io.pressure"),
+                ("limits", "cgroup.stat"),
+                ("pids-max", "pids.events"),
+            ] {
+                let Ok(real) = std::fs::read_to_string(samples.join(scenario).join(file)) else {
+                    continue;
+                };
+                let fake_text = read_string(&fake, &a, file).unwrap();
+                assert_eq!(keys(&fake_text), keys(&real), "{k:?} {file}");
+            }
+            let real = std::fs::read_to_string(samples.join("root/cpu.stat")).unwrap();
+            assert_eq!(
+                keys(&read_string(&fake, &root, "cpu.stat").unwrap()),
+                keys(&real),
+                "{k:?} root cpu.stat"
+            );
+            for scenario in [
+                "limits",
+                "oom",
+                "pids-max",
+                "throttled",
+                "io",
+                "live",
+                "frozen",
+            ] {
+                for f in std::fs::read_dir(samples.join(scenario)).unwrap() {
+                    let name = f.unwrap().file_name().into_string().unwrap();
+                    assert!(
+                        fake.has_file(&a, &name).unwrap(),
+                        "{k:?}: {scenario}/{name}"
+                    );
+                }
+            }
+            for (file, since) in [("memory.peak", (5, 19)), ("pids.peak", (6, 1))] {
+                assert_eq!(
+                    fake.has_file(&a, file).unwrap(),
+                    k.at_least(since.0, since.1)
+                );
+            }
+        }
+    }
 }
