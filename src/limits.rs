@@ -153,7 +153,7 @@ impl IoMax {
 
 /// One interface-file write that a limit turns into.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
+pub struct LimitWrite {
     /// The controller that must be enabled for the file to exist.
     pub controller: &'static str,
     /// The interface file.
@@ -193,7 +193,7 @@ pub struct Limits {
 }
 
 /// The controllers that `writes` need, each once, in order.
-pub fn controllers_of(writes: &[Write]) -> Vec<&'static str> {
+pub fn controllers_of(writes: &[LimitWrite]) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for w in writes {
         if !out.contains(&w.controller) {
@@ -243,10 +243,10 @@ impl Limits {
     }
 
     /// Validate every field and render the writes, in a safe order.
-    pub fn writes(&self) -> Result<Vec<Write>> {
+    pub fn writes(&self) -> Result<Vec<LimitWrite>> {
         let mut out = Vec::new();
         let mut push = |controller, file, value: String| {
-            out.push(Write {
+            out.push(LimitWrite {
                 controller,
                 file,
                 value,

@@ -349,6 +349,40 @@ impl CgroupFs for SysFs {
             .map_err(|e| Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), e))
     }
 
+    fn read_xattr(&self, dir: &SysDir, name: &str) -> Result<Option<Vec<u8>>> {
+        let mut buf = [0u8; 256];
+        match rfs::fgetxattr(&dir.fd, name, &mut buf[..]) {
+            Ok(n) => Ok(Some(buf.get(..n).unwrap_or(&[]).to_vec())),
+            // Not set, or no xattr support for this name on this kernel.
+            Err(Errno::NODATA | Errno::OPNOTSUPP) => Ok(None),
+            Err(e) => Err(Error::from_rustix(format!("getxattr {name}"), &dir.path, e)),
+        }
+    }
+
+    fn write_xattr(&self, dir: &SysDir, name: &str, value: &[u8]) -> Result<()> {
+        rfs::fsetxattr(&dir.fd, name, value, rfs::XattrFlags::empty())
+            .map_err(|e| Error::from_rustix(format!("setxattr {name}"), &dir.path, e))
+    }
+
+    fn try_lock(&self, dir: &SysDir) -> Result<bool> {
+        match rfs::flock(&dir.fd, rfs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(true),
+            Err(Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(Error::from_rustix("flock", &dir.path, e)),
+        }
+    }
+
+    fn self_pid(&self) -> u32 {
+        rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs()
+    }
+
+    fn euid(&self) -> u32 {
+        rustix::process::geteuid().as_raw()
+    }
+
     fn now(&self) -> Duration {
         self.epoch.elapsed()
     }

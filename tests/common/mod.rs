@@ -94,35 +94,30 @@ pub fn kernel_at_least(major: u32, minor: u32) -> bool {
     kernel_version() >= (major, minor)
 }
 
-/// Removes `<parent>/<app>` with everything in it when dropped, also when
-/// the test fails: processes are killed the way this kernel allows
-/// (`KillMethod::Auto`), then the cgroups are removed. So that a failed
-/// test leaves nothing for the next one to trip over.
-pub struct Leftovers {
-    fs: std::sync::Arc<cgbox::fs::SysFs>,
-    parent: PathBuf,
-    app: String,
+/// The app tree (`<home>/<app>/agents`) outlives the boxes by design: a test
+/// that makes boxes of its own app removes the tree when it ends, also when
+/// an assertion fails, with whatever the test left in it: processes are
+/// killed the way this kernel allows (`KillMethod::Auto`: a box made with
+/// a forced `cgroup.kill` on 5.10 is still full), then every cgroup is
+/// removed. So a failed test leaves nothing for the next one to trip over.
+pub struct AppTree {
+    pub fs: std::sync::Arc<cgbox::fs::SysFs>,
+    pub app: String,
 }
 
-impl Leftovers {
-    pub fn new(fs: std::sync::Arc<cgbox::fs::SysFs>, parent: PathBuf, app: &str) -> Leftovers {
-        Leftovers {
-            fs,
-            parent,
-            app: app.to_owned(),
-        }
-    }
-}
-
-impl Drop for Leftovers {
+impl Drop for AppTree {
     fn drop(&mut self) {
         use cgbox::fs::{Access, CgroupFs};
         use std::time::Duration;
         let fs = &*self.fs;
-        let Ok(parent) = fs.open_dir(&self.parent) else {
+        let Ok(placement) = cgbox::discover::Discovery::probe(fs, &self.app).require_placement()
+        else {
             return;
         };
-        let Ok(dir) = fs.open_child(&parent, &self.app) else {
+        let Ok(home) = fs.open_dir(&placement.home) else {
+            return;
+        };
+        let Ok(dir) = fs.open_child(&home, &self.app) else {
             return; // nothing left
         };
         let deadline = fs.now() + Duration::from_secs(20);
@@ -134,9 +129,8 @@ impl Drop for Leftovers {
         {
             eprintln!("cleanup: wait {}: {e}", self.app);
         }
-        match cgbox::kill::remove_tree(fs, &parent, &self.app, deadline) {
-            Ok(()) => eprintln!("cleanup: removed what the test left in {}", self.app),
-            Err(e) => eprintln!("cleanup: remove {}: {e}", self.app),
+        if let Err(e) = cgbox::kill::remove_tree(fs, &home, &self.app, deadline) {
+            eprintln!("cleanup: remove {}: {e}", self.app);
         }
     }
 }

@@ -6,7 +6,8 @@
 #
 # Kernels: Debian's cloud kernels 5.10, 6.1 and 6.12 (tests/vm/setup.sh
 # fetches them). Layouts: `root` (our process in the root cgroup) and
-# `delegated` (a leaf below /user.slice, as on a systemd host).
+# `nested` (inside a box made by `cgbox run`: the suite's boxes must go
+# inside that box, and cgbox steps into a leaf of it for limits).
 #
 # A test that cannot run on a kernel prints a line starting with SKIPPED
 # and the reason; it is counted as skipped, not passed. Output: a line per
@@ -23,6 +24,8 @@ start=$(date +%s)
 # ---------------------------------------------------------------------------
 # What runs where. Each addition is one line.
 #
+TARGET=x86_64-unknown-linux-musl
+CGBOX=$PWD/target/$TARGET/debug/cgbox
 # Test binaries (cargo test targets) that a cell runs unless it names its own:
 TESTS=(
     real_kernel
@@ -30,16 +33,19 @@ TESTS=(
     host_kernel
     cli_run
     no_alloc
+    where_it_runs
 )
-# Layouts: the cgroup our process starts in (empty: the root cgroup).
+# Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(
     [root]=""
-    [delegated]=/user.slice/user-1000.slice/app.scope
+    # A box passes on the controllers it was given: the suite's box gets a
+    # cpuset so that its own boxes can be given one.
+    [nested]="CGBOX_VM_WRAP=$CGBOX run --quiet --cpuset 0-1 --name suite --"
 )
 # Cells, in the order they run: KERNEL LAYOUT [TEST ...].
 CELLS=(
     "6.1 root"
-    "6.1 delegated real_kernel host_kernel cli_run"
+    "6.1 nested real_kernel host_kernel cli_run"
     "5.10 root"
     "6.12 root"
 )
@@ -47,9 +53,7 @@ CELLS=(
 
 sh tests/vm/setup.sh || { echo "vm: setup failed (see above)" >&2; exit 1; }
 
-TARGET=x86_64-unknown-linux-musl
 cargo build -q --target $TARGET --bin cgbox || exit 1
-CGBOX=$PWD/target/$TARGET/debug/cgbox
 cargo test -q --target $TARGET --no-run || exit 1
 declare -A BIN
 while read -r name exe; do
@@ -76,7 +80,9 @@ run_one() {   # run_one KERNEL LAYOUT TEST
     elif [ -z "${LAYOUT[$layout]+set}" ]; then
         echo "no layout $layout" >"$log"; rc=125
     else
-        CGBOX_VM_KERNEL=$image CGBOX_VM_SELF_CGROUP=${LAYOUT[$layout]} \
+        local setting=()
+        [ -z "${LAYOUT[$layout]}" ] || setting=("${LAYOUT[$layout]}")
+        env "${setting[@]}" CGBOX_VM_KERNEL="$image" \
             CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
             CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
             tests/vm/boot.sh "${BIN[$test]}" --test-threads=1 --show-output >"$log" 2>&1

@@ -16,6 +16,18 @@ pub enum Arg {
     DashDash,
 }
 
+impl Arg {
+    /// How the user typed it, for messages (never Rust's debug text).
+    pub fn describe(&self) -> String {
+        match self {
+            Arg::Long(l) => format!("option --{l}"),
+            Arg::Short(c) => format!("option -{c}"),
+            Arg::Word(w) => format!("argument {:?}", w.to_string_lossy()),
+            Arg::DashDash => "--".to_owned(),
+        }
+    }
+}
+
 /// One step of a command's option loop.
 pub enum Step {
     /// An argument for the command to handle.

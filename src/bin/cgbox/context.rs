@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cgbox::discover::Discovery;
+use cgbox::discover::{Discovery, Probe};
 use cgbox::fs::SysFs;
+use cgbox::placement::Placement;
 
 use crate::Global;
 
@@ -18,7 +19,9 @@ pub struct Context {
 impl Context {
     pub fn new(global: &Global) -> cgbox::Result<Context> {
         let fs = global.fs()?;
-        let discovery = Discovery::probe(&fs, &global.app);
+        let discovery = Probe::new(&global.app)
+            .parent(global.parent.as_deref())
+            .run(&fs);
         Ok(Context {
             fs: Arc::new(fs),
             discovery,
@@ -26,9 +29,19 @@ impl Context {
         })
     }
 
-    /// The parent of `<app>/agents/`, or discovery's error.
+    /// The home of `<app>/agents/`, or discovery's error.
     pub fn parent(&self) -> cgbox::Result<&Path> {
         self.discovery.require_parent()
+    }
+
+    /// Where the boxes go, or discovery's error.
+    pub fn placement(&self) -> cgbox::Result<Placement> {
+        self.discovery.require_placement()
+    }
+
+    /// The app's directories, if they exist; nothing is made.
+    pub fn existing_app(&self) -> cgbox::Result<Option<cgbox::App<SysFs>>> {
+        cgbox::App::existing(self.fs.clone(), self.placement()?, &self.app)
     }
 
     /// The cgroup2 mount point. When mountinfo names none (a bare fixture

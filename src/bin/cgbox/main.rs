@@ -8,6 +8,7 @@ mod inspect;
 mod json;
 mod kill;
 mod logger;
+mod prepare;
 mod run;
 mod stats;
 mod units;
@@ -22,19 +23,22 @@ use cgbox::fs::SysFs;
 const USAGE: &str = "\
 cgbox: a cgroup v2 box for every job
 
-usage: cgbox [--root DIR] [--app NAME] <command> [options]
+usage: cgbox [--root DIR] [--app NAME] [--parent DIR] <command> [options]
 
 commands:
-  inspect   where boxes would go here, and what they can be given
+  inspect   where boxes would go here and why, and what they can be given
+  prepare   move the processes of the home into a leaf so that boxes can get limits
   run       run a command in a new box with limits; nothing outlives it
   stats     every statistic of a box or cgroup
-  list      the boxes of an app
+  list      the boxes of an app, and who holds them
   kill      kill a box's processes and remove it
-  reap      remove empty boxes left by crashed runs
+  reap      remove boxes nobody holds (empty ones; with --orphans, orphans too)
 
 global options:
-  --root DIR   treat DIR as / (fixture trees; the cgroup2 check is off there)
-  --app NAME   the subtree that holds the boxes: <parent>/<app>/agents/<name> (default cgbox)
+  --root DIR     treat DIR as / (fixture trees; the cgroup2 check is off there)
+  --app NAME     the subtree that holds the boxes: <home>/<app>/agents/<name> (default cgbox)
+  --parent DIR   use the cgroup DIR as the home of the boxes (you vouch that it is
+                 yours to manage); default: the cgroup delegated to this process
   -h, --help   this help; `cgbox <command> --help` for a command's
   -V, --version
 ";
@@ -46,6 +50,7 @@ pub const EXIT_USAGE: i32 = 2;
 pub struct Global {
     pub root: Option<PathBuf>,
     pub app: String,
+    pub parent: Option<PathBuf>,
 }
 
 impl Global {
@@ -68,6 +73,7 @@ fn real_main(args: Vec<OsString>) -> i32 {
     let mut global = Global {
         root: None,
         app: "cgbox".to_owned(),
+        parent: None,
     };
     let command = loop {
         let arg = match lex.next_arg() {
@@ -88,6 +94,11 @@ fn real_main(args: Vec<OsString>) -> i32 {
                 }
                 Err(e) => return usage_error(&e),
             },
+            Some(Arg::Long(l)) if l == "parent" => match lex.value("--parent") {
+                Ok(v) if v.starts_with('/') => global.parent = Some(PathBuf::from(v)),
+                Ok(v) => return usage_error(&format!("--parent: {v:?} is not an absolute path")),
+                Err(e) => return usage_error(&e),
+            },
             Some(Arg::Long(l)) if l == "help" => {
                 print!("{USAGE}");
                 return 0;
@@ -105,12 +116,18 @@ fn real_main(args: Vec<OsString>) -> i32 {
                 return 0;
             }
             Some(Arg::Word(w)) => break w.to_string_lossy().into_owned(),
-            Some(other) => return usage_error(&format!("unexpected {other:?} before the command")),
+            Some(other) => {
+                return usage_error(&format!(
+                    "unexpected {} before the command",
+                    other.describe()
+                ));
+            }
             None => return usage_error("no command given"),
         }
     };
     match command.as_str() {
         "inspect" => inspect::main(&global, lex),
+        "prepare" => prepare::main(&global, lex),
         "run" => run::main(&global, lex),
         "stats" => stats::stats_main(&global, lex),
         "list" => stats::list_main(&global, lex),

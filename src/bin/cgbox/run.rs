@@ -129,7 +129,11 @@ fn parse(mut lex: Lexer) -> Result<Parsed, String> {
                         .push(IoMax::parse(&v).map_err(|e| format!("--io-max: {e}"))?);
                 }
                 "io-weight" => a.limits.io_weight = Some(number(&mut lex, "--io-weight")?),
-                "name" => a.name = Some(lex.value("--name")?),
+                "name" => {
+                    let name = lex.value("--name")?;
+                    cgbox::fs::validate_name(&name).map_err(|e| format!("--name: {e}"))?;
+                    a.name = Some(name);
+                }
                 "timeout" => {
                     let v = lex.value("--timeout")?;
                     match v.parse::<f64>() {
@@ -148,7 +152,12 @@ fn parse(mut lex: Lexer) -> Result<Parsed, String> {
                 "quiet" => a.quiet = true,
                 other => return Err(format!("unknown option --{other} (see cgbox run --help)")),
             },
-            Some(other) => return Err(format!("unexpected {other:?} (see cgbox run --help)")),
+            Some(other) => {
+                return Err(format!(
+                    "unexpected {} (see cgbox run --help)",
+                    other.describe()
+                ));
+            }
         }
     }
     a.command = lex.rest();
@@ -214,16 +223,17 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let parent = match ctx.parent() {
-        Ok(p) => p.to_path_buf(),
+    let app = match ctx
+        .placement()
+        .and_then(|p| cgbox::App::open_at(ctx.fs.clone(), p, &ctx.app))
+    {
+        Ok(a) => a,
         Err(e) => {
             report(&e);
             return EXIT_FAILED;
         }
     };
     let mut builder = Builder::new()
-        .app(&ctx.app)
-        .parent(parent)
         .limits(args.limits.clone())
         .policy(if args.best_effort {
             Policy::BestEffort
@@ -233,7 +243,7 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
     if let Some(name) = &args.name {
         builder = builder.name(name);
     }
-    let jb = match builder.create(ctx.fs.clone()) {
+    let jb = match builder.create_in(&app) {
         Ok(b) => b,
         Err(e) => {
             report(&e);

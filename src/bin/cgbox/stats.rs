@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cgbox::fs::CgroupFs;
+use cgbox::jobbox::{BoxEntry, Listing};
 use cgbox::stats::{FileStats, Number, Stats};
 
 use crate::args::{Arg, Lexer, Step};
@@ -28,10 +29,15 @@ under errors and the rest is still shown.
 const LIST_HELP: &str = "\
 usage: cgbox [--root DIR] [--app NAME] list [--json]
 
-The boxes of --app, with whether they hold processes, pids, memory and CPU time.
+The boxes of --app: who holds each (owned: a live cgbox or program holds it;
+kept: left on purpose; orphaned: its owner died with processes inside;
+leftover: nobody holds it and it is empty), what runs in it (running,
+frozen, empty), pids, memory and CPU time. Entries of agents/ that are not
+boxes are named apart.
 
-  --json   {\"boxes\": [{\"name\", \"path\", \"populated\", \"pids.current\",
-            \"memory.current\", \"cpu.stat\": {\"usage_usec\"}}]}
+  --json   {\"boxes\": [{\"name\", \"path\", \"owner\", \"state\", \"populated\",
+            \"pids.current\", \"memory.current\", \"cpu.stat\": {\"usage_usec\"}}],
+            \"odd\": [{\"name\", \"why\"}]}
 ";
 
 fn number(n: Number) -> Json {
@@ -187,7 +193,9 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
             Step::Arg(Arg::Word(w)) if target.is_none() => {
                 target = Some(w.to_string_lossy().into_owned())
             }
-            Step::Arg(other) => return usage_error(&format!("stats: unexpected {other:?}")),
+            Step::Arg(other) => {
+                return usage_error(&format!("stats: unexpected {}", other.describe()));
+            }
         }
     }
     let Some(target) = target else {
@@ -235,8 +243,12 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
 }
 
 /// One entry of `cgbox list --json`; what is unknown is left out.
-fn list_entry(name: &str, rel: String, s: Option<&Stats>) -> Json {
-    let mut entry = Json::object().with("name", name).with("path", rel);
+fn list_entry(b: &BoxEntry, rel: String, s: Option<&Stats>) -> Json {
+    let mut entry = Json::object()
+        .with("name", b.name.as_str())
+        .with("path", rel)
+        .with("owner", b.ownership())
+        .with("state", b.activity());
     let Some(s) = s else { return entry };
     if let Some(p) = s.populated() {
         entry.set("populated", p);
@@ -264,7 +276,9 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
             Step::End => break,
             Step::Exit(code) => return code,
             Step::Arg(Arg::Long(l)) if l == "json" => json = true,
-            Step::Arg(other) => return usage_error(&format!("list: unexpected {other:?}")),
+            Step::Arg(other) => {
+                return usage_error(&format!("list: unexpected {}", other.describe()));
+            }
         }
     }
     let ctx = match Context::new(global) {
@@ -274,48 +288,71 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
             return 1;
         }
     };
-    let boxes = match ctx
-        .parent()
-        .and_then(|p| cgbox::jobbox::list(&*ctx.fs, p, &ctx.app))
-    {
-        Ok(b) => b,
+    let listing = match ctx.existing_app().and_then(|a| match a {
+        Some(app) => app.list(),
+        None => Ok(Listing::default()),
+    }) {
+        Ok(l) => l,
         Err(e) => {
             report(&e);
             return 1;
         }
     };
-    let stats: Vec<Option<Stats>> = boxes
+    let stats: Vec<Option<Stats>> = listing
+        .boxes
         .iter()
         .map(|b| read_stats(&*ctx.fs, &b.path))
         .collect();
     if json {
-        let entries = boxes
+        let entries = listing
+            .boxes
             .iter()
             .zip(&stats)
-            .map(|(b, s)| list_entry(&b.name, ctx.relative(&b.path), s.as_ref()))
+            .map(|(b, s)| list_entry(b, ctx.relative(&b.path), s.as_ref()))
+            .collect();
+        let odd = listing
+            .odd
+            .iter()
+            .map(|o| {
+                Json::object()
+                    .with("name", o.name.as_str())
+                    .with("why", o.why.as_str())
+            })
             .collect();
         println!(
             "{}",
-            Json::object().with("boxes", Json::Array(entries)).render()
+            Json::object()
+                .with("boxes", Json::Array(entries))
+                .with("odd", Json::Array(odd))
+                .render()
         );
         return 0;
     }
-    if boxes.is_empty() {
-        println!("no boxes of app {:?}", ctx.app);
+    if listing.boxes.is_empty() {
+        println!("no boxes of app {}", escape(&ctx.app));
     }
-    for (b, s) in boxes.iter().zip(&stats) {
-        let populated = match s.as_ref().and_then(Stats::populated) {
-            Some(true) => "running",
-            Some(false) => "empty",
-            None => "?",
-        };
+    for (b, s) in listing.boxes.iter().zip(&stats) {
         println!(
-            "{:<38} {populated:<8} pids {:<5} memory {:<10} cpu {}",
-            b.name,
+            "{:<38} {:<9} {:<8} pids {:<5} memory {:<10} cpu {}",
+            escape(&b.name),
+            b.ownership(),
+            b.activity(),
             or_dash(s.as_ref().and_then(Stats::pids_current), |v| v.to_string()),
             or_dash(s.as_ref().and_then(Stats::memory_current), bytes),
             or_dash(s.as_ref().and_then(Stats::cpu_usage_usec), usec)
         );
     }
+    for o in &listing.odd {
+        println!("not a box: {}: {}", escape(&o.name), o.why);
+    }
     0
+}
+
+/// A name as it can be shown on a terminal: control characters and other
+/// odd bytes escaped, so that a hostile directory name cannot move the
+/// cursor or fake output.
+pub fn escape(name: &str) -> String {
+    name.chars()
+        .flat_map(char::escape_debug)
+        .collect::<String>()
 }
