@@ -16,7 +16,10 @@
 # failure.
 #
 # Iterating: CGBOX_VM_KERNELS="5.10", CGBOX_VM_LAYOUTS="root" and
-# CGBOX_VM_TESTS="real_kernel" run a part of the matrix.
+# CGBOX_VM_TESTS="real_kernel" run a part of the matrix. Each boot waits for
+# the shared VM lock, so a binary's time includes other users' VMs; to time
+# the suite alone, hold the lock for all of it:
+#   CGBOX_VM_LOCKED=/tmp/cgbox-vm.lock flock /tmp/cgbox-vm.lock tests/vm/run.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
