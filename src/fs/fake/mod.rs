@@ -7,7 +7,9 @@
 //! kernel's errno for each failure, populated non-root cgroups cannot
 //! enable controllers and cgroups with controllers cannot take processes,
 //! `rmdir` fails with `EBUSY` while anything is inside, values are
-//! validated as the kernel validates them. Faults can be injected by
+//! validated as the kernel validates them. It imitates one kernel
+//! ([`Kernel`]: 5.10, 6.1 by default, or 6.12; see [`FakeFs::with_kernel`]),
+//! whose files, controllers and keys it shows. Faults can be injected by
 //! operation and path, files can be hidden as an older kernel would, and
 //! processes can fork while they are being killed or linger after `SIGKILL`.
 //!
