@@ -71,6 +71,16 @@ pub fn kill<F: CgroupFs>(
     Ok(KillMethod::Signal)
 }
 
+/// Refuse [`KillMethod::CgroupKill`] for a box on a kernel without
+/// `cgroup.kill`, when the box is made: not later, when it should be killed.
+pub(crate) fn check_method<F: CgroupFs>(fs: &F, dir: &F::Dir, method: KillMethod) -> Result<()> {
+    if method != KillMethod::CgroupKill || fs.has_file(dir, "cgroup.kill")? {
+        return Ok(());
+    }
+    let missing = Error::from_rustix("open", &dir.path().join("cgroup.kill"), Errno::NOENT);
+    Err(no_kill_file(fs, dir, missing))
+}
+
 /// The first release with `cgroup.kill`.
 const KILL_FILE_SINCE: &str = "5.14";
 
