@@ -114,6 +114,17 @@
 //! assert!(found.usable());
 //! ```
 #![deny(missing_docs)]
+// Library code never panics on data from outside: no unwrap, expect or
+// indexing (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod dbus;
 pub mod discover;
