@@ -85,7 +85,7 @@ pub mod jobbox;
 pub mod kill;
 pub mod limits;
 pub mod parse;
-mod spawn;
+pub mod spawn;
 pub mod stats;
 
 pub use error::{Error, ErrorKind, Result};

@@ -50,7 +50,7 @@ run() {   # run LAYOUT TEST
     rm -f "$log"
 }
 
-for test in real_kernel differential host_kernel cli_run no_alloc; do run root "$test"; done
+for test in real_kernel differential host_kernel cli_run no_alloc spawn_fast; do run root "$test"; done
 for test in real_kernel host_kernel cli_run; do run delegated "$test"; done
 
 echo "vm: $(( $(date +%s) - start )) s in all"

@@ -1,12 +1,12 @@
 //! `cgbox run`: a command in a new box; nothing outlives it.
 
 use std::ffi::OsString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cgbox::limits::{IoMax, Limits, Size};
+use cgbox::spawn::BoxCommand;
 use cgbox::stats::Stats;
 use cgbox::{Builder, Policy};
 
@@ -257,9 +257,9 @@ pub fn main(global: &Global, lex: Lexer) -> i32 {
     };
 
     let start = Instant::now();
-    let mut command = Command::new(&program);
+    let mut command = BoxCommand::new(&program);
     command.arg0(name).args(rest);
-    let mut child = match jb.spawn(&mut command) {
+    let mut child = match jb.start(&command) {
         Ok(c) => c,
         Err(e) => {
             report(&e);

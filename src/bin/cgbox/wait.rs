@@ -7,7 +7,9 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
+
+use cgbox::spawn::BoxChild;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
@@ -90,7 +92,7 @@ impl Drop for SignalGuard {
 
 /// Wait for `child` until `deadline`, or until cgbox is asked to stop.
 pub fn wait(
-    child: &mut Child,
+    child: &mut BoxChild,
     deadline: Option<Instant>,
     guard: &SignalGuard,
 ) -> io::Result<Ended> {
