@@ -312,11 +312,12 @@ fn args_arg0_env_cwd_and_process_group_reach_the_program() {
         .expect("some environment variable besides PATH");
     for (fork, path) in both_paths() {
         let mut cat = command("cat", fork);
-        cat.arg0("renamed-cat")
+        // busybox picks its applet by the base name: keep it "cat".
+        cat.arg0("renamed/cat")
             .args(["/proc/self/cmdline", "-"])
             .stdin(Stdio::null());
         let (_, text) = output(&b, &mut cat);
-        assert_eq!(text, "renamed-cat\0/proc/self/cmdline\0-\0", "{path}");
+        assert_eq!(text, "renamed/cat\0/proc/self/cmdline\0-\0", "{path}");
 
         let mut sh = command("sh", fork);
         sh.args([

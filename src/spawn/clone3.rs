@@ -108,7 +108,7 @@ pub(crate) fn start(jb: &JobBox<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
     drop(held);
     let (pid, pidfd) = match ret {
         Ok(v) => v,
-        Err(errno) => return refused(errno, jb, &what),
+        Err(errno) => return refused(errno, jb.path(), &what),
     };
     let step = ctx.failed.load(Ordering::Acquire);
     if step != STEP_NONE {
@@ -129,7 +129,7 @@ pub(crate) fn start(jb: &JobBox<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
 /// A failed `clone3`: the kernel lacks it or a filter refuses it (fall
 /// back), or it refused this box (an error: the fork path would not do
 /// better, and could dodge `pids.max` of the box).
-fn refused(errno: Errno, jb: &JobBox<SysFs>, what: &dyn Fn() -> String) -> Result<Outcome> {
+fn refused(errno: Errno, box_path: &Path, what: &dyn Fn() -> String) -> Result<Outcome> {
     if errno == Errno::NOSYS || errno == Errno::TOOBIG {
         // No clone3 (before 5.3, or a seccomp filter such as Docker's
         // default profile), or no CLONE_INTO_CGROUP (5.3 to 5.6): for good.
@@ -142,7 +142,7 @@ fn refused(errno: Errno, jb: &JobBox<SysFs>, what: &dyn Fn() -> String) -> Resul
     }
     Err(Error::from_rustix(
         format!("{}: clone3 into the box", what()),
-        jb.path(),
+        box_path,
         errno,
     ))
 }
@@ -563,4 +563,48 @@ unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
         )
     };
     fail(STEP_EXEC, ret.unsigned_abs() as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_clone3_falls_back_for_good_and_a_refusing_box_is_an_error() {
+        let path = Path::new("/sys/fs/cgroup/b");
+        let what = || "start x".to_owned();
+        for errno in [Errno::PERM, Errno::INVAL] {
+            let out = refused(errno, path, &what).unwrap();
+            assert!(matches!(out, Outcome::Refused(_)), "{errno}");
+            assert_eq!(
+                UNAVAILABLE.load(Ordering::Relaxed),
+                0,
+                "{errno}: not for good"
+            );
+        }
+        // The box's own refusals: the fork path would not do better (and
+        // would dodge pids.max, which counts at fork only).
+        for errno in [
+            Errno::AGAIN,
+            Errno::BUSY,
+            Errno::OPNOTSUPP,
+            Errno::NODEV,
+            Errno::ACCESS,
+        ] {
+            let e = match refused(errno, path, &what) {
+                Err(e) => e,
+                Ok(_) => panic!("{errno} fell back"),
+            };
+            assert_eq!(e.errno(), Some(errno.raw_os_error()));
+            assert_eq!(e.path(), Some(path));
+        }
+        for errno in [Errno::NOSYS, Errno::TOOBIG] {
+            let Outcome::Refused(reason) = refused(errno, path, &what).unwrap() else {
+                panic!("{errno} did not fall back");
+            };
+            assert!(reason.contains(&errno.to_string()), "{reason}");
+            assert_eq!(UNAVAILABLE.load(Ordering::Relaxed), errno.raw_os_error());
+            UNAVAILABLE.store(0, Ordering::Relaxed);
+        }
+    }
 }
