@@ -342,6 +342,22 @@ fn args_arg0_env_cwd_and_process_group_reach_the_program() {
             "{path}: {removed} still set: {text}"
         );
 
+        // No signal blocked, SIGPIPE not ignored (std ignores it in itself
+        // and gives its children the default), as std's children start.
+        let mut status = command("cat", fork);
+        status.arg("/proc/self/status");
+        let (_, text) = output(&b, &mut status);
+        let mask = |key: &str| {
+            let line = text.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+            u64::from_str_radix(line.trim(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{path}");
+        assert_eq!(
+            mask("SigIgn:") & (1 << (13 - 1)),
+            0,
+            "{path}: SIGPIPE ignored"
+        );
+
         let mut env = command("env", fork);
         env.env_clear().env("ONLY", "1");
         let (_, text) = output(&b, &mut env);

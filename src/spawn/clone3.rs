@@ -1,20 +1,21 @@
 //! The clone3 path: the child is created inside the box.
 //!
-//! One `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)`,
-//! as glibc's `posix_spawn` does it (with `CLONE_INTO_CGROUP` added): the
-//! child shares our memory on a stack of its own, so nothing is copied and
-//! the cost does not grow with our size; the kernel charges it to the box
-//! from its first instruction, so nothing is migrated and no
-//! `cgroup.procs` is written; we sleep until it has called `execve` (or
-//! died trying), and get a pidfd for it.
+//! One `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP |
+//! CLONE_CLEAR_SIGHAND)`, as glibc's `posix_spawn` does it (with the
+//! cgroup added): the child shares our memory on a stack of its own, so
+//! nothing is copied and the cost does not grow with our size; the kernel
+//! charges it to the box from its first instruction, so nothing is migrated
+//! and no `cgroup.procs` is written; we sleep until it has called `execve`
+//! (or died trying), and get a pidfd for it.
 //!
 //! Between `clone3` and `execve` the child runs in our address space with
 //! our thread's TLS. It may only make raw system calls (rustix's, or
-//! [`syscall`] here), read what the parent prepared and store to two
+//! `arch::syscall` here), read what the parent prepared and store to two
 //! atomics: no allocation, no locks, no libc, no panics. Everything it
-//! needs is prepared beforehand ([`Plan`], [`StdioSetup`]), and all
-//! signals are blocked around the clone so that no handler of ours can run
-//! in the child before it has reset them.
+//! needs is prepared beforehand ([`Plan`], [`StdioSetup`]). No handler of
+//! ours can run in it: `CLONE_CLEAR_SIGHAND` (5.5+) gives it only SIG_DFL
+//! and SIG_IGN dispositions from birth, where glibc blocks every signal and
+//! resets up to 64 handlers one system call at a time.
 
 use std::ffi::c_char;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -137,7 +138,8 @@ fn refused(errno: Errno, box_path: &Path, what: &dyn Fn() -> String) -> Result<O
         return Ok(Outcome::Refused(format!("clone3 into a cgroup: {errno}")));
     }
     if errno == Errno::PERM || errno == Errno::INVAL {
-        // A seccomp or LSM refusal, or a kernel that does not know a flag.
+        // A seccomp or LSM refusal, or a kernel that does not know a flag
+        // (CLONE_CLEAR_SIGHAND before 5.5, CLONE_INTO_CGROUP before 5.7).
         return Ok(Outcome::Refused(format!("clone3 into a cgroup: {errno}")));
     }
     Err(Error::from_rustix(
@@ -360,13 +362,9 @@ const CLONE_VM: u64 = 0x100;
 const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 const SIGCHLD: u64 = 17;
-const SIGKILL: usize = 9;
 const SIGPIPE: usize = 13;
-const SIGSTOP: usize = 19;
-/// The highest signal number (`_NSIG - 1`).
-const SIGMAX: usize = 64;
-const SIG_IGN: usize = 1;
 const SIG_SETMASK: usize = 2;
 /// The child's stack: it makes a few raw system calls, nothing deeper.
 const STACK_SIZE: usize = 32 * 1024;
@@ -378,11 +376,11 @@ struct StackChunk([u8; 16]);
 /// pidfd once it has exec'd or exited, or the errno of `clone3`.
 #[cfg(target_arch = "x86_64")]
 fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, OwnedFd), Errno> {
-    use arch::{SYS_RT_SIGPROCMASK, clone3, syscall};
+    use arch::clone3;
     let mut stack: Vec<StackChunk> = Vec::with_capacity(STACK_SIZE / size_of::<StackChunk>());
     let mut pidfd: RawFd = -1;
     let args = CloneArgs {
-        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP,
+        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND,
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
         exit_signal: SIGCHLD,
         stack: stack.as_mut_ptr() as u64,
@@ -390,24 +388,6 @@ fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, Own
         cgroup: u64::try_from(cgroup_fd).map_err(|_| Errno::BADF)?,
         ..CloneArgs::default()
     };
-    let all: u64 = !0;
-    let mut old: u64 = 0;
-    // SAFETY: rt_sigprocmask with valid 8-byte sets. Blocking every signal
-    // (SIGKILL and SIGSTOP excepted by the kernel) keeps our handlers from
-    // running in the child, which inherits the mask, until it has reset
-    // them; this thread gets its own mask back right after.
-    let blocked = unsafe {
-        syscall(
-            SYS_RT_SIGPROCMASK,
-            SIG_SETMASK,
-            std::ptr::addr_of!(all) as usize,
-            std::ptr::addr_of_mut!(old) as usize,
-            8,
-        )
-    };
-    if blocked < 0 {
-        return Err(Errno::from_raw_os_error(blocked.unsigned_abs() as i32));
-    }
     // SAFETY: `args` is a complete clone_args whose stack is the unused,
     // 16-byte aligned capacity of `stack`, which outlives the call: with
     // CLONE_VFORK the call returns only once the child has exec'd or
@@ -419,16 +399,6 @@ fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, Own
             size_of::<CloneArgs>(),
             child_main,
             ctx,
-        )
-    };
-    // SAFETY: as above; `old` is the mask read before.
-    unsafe {
-        syscall(
-            SYS_RT_SIGPROCMASK,
-            SIG_SETMASK,
-            std::ptr::addr_of!(old) as usize,
-            0,
-            8,
         )
     };
     drop(stack);
@@ -454,8 +424,8 @@ fn clone_into(_cgroup_fd: RawFd, _ctx: &ChildCtx) -> std::result::Result<(Pid, O
     Err(Errno::NOSYS)
 }
 
-/// The child, from `clone3` to `execve`: reset signal handlers, set up
-/// stdio, directory and process group, unblock signals, exec. On failure
+/// The child, from `clone3` to `execve`: SIGPIPE back to SIG_DFL, stdio,
+/// directory and process group as asked, no signal blocked, exec. On failure
 /// it stores the step and errno where the parent reads them, and exits 127.
 ///
 /// # Safety
@@ -479,39 +449,21 @@ unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
         #[allow(clippy::empty_loop)]
         loop {}
     };
-    // Handlers would run on our shared memory: back to SIG_DFL (ignored
-    // signals stay ignored across exec, as always), and SIGPIPE to SIG_DFL
-    // as std gives its children.
+    // SIGPIPE to SIG_DFL, as std gives its children (std ignores it in
+    // itself); other ignored signals stay ignored across exec, as always.
     let default = KernelSigaction::default();
-    let mut sig = 1;
-    while sig <= SIGMAX {
-        if sig != SIGKILL && sig != SIGSTOP {
-            let mut old = KernelSigaction::default();
-            // SAFETY: rt_sigaction reading into a local of the kernel's layout.
-            let got = unsafe {
-                syscall(
-                    SYS_RT_SIGACTION,
-                    sig,
-                    0,
-                    std::ptr::addr_of_mut!(old) as usize,
-                    8,
-                )
-            };
-            if got == 0 && (old.handler > SIG_IGN || sig == SIGPIPE) {
-                // SAFETY: rt_sigaction installing SIG_DFL from a local.
-                unsafe {
-                    syscall(
-                        SYS_RT_SIGACTION,
-                        sig,
-                        std::ptr::addr_of!(default) as usize,
-                        0,
-                        8,
-                    )
-                };
-            }
-        }
-        sig += 1;
-    }
+    // SAFETY: rt_sigaction installing SIG_DFL from a local of the kernel's
+    // layout. It cannot fail for SIGPIPE; if it did, the program would
+    // merely start with SIGPIPE ignored.
+    unsafe {
+        syscall(
+            SYS_RT_SIGACTION,
+            SIGPIPE,
+            std::ptr::addr_of!(default) as usize,
+            0,
+            8,
+        )
+    };
     // Stdio: every source fd is 3 or above (see StdioSetup), so the
     // dup2s cannot disturb each other, and dup2 clears CLOEXEC.
     for (target, &fd) in ctx.stdio.iter().enumerate() {

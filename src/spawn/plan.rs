@@ -45,7 +45,6 @@ impl Plan {
             .map(|a| c_string(a.as_bytes(), "argument"))
             .collect::<Result<Vec<_>, _>>()?;
         let vars = environment(cmd)
-            .into_iter()
             .map(|(k, v)| {
                 let mut kv = Vec::with_capacity(k.len() + v.len() + 1);
                 kv.extend_from_slice(k.as_bytes());
@@ -104,8 +103,12 @@ fn pointers(strings: &[CString]) -> Vec<*const c_char> {
 }
 
 /// The child's environment: ours (unless cleared) with the command's
-/// changes applied, as `std::process::Command` builds it.
-fn environment(cmd: &BoxCommand) -> BTreeMap<OsString, OsString> {
+/// changes applied, as `std::process::Command` builds it. Without changes,
+/// ours as it is.
+fn environment(cmd: &BoxCommand) -> Box<dyn Iterator<Item = (OsString, OsString)>> {
+    if !cmd.env_clear && cmd.env.is_empty() {
+        return Box::new(std::env::vars_os());
+    }
     let mut vars: BTreeMap<OsString, OsString> = if cmd.env_clear {
         BTreeMap::new()
     } else {
@@ -117,7 +120,7 @@ fn environment(cmd: &BoxCommand) -> BTreeMap<OsString, OsString> {
             None => vars.remove(k),
         };
     }
-    vars
+    Box::new(vars.into_iter())
 }
 
 /// The child's `PATH`: the command's when it sets or removes one, else ours.
