@@ -473,6 +473,26 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
+/// Raise RLIMIT_NOFILE to `want` (or the most we may); returns the soft limit.
+fn raise_fd_limit(want: u64) -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    let wanted = Rlimit {
+        current: Some(want),
+        maximum: Some(want.max(now.maximum.unwrap_or(want))),
+    };
+    if setrlimit(Resource::Nofile, wanted).is_err() {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| {
@@ -487,6 +507,11 @@ fn main() {
     };
     let venue = value("--venue").unwrap_or_else(|| "?".into());
     let quick = args.iter().any(|a| a == "--quick");
+    // cgbox keeps a few fds per box (directory, cgroup.procs,
+    // cgroup.events, <app>, agents): 1000 boxes at once need more than
+    // the usual soft limit of 1024 (and the 4096 hard limit of a VM's
+    // init). Raise both, as root may; say what we have.
+    let fds = raise_fd_limit(65_536);
     let sandbox = match sandbox::Sandbox::enter(Path::new(&parent)) {
         Ok(s) => s,
         Err(e) => {
@@ -513,6 +538,7 @@ fn main() {
     let start = Instant::now();
     println!("## Peer benchmark, venue: {venue}\n");
     println!("- machine: {}", machine());
+    println!("- open-file limit raised to {fds} (RLIMIT_NOFILE)");
     println!(
         "- cgroup2 subtree: {} bind-mounted over /sys/fs/cgroup in a private mount namespace; controllers there: {:?}",
         sandbox.dir.display(),
