@@ -82,6 +82,7 @@ impl Ctx {
 }
 
 /// A box of one contender.
+#[allow(clippy::large_enum_variant)] // one per box, never copied
 pub enum Made {
     Cgbox(JobBox<SysFs>),
     CgroupsRs(Cgroup),

@@ -115,7 +115,7 @@ fn mount_root(point: &str) -> Result<String, String> {
             let f: Vec<&str> = l.split(' ').collect();
             (f.get(4) == Some(&point)).then(|| f.get(3).map(|r| r.to_string()))?
         })
-        .last()
+        .next_back()
         .ok_or_else(|| format!("{point} not in mountinfo"))
 }
 
