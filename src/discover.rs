@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::fs::{CgroupFs, Handle, read_optional};
-use crate::parse::{mountinfo, proc_cgroup, value};
-use crate::{Error, ErrorKind, Result};
+use crate::parse::{mountinfo, proc_cgroup, token, value};
+use crate::placement::{self, HomeKind, NoOracle, Placement, UnitOracle};
+use crate::{Error, ErrorKind, Result, fixes};
 
 /// How cgroups are mounted on this system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,20 +37,6 @@ impl Mode {
     }
 }
 
-/// How the directory holding `<app>/agents/` relates to our own cgroup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParentKind {
-    /// Our cgroup is the real root; boxes go below it (the root is exempt
-    /// from the no-internal-process rule).
-    RealRoot,
-    /// The parent of our cgroup: boxes are siblings of our cgroup.
-    Sibling,
-    /// Our cgroup is the root of what we can see (a cgroup namespace, or a
-    /// bind-mounted sub-tree) but not the real root; boxes go below it,
-    /// where our own processes keep it from enabling controllers.
-    VisibleRoot,
-}
-
 /// What the kernel offers the boxes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Features {
@@ -72,13 +59,20 @@ pub struct Discovery {
     pub mount: Option<PathBuf>,
     /// Our cgroup path from `/proc/self/cgroup`, cleaned of ` (deleted)`.
     pub cgroup: Option<String>,
-    /// The absolute directory that holds `<app>/agents/`.
+    /// The home of the boxes: the absolute directory that holds
+    /// `<app>/agents/` (see [`placement`](crate::placement)).
     pub parent: Option<PathBuf>,
-    /// How `parent` relates to our cgroup.
-    pub parent_kind: Option<ParentKind>,
-    /// The parent's `cgroup.controllers`: what boxes can be given.
+    /// What that home is; `None` when boxes cannot be placed here.
+    pub placement: Option<HomeKind>,
+    /// The home's `cgroup.type` where it is not a plain `domain`
+    /// (`domain threaded`, `domain invalid`, `threaded`).
+    pub home_type: Option<String>,
+    /// Processes in the home other than this one: they keep a non-root home
+    /// from giving boxes controllers until they move to a leaf.
+    pub home_processes: Vec<u32>,
+    /// The controllers boxes can be given here now.
     pub controllers: Vec<String>,
-    /// Whether boxes can be created under `parent`.
+    /// Whether boxes can be created in the home.
     pub writable: bool,
     /// Kernel features.
     pub features: Features,
@@ -87,44 +81,91 @@ pub struct Discovery {
     fatal: Option<Error>,
 }
 
-const SYSTEMD_FIX: &str = "on a systemd host run the job under a delegated scope \
-(systemd-run --user --scope -p Delegate=yes <cmd>) or add a drop-in with \
-Delegate=cpu cpuset io memory pids to its unit";
+/// How [`Discovery`] looks: the app, a home the caller names, and who to
+/// ask about units that carry no delegation mark.
+pub struct Probe<'a> {
+    app: &'a str,
+    parent: Option<&'a Path>,
+    oracle: &'a dyn UnitOracle,
+}
 
-impl Discovery {
-    /// Look at this process's cgroups through `fs`. `app` is the subtree
-    /// name under the parent (`cgbox` by default). Never fails: see
-    /// [`Discovery::require_parent`].
-    pub fn probe<F: CgroupFs>(fs: &F, app: &str) -> Discovery {
+impl<'a> Probe<'a> {
+    /// Look for the boxes of `app` (`cgbox` by default).
+    pub fn new(app: &'a str) -> Probe<'a> {
+        Probe {
+            app,
+            parent: None,
+            oracle: &NoOracle,
+        }
+    }
+
+    /// Use this home instead of finding one (the caller vouches for it).
+    pub fn parent(mut self, parent: Option<&'a Path>) -> Probe<'a> {
+        self.parent = parent;
+        self
+    }
+
+    /// Ask `oracle` whether unmarked units of the user manager delegate.
+    pub fn oracle(mut self, oracle: &'a dyn UnitOracle) -> Probe<'a> {
+        self.oracle = oracle;
+        self
+    }
+
+    /// Run discovery through `fs`.
+    pub fn run<F: CgroupFs>(&self, fs: &F) -> Discovery {
         let mut d = Discovery {
             mode: Mode::None,
             mount: None,
             cgroup: None,
             parent: None,
-            parent_kind: None,
+            placement: None,
+            home_type: None,
+            home_processes: Vec::new(),
             controllers: Vec::new(),
             writable: false,
             features: Features::default(),
             problems: Vec::new(),
             fatal: None,
         };
-        if let Err(e) = d.run(fs, app) {
+        if let Err(e) = d.run(fs, self) {
             d.problems.push(e.to_string());
             d.fatal = Some(e);
         }
         d
     }
+}
 
-    /// The directory that holds `<app>/agents/`, or the typed error that
-    /// explains why there is none here.
+/// What the mounts say.
+struct Mounts {
+    v2: Vec<mountinfo::Mount>,
+    v1_controllers: Vec<(String, PathBuf)>,
+}
+
+impl Discovery {
+    /// Look at this process's cgroups through `fs`, for the boxes of `app`
+    /// (`cgbox` by default). Never fails: see [`Discovery::require_parent`].
+    /// [`Probe`] takes more options.
+    pub fn probe<F: CgroupFs>(fs: &F, app: &str) -> Discovery {
+        Probe::new(app).run(fs)
+    }
+
+    /// The home of the boxes, or the typed error that explains why there
+    /// is none here.
     pub fn require_parent(&self) -> Result<&Path> {
         if let Some(e) = &self.fatal {
             return Err(e.clone());
         }
         self.parent.as_deref().ok_or_else(|| {
             Error::new(ErrorKind::NoCgroup2, "discover cgroup2")
-                .with_detail("no parent directory found")
+                .with_detail("no home for boxes found")
         })
+    }
+
+    /// The placement, or the typed error that explains why there is none.
+    pub fn require_placement(&self) -> Result<Placement> {
+        let home = self.require_parent()?.to_path_buf();
+        let kind = self.placement.clone().unwrap_or(HomeKind::Explicit);
+        Ok(Placement { home, kind })
     }
 
     /// Whether boxes (at least with the core interface) can be made here.
@@ -132,24 +173,63 @@ impl Discovery {
         self.fatal.is_none() && self.parent.is_some() && self.writable
     }
 
-    fn run<F: CgroupFs>(&mut self, fs: &F, app: &str) -> Result<()> {
+    fn run<F: CgroupFs>(&mut self, fs: &F, probe: &Probe<'_>) -> Result<()> {
+        let mounts = self.find_mounts(fs)?;
+        let (mount, rel) = self.locate_own_cgroup(fs, &mounts.v2)?;
+        let placement = match probe.parent {
+            Some(p) => Placement::explicit(p),
+            None => placement::find(fs, &mount.mount_point, &rel, probe.oracle)?,
+        };
+        let home = fs.open_dir(&placement.home)?;
+        self.parent = Some(placement.home.clone());
+        self.placement = Some(placement.kind.clone());
+        self.look_at_home(
+            fs,
+            &home,
+            &placement,
+            &mounts,
+            mount.is_read_only(),
+            probe.app,
+        )?;
+        let app_dir = fs.open_child(&home, probe.app).ok();
+        self.features = probe_features(
+            fs,
+            &home,
+            &placement.kind,
+            app_dir.as_ref(),
+            &self.controllers,
+        )?;
+        if !self.features.kill {
+            self.problems.push(
+                "cgroup.kill is not available (Linux < 5.14): boxes are killed by freezing and signalling each process".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Which cgroup filesystems are mounted; an error when there is no cgroup2.
+    fn find_mounts<F: CgroupFs>(&mut self, fs: &F) -> Result<Mounts> {
         let mounts = read_mountinfo(fs)?;
-        let v2: Vec<&mountinfo::Mount> = mounts.iter().filter(|m| m.fstype == "cgroup2").collect();
-        let v1: Vec<&mountinfo::Mount> = mounts.iter().filter(|m| m.fstype == "cgroup").collect();
-        let v1_controllers: Vec<(&str, &Path)> = v1
+        let v1_controllers: Vec<(String, PathBuf)> = mounts
             .iter()
+            .filter(|m| m.fstype == "cgroup")
             .flat_map(|m| {
                 m.super_options
                     .iter()
                     .filter(|o| is_v1_controller(o))
-                    .map(move |o| (o.as_str(), m.mount_point.as_path()))
+                    .map(move |o| (o.clone(), m.mount_point.clone()))
             })
             .collect();
-        self.mode = match (v2.is_empty(), v1.is_empty()) {
+        let any_v1 = mounts.iter().any(|m| m.fstype == "cgroup");
+        let v2: Vec<mountinfo::Mount> = mounts
+            .into_iter()
+            .filter(|m| m.fstype == "cgroup2")
+            .collect();
+        self.mode = match (v2.is_empty(), any_v1) {
             (false, _) if !v1_controllers.is_empty() => Mode::Hybrid,
             (false, _) => Mode::Unified,
-            (true, false) => Mode::Legacy,
-            (true, true) => Mode::None,
+            (true, true) => Mode::Legacy,
+            (true, false) => Mode::None,
         };
         if v2.is_empty() {
             let (what, fix) = match self.mode {
@@ -167,9 +247,18 @@ impl Discovery {
                 .with_detail(what)
                 .with_hint(fix));
         }
-
         // Until our cgroup says which mount shows it, the first cgroup2 mount.
         self.mount = v2.first().map(|m| m.mount_point.clone());
+        Ok(Mounts { v2, v1_controllers })
+    }
+
+    /// Our cgroup and the mount that shows it, with our path relative to
+    /// that mount's root.
+    fn locate_own_cgroup<'m, F: CgroupFs>(
+        &mut self,
+        fs: &F,
+        v2: &'m [mountinfo::Mount],
+    ) -> Result<(&'m mountinfo::Mount, String)> {
         let memberships = read_proc_cgroup(fs)?;
         let Some(unified) = proc_cgroup::unified(&memberships) else {
             return Err(Error::new(ErrorKind::NoCgroup2, "discover cgroup")
@@ -187,14 +276,13 @@ impl Discovery {
                 ))
                 .with_hint("run cgbox from a process inside the namespace's tree, or unshare a new cgroup namespace (unshare -C) after moving into the target cgroup"));
         }
-
         // The mount through which our cgroup is visible: its root must be
         // an ancestor of our path (bind-mounted sub-trees have root != "/").
-        let mount = v2
+        let found = v2
             .iter()
-            .filter_map(|m| relative_to(&cgroup, &m.root).map(|rel| (*m, rel)))
+            .filter_map(|m| relative_to(&cgroup, &m.root).map(|rel| (m, rel)))
             .min_by_key(|(_, rel)| rel.len());
-        let Some((mount, rel)) = mount else {
+        let Some((mount, rel)) = found else {
             let roots: Vec<String> = v2
                 .iter()
                 .map(|m| format!("{} (root {})", m.mount_point.display(), m.root.display()))
@@ -210,82 +298,103 @@ impl Discovery {
         self.mount = Some(mount.mount_point.clone());
         if mount.is_read_only() {
             self.problems.push(format!(
-                "cgroup2 is mounted read-only at {} (containers do this by default); fix: mount it read-write, e.g. run the container with a writable cgroupns (--cgroupns=private and --security-opt writable-cgroups=true, or --privileged)",
-                mount.mount_point.display()
+                "cgroup2 is mounted read-only at {}; fix: {}",
+                mount.mount_point.display(),
+                fixes::READ_ONLY_MOUNT
             ));
         }
+        Ok((mount, rel))
+    }
 
-        let own_path = join_rel(&mount.mount_point, &rel);
-        let (parent_path, kind) = if !rel.is_empty() {
-            // Our own directory need not be opened (it may be gone: "(deleted)").
-            let parent_rel = match rel.rfind('/') {
-                Some(i) => rel.get(..i).unwrap_or(""),
-                None => "",
-            };
-            (
-                join_rel(&mount.mount_point, parent_rel),
-                ParentKind::Sibling,
-            )
+    /// What the home offers: its type, its processes, its controllers,
+    /// whether we may write there.
+    fn look_at_home<F: CgroupFs>(
+        &mut self,
+        fs: &F,
+        home: &F::Dir,
+        placement: &Placement,
+        mounts: &Mounts,
+        read_only: bool,
+        app: &str,
+    ) -> Result<()> {
+        let real_root = placement.kind.is_real_root();
+        let available = read_optional(fs, home, "cgroup.controllers")?.unwrap_or_default();
+        let enabled = read_optional(fs, home, "cgroup.subtree_control")?.unwrap_or_default();
+        let kind = read_optional(fs, home, "cgroup.type")?.map(|t| t.trim().to_owned());
+        let self_pid = fs.self_pid();
+        if !real_root {
+            let procs = read_optional(fs, home, "cgroup.procs")?.unwrap_or_default();
+            self.home_processes = token::pids(&procs).filter(|&p| p != self_pid).collect();
+        }
+        let thread_mode = kind.as_deref().is_some_and(|t| t != "domain");
+        let can_enable = real_root || (!thread_mode && self.home_processes.is_empty());
+        let offered = if can_enable { &available } else { &enabled };
+        self.controllers = if thread_mode {
+            Vec::new()
         } else {
-            // The root of our view: the real root has no cgroup.type.
-            let own = fs.open_dir(&own_path).map_err(|e| {
-                e.with_hint(format!(
-                    "check that cgroup2 is mounted at {}",
-                    own_path.display()
-                ))
-            })?;
-            if fs.has_file(&own, "cgroup.type")? {
-                (own_path.clone(), ParentKind::VisibleRoot)
-            } else {
-                (own_path.clone(), ParentKind::RealRoot)
-            }
+            value::words(offered).map(str::to_owned).collect()
         };
-        if kind == ParentKind::VisibleRoot {
+        if thread_mode {
+            let t = kind.clone().unwrap_or_default();
             self.problems.push(format!(
-                "our cgroup {} is the root of what this process can see (a cgroup namespace or a bind-mounted sub-tree) but not the real root, and it holds our own processes: by the no-internal-process rule it cannot enable controllers for boxes below it; fix: first move this process into a leaf (mkdir {0}/init && echo $$ > {0}/init/cgroup.procs), as container init systems do, then run cgbox from there",
-                own_path.display()
+                "{} has cgroup.type {t:?}: boxes below it cannot hold processes; fix: {}",
+                placement.home.display(),
+                fixes::thread_mode(&placement.home)
+            ));
+            self.home_type = kind;
+        }
+        if !can_enable && !thread_mode {
+            let shown: Vec<String> = self
+                .home_processes
+                .iter()
+                .take(5)
+                .map(u32::to_string)
+                .collect();
+            self.problems.push(format!(
+                "{} holds {} process(es) of its own ({}{}): boxes without limits work, but limits need controllers, which it cannot give its children while it holds processes (the no-internal-process rule); fix: {}",
+                placement.home.display(),
+                self.home_processes.len(),
+                shown.join(", "),
+                if self.home_processes.len() > 5 { ", ..." } else { "" },
+                fixes::prepare(&placement.home)
             ));
         }
-        let parent = fs.open_dir(&parent_path)?;
-        self.parent = Some(parent_path.clone());
-        self.parent_kind = Some(kind);
-
-        let controllers = read_optional(fs, &parent, "cgroup.controllers")?.unwrap_or_default();
-        self.controllers = value::words(&controllers).map(str::to_owned).collect();
-        self.note_missing_controllers(&v1_controllers, kind);
-
-        let app_dir = fs.open_child(&parent, app).ok();
-        self.writable = !mount.is_read_only()
+        if !thread_mode {
+            let all: Vec<String> = value::words(&available).map(str::to_owned).collect();
+            self.note_missing_controllers(&all, &mounts.v1_controllers, placement);
+        }
+        let app_dir = fs.open_child(home, app).ok();
+        self.writable = !read_only
+            && !thread_mode
             && match &app_dir {
                 Some(dir) => fs.may_write(dir, None),
-                None => fs.may_write(&parent, None),
+                None => fs.may_write(home, None),
             };
-        if !self.writable && !mount.is_read_only() {
+        if !self.writable && !read_only && !thread_mode {
+            let dir = app_dir
+                .as_ref()
+                .map(|d| d.path())
+                .unwrap_or(&placement.home);
             self.problems.push(format!(
-                "no write permission on {}; fix: run as the owner of that cgroup, or {SYSTEMD_FIX}",
-                app_dir
-                    .as_ref()
-                    .map(|d| d.path())
-                    .unwrap_or(&parent_path)
-                    .display()
+                "no write permission on {}; fix: {}",
+                dir.display(),
+                fixes::user_delegation(dir)
             ));
-        }
-
-        self.features = probe_features(fs, &parent, kind, app_dir.as_ref(), &self.controllers)?;
-        if !self.features.kill {
-            self.problems.push(
-                "cgroup.kill is not available (Linux < 5.14): boxes are killed by freezing and signalling each process".into(),
-            );
         }
         Ok(())
     }
 
-    fn note_missing_controllers(&mut self, v1: &[(&str, &Path)], kind: ParentKind) {
+    fn note_missing_controllers(
+        &mut self,
+        available: &[String],
+        v1: &[(String, PathBuf)],
+        placement: &Placement,
+    ) {
         let wanted = ["cpu", "memory", "pids", "io"];
         let missing: Vec<&str> = wanted
             .iter()
             .copied()
-            .filter(|c| !self.controllers.iter().any(|h| h == c))
+            .filter(|c| !available.iter().any(|h| h == c))
             .collect();
         if missing.is_empty() {
             return;
@@ -295,23 +404,31 @@ impl Discovery {
             .filter_map(|c| {
                 let v1name = if *c == "io" { "blkio" } else { c };
                 v1.iter()
-                    .find(|(n, _)| *n == v1name)
+                    .find(|(n, _)| n == v1name)
                     .map(|(_, p)| format!("{c} at {}", p.display()))
             })
             .collect();
         let list = missing.join(", ");
+        let in_user_manager = placement.home.components().any(|c| {
+            c.as_os_str()
+                .to_str()
+                .is_some_and(|s| s.starts_with("user@") && s.ends_with(".service"))
+        });
         let msg = if self.mode == Mode::Hybrid && !held.is_empty() {
             format!(
-                "{list} not available on cgroup2 here: this is a hybrid host and cgroup v1 holds them ({}); boxes get only the core interface (kill, freeze, cpu.stat), and limits on {list} cannot be applied; fix: boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) so the controllers move to cgroup2",
-                held.join(", ")
+                "{list} not available on cgroup2 here: this is a hybrid host and cgroup v1 holds them ({}); boxes get only the core interface (kill, freeze, cpu.stat), and limits on {list} cannot be applied; fix: {}",
+                held.join(", "),
+                fixes::UNIFIED_BOOT
             )
-        } else if kind == ParentKind::RealRoot {
+        } else if placement.kind.is_real_root() {
             format!(
                 "{list} not available at the cgroup2 root: the kernel was built without them, or they are bound to cgroup v1; fix: boot with cgroup_no_v1=all"
             )
         } else {
             format!(
-                "{list} not delegated to this cgroup (absent from its cgroup.controllers), so limits on them cannot be applied; fix: enable them in cgroup.subtree_control of every ancestor, or {SYSTEMD_FIX}"
+                "{list} not delegated to {} (absent from its cgroup.controllers), so limits on them cannot be applied; fix: {}",
+                placement.home.display(),
+                fixes::controller_not_delegated(&list, in_user_manager)
             )
         };
         self.problems.push(msg);
@@ -363,14 +480,6 @@ fn relative_to(path: &str, root: &Path) -> Option<String> {
     }
 }
 
-fn join_rel(mount: &Path, rel: &str) -> PathBuf {
-    if rel.is_empty() {
-        mount.to_path_buf()
-    } else {
-        mount.join(rel)
-    }
-}
-
 fn read_host_text<F: CgroupFs>(fs: &F, path: &str) -> Result<String> {
     let path = Path::new(path);
     let bytes = fs
@@ -408,7 +517,7 @@ fn kernel_version<F: CgroupFs>(fs: &F) -> Option<(u32, u32)> {
 fn probe_features<F: CgroupFs>(
     fs: &F,
     parent: &F::Dir,
-    kind: ParentKind,
+    kind: &HomeKind,
     app_dir: Option<&F::Dir>,
     controllers: &[String],
 ) -> Result<Features> {
@@ -420,7 +529,7 @@ fn probe_features<F: CgroupFs>(
         probes.extend(fs.open_child(parent, name).ok());
     }
     let mut non_root: Vec<&F::Dir> = Vec::new();
-    if kind != ParentKind::RealRoot && fs.has_file(parent, "cgroup.type")? {
+    if !kind.is_real_root() && fs.has_file(parent, "cgroup.type")? {
         non_root.push(parent);
     }
     if let Some(app) = app_dir {

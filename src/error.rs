@@ -35,6 +35,12 @@ pub enum ErrorKind {
     ControllerUnavailable,
     /// The no-internal-process rule forbids the operation.
     NoInternalProcesses,
+    /// The cgroup belongs to a service manager (systemd) that did not
+    /// delegate it to this process.
+    NotDelegated,
+    /// The cgroup is in a thread-mode subtree (`domain threaded`,
+    /// `domain invalid`, `threaded`), where boxes cannot work.
+    ThreadMode,
     /// Real-time processes outside the root prevent enabling the cpu controller.
     RealtimeProcesses,
     /// The kernel does not support the operation or file.
@@ -43,6 +49,10 @@ pub enum ErrorKind {
     Parse,
     /// A bounded wait ran out.
     TimedOut,
+    /// A D-Bus peer (the bus, or systemd on it) answered with an error that
+    /// no other kind describes, or closed the connection; the D-Bus error
+    /// name and message are in the detail.
+    Bus,
     /// Any other operating-system error.
     Other,
 }

@@ -121,14 +121,13 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
         match fs.read_file(d, "cgroup.procs", &mut buf) {
             Ok(()) => {}
             Err(e) if e.is_gone() => return Ok(()),
+            // A threaded cgroup: its processes are listed by its thread
+            // root, which this walk visits too.
+            Err(e) if e.is_errno(Errno::OPNOTSUPP) => return Ok(()),
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&buf);
-        pids.extend(
-            text.lines()
-                .filter_map(|l| crate::parse::value::parse_u64(l.trim()))
-                .filter_map(|p| u32::try_from(p).ok()),
-        );
+        pids.extend(crate::parse::token::pids(&text));
         Ok(())
     };
     visit(dir)?;
@@ -421,6 +420,21 @@ mod tests {
         let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
         remove_tree(&fake, &root, "box", SECOND).unwrap();
         assert_eq!(fake.cgroups(), vec!["/"]);
+    }
+
+    #[test]
+    fn signal_path_finds_processes_in_threaded_cgroups() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        fake.mkdir_p("box/t").unwrap();
+        let t = fake.open_dir(Path::new("/sys/fs/cgroup/box/t")).unwrap();
+        fake.write_file(&t, "cgroup.type", b"threaded").unwrap();
+        let pid = fake.spawn("box").unwrap();
+        fake.write_file(&t, "cgroup.procs", pid.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(subtree_pids(&fake, &dir).unwrap().len(), 1);
+        kill(&fake, &dir, KillMethod::Signal, SECOND).unwrap();
+        assert_eq!(fake.state(pid), Some(ProcState::Zombie));
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Size {
             }
             _ => (t, 0),
         };
-        let n = crate::parse::value::parse_u64(digits).ok_or_else(|| bad("not a whole number"))?;
+        let n = crate::parse::token::parse_u64(digits).ok_or_else(|| bad("not a whole number"))?;
         let bytes = n
             .checked_mul(1u64 << shift)
             .ok_or_else(|| bad("too large"))?;
@@ -94,7 +94,7 @@ impl IoMax {
         let (major, minor) = dev
             .split_once(':')
             .ok_or_else(|| bad(format!("bad device {dev:?}")))?;
-        let num = |s: &str| crate::parse::value::parse_u64(s).and_then(|v| u32::try_from(v).ok());
+        let num = |s: &str| crate::parse::token::parse_u64(s).and_then(|v| u32::try_from(v).ok());
         let (Some(major), Some(minor)) = (num(major), num(minor)) else {
             return Err(bad(format!("bad device {dev:?}")));
         };
@@ -107,6 +107,7 @@ impl IoMax {
             wiops: None,
         };
         let mut any = false;
+        let mut seen: Vec<&str> = Vec::new();
         for w in words {
             let (k, v) = w
                 .split_once('=')
@@ -114,13 +115,17 @@ impl IoMax {
             let value = if v == "max" {
                 None
             } else {
-                let n = crate::parse::value::parse_u64(v)
+                let n = crate::parse::token::parse_u64(v)
                     .ok_or_else(|| bad(format!("{k}: not a number: {v:?}")))?;
                 if n == 0 {
                     return Err(bad(format!("{k}=0 would stop all I/O")));
                 }
                 Some(n)
             };
+            if seen.contains(&k) {
+                return Err(bad(format!("{k} is given twice")));
+            }
+            seen.push(k);
             let slot = match k {
                 "rbps" => &mut io.rbps,
                 "wbps" => &mut io.wbps,
@@ -153,7 +158,7 @@ impl IoMax {
 
 /// One interface-file write that a limit turns into.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
+pub struct LimitWrite {
     /// The controller that must be enabled for the file to exist.
     pub controller: &'static str,
     /// The interface file.
@@ -193,7 +198,7 @@ pub struct Limits {
 }
 
 /// The controllers that `writes` need, each once, in order.
-pub fn controllers_of(writes: &[Write]) -> Vec<&'static str> {
+pub fn controllers_of(writes: &[LimitWrite]) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for w in writes {
         if !out.contains(&w.controller) {
@@ -202,6 +207,9 @@ pub fn controllers_of(writes: &[Write]) -> Vec<&'static str> {
     }
     out
 }
+
+/// The smallest `memory.max` or `memory.high` a job can start under.
+const MIN_MEMORY: u64 = 1 << 20;
 
 /// The largest `cpu.max` quota the kernel takes (`max_cfs_runtime`), in us.
 const MAX_QUOTA_US: u64 = (1 << 44) - 1;
@@ -235,6 +243,66 @@ impl Limits {
         self
     }
 
+    /// Set `pids.max` to `max`: no limit on the number of processes.
+    pub fn pids_unlimited(mut self) -> Limits {
+        self.pids_max = Some(None);
+        self
+    }
+
+    /// Set `memory.high`, the throttling limit.
+    pub fn memory_high(mut self, size: Size) -> Limits {
+        self.memory_high = Some(size);
+        self
+    }
+
+    /// Set `memory.swap.max`.
+    pub fn memory_swap_max(mut self, size: Size) -> Limits {
+        self.memory_swap_max = Some(size);
+        self
+    }
+
+    /// Set `memory.oom.group`: an OOM kill takes the whole box.
+    pub fn memory_oom_group(mut self, whole_box: bool) -> Limits {
+        self.memory_oom_group = Some(whole_box);
+        self
+    }
+
+    /// Set the `cpu.max` period in microseconds (with [`Limits::cpus`]).
+    pub fn cpu_period_us(mut self, period: u64) -> Limits {
+        self.cpu_period_us = Some(period);
+        self
+    }
+
+    /// Set `cpu.weight`, 1 to 10 000.
+    pub fn cpu_weight(mut self, weight: u64) -> Limits {
+        self.cpu_weight = Some(weight);
+        self
+    }
+
+    /// Set `cpuset.cpus`, such as `0-3,6`.
+    pub fn cpuset_cpus(mut self, list: impl Into<String>) -> Limits {
+        self.cpuset_cpus = Some(list.into());
+        self
+    }
+
+    /// Set `cpuset.mems`.
+    pub fn cpuset_mems(mut self, list: impl Into<String>) -> Limits {
+        self.cpuset_mems = Some(list.into());
+        self
+    }
+
+    /// Add an `io.max` line for one device.
+    pub fn io_max(mut self, io: IoMax) -> Limits {
+        self.io_max.push(io);
+        self
+    }
+
+    /// Set `io.weight` (the default weight), 1 to 10 000.
+    pub fn io_weight(mut self, weight: u64) -> Limits {
+        self.io_weight = Some(weight);
+        self
+    }
+
     /// The controllers these limits need.
     pub fn controllers(&self) -> Vec<&'static str> {
         self.writes()
@@ -243,10 +311,10 @@ impl Limits {
     }
 
     /// Validate every field and render the writes, in a safe order.
-    pub fn writes(&self) -> Result<Vec<Write>> {
+    pub fn writes(&self) -> Result<Vec<LimitWrite>> {
         let mut out = Vec::new();
         let mut push = |controller, file, value: String| {
-            out.push(Write {
+            out.push(LimitWrite {
                 controller,
                 file,
                 value,
@@ -272,11 +340,16 @@ impl Limits {
             ("memory.swap.max", self.memory_swap_max),
         ] {
             if let Some(size) = size {
-                if size == Size::Bytes(0) && file != "memory.swap.max" {
-                    return Err(
-                        invalid(file, 0, "a zero limit would kill every process at once")
-                            .with_hint("give a size such as 64M, or max"),
-                    );
+                if let Size::Bytes(b) = size
+                    && b < MIN_MEMORY
+                    && file != "memory.swap.max"
+                {
+                    return Err(invalid(
+                        file,
+                        b,
+                        "below 1M no process can even start: the limit could only fail at once",
+                    )
+                    .with_hint("give a size such as 64M, or max"));
                 }
                 push("memory", file, size.to_string());
             }
@@ -357,7 +430,7 @@ fn cpuset_list(field: &str, text: &str) -> Result<String> {
     }
     for part in t.split(',') {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let num = |s: &str| crate::parse::value::parse_u64(s).filter(|&n| n < 65_536);
+        let num = |s: &str| crate::parse::token::parse_u64(s).filter(|&n| n < 65_536);
         match (num(a), num(b)) {
             (Some(a), Some(b)) if a <= b => {}
             _ => {
@@ -537,6 +610,7 @@ mod tests {
             "8:0 speed=1",
             "8:0 rbps=-1",
             "8:0 wbps=0",
+            "8:0 rbps=1 rbps=2",
         ] {
             assert!(IoMax::parse(bad).is_err(), "{bad:?}");
         }

@@ -24,7 +24,7 @@ fn hybrid_host_json_follows_the_contract() {
     let out = cgbox(&["--root", &layout("hybrid-host"), "inspect", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let json = String::from_utf8(out.stdout).unwrap();
-    let head = r#"{"mode": "hybrid", "mount": "/sys/fs/cgroup/unified", "cgroup": "/", "parent": "/sys/fs/cgroup/unified", "controllers": ["hugetlb"], "writable": true, "features": {"kill": true, "freeze": true, "memory_peak": false, "psi": true}, "problems": ["#;
+    let head = r#"{"mode": "hybrid", "mount": "/sys/fs/cgroup/unified", "cgroup": "/", "parent": "/sys/fs/cgroup/unified", "placement": "root", "unit": null, "type": null, "home_processes": [], "controllers": ["hugetlb"], "writable": true, "features": {"kill": true, "freeze": true, "memory_peak": false, "psi": true}, "problems": ["#;
     assert!(json.starts_with(head), "{json}");
     assert!(json.contains("memory"), "{json}");
     assert_eq!(json.lines().count(), 1, "one JSON object on one line");
@@ -46,7 +46,25 @@ fn exit_code_one_when_boxes_cannot_be_made() {
 }
 
 #[test]
-fn text_output_names_the_box_location() {
+fn text_output_names_where_boxes_go_and_why() {
+    let out = cgbox(&[
+        "--root",
+        &layout("escaped-mountpoint"),
+        "--app",
+        "ci",
+        "inspect",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("/run/my cgroup/ci/agents/<name>"), "{text}");
+    assert!(
+        text.contains("the root of a host without a cgroup manager"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_undelegated_systemd_scope_exits_one_with_the_fix() {
     let out = cgbox(&[
         "--root",
         &layout("unified-systemd-user"),
@@ -54,10 +72,31 @@ fn text_output_names_the_box_location() {
         "ci",
         "inspect",
     ]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("app.slice/ci/agents/<name>"), "{text}");
-    assert!(text.contains("problems     none"), "{text}");
+    assert!(text.contains("refused"), "{text}");
+    assert!(
+        text.contains("systemd-run --user --scope -p Delegate=yes"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("app.slice/ci/agents"),
+        "never beside the scope: {text}"
+    );
+    // The caller may name a home it vouches for.
+    let out = cgbox(&[
+        "--root",
+        &layout("unified-systemd-user"),
+        "--parent",
+        "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice",
+        "--app",
+        "ci",
+        "inspect",
+        "--json",
+    ]);
+    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(json.contains(r#""placement": "explicit""#), "{json}");
+    assert_eq!(out.status.code(), Some(0), "{json}");
 }
 
 #[test]

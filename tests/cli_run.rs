@@ -19,14 +19,42 @@ fn cgbox(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// The app name for a test and the directory it would live in, when this
-/// machine can run boxes.
-fn host(test: &str) -> Option<(String, PathBuf)> {
+/// A test's own app. `<app>` and `agents` outlive the boxes by design;
+/// the test removes them when it ends, also when an assertion fails.
+struct TestApp {
+    dir: PathBuf,
+}
+
+impl TestApp {
+    /// The boxes left in the app.
+    fn boxes(&self) -> Vec<String> {
+        match std::fs::read_dir(self.dir.join("agents")) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(self.dir.join("agents"));
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The app name for a test and its directory, when this machine can run
+/// boxes.
+fn host(test: &str) -> Option<(String, TestApp)> {
     let app = format!("cgbox-cli-{test}-{}", std::process::id());
     let fs = SysFs::new().ok()?;
     let d = Discovery::probe(&fs, &app);
     if d.usable() {
-        return Some((app.clone(), d.parent.unwrap().join(&app)));
+        let dir = d.parent.unwrap().join(&app);
+        return Some((app, TestApp { dir }));
     }
     if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
         panic!(
@@ -84,7 +112,11 @@ fn command_runs_inside_a_box_and_nothing_is_left() {
     );
     let summary = String::from_utf8(out.stderr).unwrap();
     assert!(summary.contains("job1: exit 0, wall "), "{summary}");
-    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert_eq!(dir.boxes(), Vec::<String>::new(), "no box left behind");
+    assert!(
+        dir.dir.join("agents").exists(),
+        "the app tree stays for the next run"
+    );
 }
 
 #[test]
@@ -113,7 +145,7 @@ fn exit_codes_follow_the_contract() {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!dir.exists(), "{args:?} left {}", dir.display());
+        assert_eq!(dir.boxes(), Vec::<String>::new(), "{args:?} left a box");
     }
 }
 
@@ -169,7 +201,7 @@ fn background_processes_do_not_outlive_the_command() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
     let left = processes_with_cmdline(&["sleep", &marker]);
     assert!(left.is_empty(), "left running: {left:?}");
-    assert!(!dir.exists());
+    assert!(dir.boxes().is_empty());
 }
 
 #[test]
@@ -200,15 +232,16 @@ fn timeout_kills_a_hundred_background_processes_and_nested_cgroups() {
         script,
     ]);
     assert_eq!(code(&out), 124, "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(dir.boxes().is_empty(), "{:?} left behind", dir.boxes());
     let json = std::fs::read_to_string(report.path()).unwrap();
-    assert!(json.contains(r#""timed_out": true"#), "{json}");
-    assert!(json.contains(r#""exit_code": null, "signal": 9"#), "{json}");
+    // Stopped like timeout(1): TERM first to every process of the box (the
+    // shell dies of it), then whatever is left is killed with the box.
+    assert!(json.contains(r#""status": 124, "exit_code": null, "signal": 15, "timed_out": true, "interrupted_by": null, "stop_signal": 15"#), "{json}");
 }
 
 #[test]
 fn report_follows_the_contract() {
-    let Some((app, _)) = host("report") else {
+    let Some((app, _app_dir)) = host("report") else {
         return;
     };
     let report = tempfile::NamedTempFile::new().unwrap();
@@ -233,7 +266,7 @@ fn report_follows_the_contract() {
     let json = std::fs::read_to_string(report.path()).unwrap();
     let rel = rel_app(&app);
     let head = format!(
-        r#"{{"name": "r1", "path": "{rel}/agents/r1", "exit_code": 0, "signal": null, "timed_out": false, "wall_ms": "#
+        r#"{{"name": "r1", "path": "{rel}/agents/r1", "status": 0, "exit_code": 0, "signal": null, "timed_out": false, "interrupted_by": null, "stop_signal": null, "killed": false, "wall_ms": "#
     );
     assert!(json.starts_with(&head), "{json}");
     assert!(json.contains(&format!(r#""stats": {{"path": "{rel}/agents/r1", "cgroup.events": {{"populated": 0, "frozen": 0}}"#)), "{json}");
@@ -260,7 +293,7 @@ fn limits_that_cannot_be_applied_fail_before_the_command_unless_best_effort() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("memory") && err.contains("fix:"), "{err}");
     assert!(!touched.exists(), "the command ran");
-    assert!(!dir.exists());
+    assert!(dir.boxes().is_empty());
 
     let out = cgbox(&[
         "--app",
@@ -280,7 +313,7 @@ fn limits_that_cannot_be_applied_fail_before_the_command_unless_best_effort() {
         "best-effort warns"
     );
     assert!(touched.exists());
-    assert!(!dir.exists());
+    assert!(dir.boxes().is_empty());
 }
 
 #[test]
@@ -329,79 +362,140 @@ fn malformed_limits_exit_125_and_create_nothing() {
 }
 
 #[test]
-fn kill_reap_and_list() {
+fn list_reap_and_kill_tell_owned_kept_orphaned_and_leftover_boxes_apart() {
     let Some((app, dir)) = host("killreap") else {
         return;
     };
-    // A box left by a crashed run (kept), and one with a live process.
     let fs = std::sync::Arc::new(SysFs::new().unwrap());
-    // Kept boxes outlive their handles: end them even if an assertion fails.
+    // Boxes outlive their handles here: end them even if an assertion fails.
     struct Cleanup(std::sync::Arc<SysFs>, String);
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            for name in ["crashed", "busy"] {
+            for name in ["leftover", "kept", "orphan", "owned", ".odd"] {
                 if let Ok(b) = cgbox::JobBox::open(self.0.clone(), &self.1, name) {
                     let _ = b.destroy();
                 }
             }
         }
     }
-    let _cleanup = Cleanup(fs.clone(), app.clone());
-    let crashed = cgbox::Builder::new()
+    let cleanup = Cleanup(fs.clone(), app.clone());
+    let agents = dir.dir.join("agents");
+    // A leftover: made and never used (a run killed before it started).
+    // A kept box. A box this process holds, with a sleeper. An entry that
+    // is not a box cgbox can address.
+    cgbox::Builder::new()
         .app(&app)
-        .name("crashed")
+        .name("kept")
         .create(fs.clone())
         .unwrap()
         .keep();
-    let busy = cgbox::Builder::new()
+    std::fs::create_dir(agents.join("leftover")).unwrap();
+    // Made an hour ago: reap leaves boxes made a moment ago to their maker.
+    std::fs::File::open(agents.join("leftover"))
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)),
+        )
+        .unwrap();
+    std::fs::create_dir(agents.join(".odd")).unwrap();
+    let owned = cgbox::Builder::new()
         .app(&app)
-        .name("busy")
+        .name("owned")
         .create(fs.clone())
         .unwrap();
-    let mut child = busy
+    let mut sleeper = owned
         .spawn(Command::new("sleep").arg("1000").stdin(Stdio::null()))
         .unwrap();
-    let busy = busy.keep();
+    // An orphan: `cgbox run` killed with SIGKILL while its job runs.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_cgbox"))
+        .args([
+            "--app", &app, "run", "--quiet", "--name", "orphan", "--", "sleep", "1000",
+        ])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = agents.join("orphan/cgroup.events");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&events).is_ok_and(|e| e.contains("populated 1")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphan's job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
 
     let out = cgbox(&["--app", &app, "list", "--json"]);
     assert_eq!(code(&out), 0);
     let json = String::from_utf8(out.stdout).unwrap();
+    for (name, owner, state) in [
+        ("kept", "kept", "empty"),
+        ("leftover", "leftover", "empty"),
+        ("orphan", "orphaned", "running"),
+        ("owned", "owned", "running"),
+    ] {
+        let entry = format!(
+            r#""name": "{name}", "path": "{}/agents/{name}", "owner": "{owner}", "state": "{state}""#,
+            rel_app(&app)
+        );
+        assert!(json.contains(&entry), "{entry} not in {json}");
+    }
     assert!(
-        json.starts_with(r#"{"boxes": [{"name": "busy", "path": ""#),
-        "{json}"
-    );
-    assert!(
-        json.contains(r#""populated": true"#) && json.contains(r#""populated": false"#),
+        json.contains(r#""odd": [{"name": ".odd", "why": "#),
         "{json}"
     );
 
     let out = cgbox(&["--app", &app, "reap"]);
-    assert_eq!(code(&out), 0);
+    let status = code(&out);
     let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(status, 1, "an odd entry makes reap exit 1: {text}");
+    assert!(text.contains("removed leftover"), "{text}");
     assert!(
-        text.contains("removed crashed") && text.contains("left busy"),
+        text.contains("left orphan orphan") && text.contains("--orphans"),
         "{text}"
     );
-    assert!(!crashed.exists() && busy.exists());
+    assert!(
+        text.contains("left owned: a live process owns it"),
+        "{text}"
+    );
+    assert!(text.contains("left kept: kept on purpose"), "{text}");
+    assert!(text.contains("could not handle .odd"), "{text}");
+    assert_eq!(
+        sleeper.try_wait().unwrap(),
+        None,
+        "an owned box is never touched"
+    );
 
-    let out = cgbox(&["--app", &app, "kill", "busy"]);
+    let out = cgbox(&["--app", &app, "reap", "--orphans"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("killed and removed orphan orphan"), "{text}");
+    std::fs::remove_dir(agents.join(".odd")).unwrap();
+
+    // kill is explicit: it ends even a box another process owns.
+    let out = cgbox(&["--app", &app, "kill", "owned"]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(child.wait().unwrap().signal(), Some(9));
-    assert!(!dir.exists(), "{} left", dir.display());
+    assert_eq!(sleeper.wait().unwrap().signal(), Some(9));
+    owned.destroy().unwrap();
+    let out = cgbox(&["--app", &app, "kill", "kept"]);
+    assert_eq!(code(&out), 0);
+    assert!(dir.boxes().is_empty(), "{:?}", dir.boxes());
 
-    let out = cgbox(&["--app", &app, "kill", "busy"]);
+    let out = cgbox(&["--app", &app, "kill", "owned"]);
     assert_eq!(code(&out), 1, "a box that is gone");
     assert!(
         String::from_utf8(out.stderr)
             .unwrap()
             .contains("no box named")
     );
+    drop(cleanup);
 }
 
 #[test]
 fn stats_of_a_live_box_leave_out_what_this_kernel_lacks() {
-    let Some((app, _)) = host("stats") else {
+    let Some((app, _app_dir)) = host("stats") else {
         return;
     };
     let fs = std::sync::Arc::new(SysFs::new().unwrap());
@@ -420,7 +514,12 @@ fn stats_of_a_live_box_leave_out_what_this_kernel_lacks() {
         json.contains(r#""cgroup.events": {"populated": 1, "frozen": 0}"#),
         "{json}"
     );
-    let has = controllers();
+    // The box's statistics are those of the controllers it was given.
+    let has: Vec<String> = std::fs::read_to_string(b.path().join("cgroup.controllers"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     for (file, controller) in [
         ("memory.current", "memory"),
         ("pids.current", "pids"),

@@ -248,6 +248,21 @@ fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Re
                     pid.to_string().as_bytes(),
                 ))
             }
+            ["thread", label, rel] => {
+                let pid = p.pid(label);
+                outcome(fs.write_file(
+                    &fs.open_dir(&abs(rel)).unwrap(),
+                    "cgroup.threads",
+                    pid.to_string().as_bytes(),
+                ))
+            }
+            ["lines", rel, file] => {
+                let dir = fs.open_dir(&abs(rel)).unwrap();
+                match read_string(fs, &dir, file) {
+                    Ok(s) => s.lines().count().to_string(),
+                    Err(e) => errno_name(&e),
+                }
+            }
             ["kill", rel] => {
                 let dir = fs.open_dir(&abs(rel)).unwrap();
                 let r = fs.write_file(&dir, "cgroup.kill", b"1").and_then(|()| {
@@ -339,7 +354,7 @@ fn the_kernel_agrees_with_every_scenario() {
     let fs = Arc::new(SysFs::new().unwrap());
     let found = cgbox::discover::Discovery::probe(&*fs, "x");
     let ready = found.usable()
-        && found.parent_kind == Some(cgbox::discover::ParentKind::RealRoot)
+        && found.placement == Some(cgbox::placement::HomeKind::RealRoot)
         && ["cpu", "memory", "pids", "io", "cpuset"]
             .iter()
             .all(|c| found.controllers.iter().any(|h| h == c));

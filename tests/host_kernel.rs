@@ -4,6 +4,8 @@
 //! (the box handle's Drop). Without root or a writable cgroup2 they say why
 //! and do nothing, unless CGBOX_REQUIRE_REAL_CGROUP=1, where that is a failure.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,14 +18,19 @@ use cgbox::{Builder, JobBox};
 
 /// The live backend and the parent for boxes, or `None` (with the reason
 /// printed) when this machine cannot run real-cgroup tests.
-fn host(test: &str) -> Option<(Arc<SysFs>, String)> {
+fn host(test: &str) -> Option<(Arc<SysFs>, String, common::AppTree)> {
     let app = format!("cgbox-test-{test}-{}", std::process::id());
     let reason = match SysFs::new() {
         Err(e) => format!("cannot open /: {e}"),
         Ok(fs) => {
             let d = Discovery::probe(&fs, &app);
             if d.usable() {
-                return Some((Arc::new(fs), app));
+                let fs = Arc::new(fs);
+                let tree = common::AppTree {
+                    fs: fs.clone(),
+                    app: app.clone(),
+                };
+                return Some((fs, app, tree));
             }
             format!("no writable cgroup2 here: {:?}", d.problems)
         }
@@ -72,7 +79,7 @@ fn signal_of(child: &mut Child) -> Option<i32> {
 
 #[test]
 fn spawned_program_starts_inside_the_box() {
-    let Some((fs, app)) = host("spawn") else {
+    let Some((fs, app, _tree)) = host("spawn") else {
         return;
     };
     let b = Builder::new().app(&app).create(fs.clone()).unwrap();
@@ -95,14 +102,14 @@ fn spawned_program_starts_inside_the_box() {
     b.destroy().unwrap();
     assert!(!path.exists());
     assert!(
-        !path.parent().unwrap().parent().unwrap().exists(),
-        "app directory removed too"
+        path.parent().unwrap().exists(),
+        "agents stays for the next box"
     );
 }
 
 #[test]
 fn a_hundred_sleepers_are_killed_and_removed() {
-    let Some((fs, app)) = host("hundred") else {
+    let Some((fs, app, _tree)) = host("hundred") else {
         return;
     };
     let b = Builder::new().app(&app).create(fs.clone()).unwrap();
@@ -123,7 +130,7 @@ fn a_hundred_sleepers_are_killed_and_removed() {
 #[test]
 fn nested_cgroups_are_killed_from_the_top() {
     for method in [KillMethod::CgroupKill, KillMethod::Signal] {
-        let Some((fs, app)) = host("nested") else {
+        let Some((fs, app, _tree)) = host("nested") else {
             return;
         };
         let b = Builder::new()
@@ -172,7 +179,7 @@ fn nested_cgroups_are_killed_from_the_top() {
 
 #[test]
 fn kill_right_after_spawn_leaves_nothing() {
-    let Some((fs, app)) = host("quick") else {
+    let Some((fs, app, _tree)) = host("quick") else {
         return;
     };
     for method in [KillMethod::CgroupKill, KillMethod::Signal] {
@@ -195,7 +202,7 @@ fn kill_right_after_spawn_leaves_nothing() {
 /// by the signal path.
 #[test]
 fn signal_path_catches_a_job_forking_while_killed() {
-    let Some((fs, app)) = host("forking") else {
+    let Some((fs, app, _tree)) = host("forking") else {
         return;
     };
     let b = Builder::new()
@@ -223,7 +230,7 @@ fn signal_path_catches_a_job_forking_while_killed() {
 
 #[test]
 fn freeze_thaw_and_move_pid() {
-    let Some((fs, app)) = host("freeze") else {
+    let Some((fs, app, _tree)) = host("freeze") else {
         return;
     };
     let b = Builder::new().app(&app).create(fs.clone()).unwrap();

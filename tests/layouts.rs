@@ -133,16 +133,20 @@ fn damaged_proc_files_never_panic_discovery() {
 }
 
 #[test]
-fn discovery_on_the_fake_finds_the_sibling_parent() {
+fn discovery_on_the_fake_puts_boxes_inside_a_delegated_scope() {
     use cgbox::fs::FakeFs;
+    use cgbox::placement::HomeKind;
     let fake = FakeFs::new();
-    fake.mkdir_p("/user.slice/app.slice/term.scope").unwrap();
-    fake.set_host_file("/proc/self/cgroup", "0::/user.slice/app.slice/term.scope\n");
+    fake.enter("/user.slice/app.slice/term.scope").unwrap();
+    fake.set_xattr("/user.slice/app.slice/term.scope", "user.delegate", b"1")
+        .unwrap();
     let d = Discovery::probe(&fake, "cgbox");
     assert_eq!(
         d.parent.as_deref(),
-        Some(Path::new("/sys/fs/cgroup/user.slice/app.slice"))
+        Some(Path::new("/sys/fs/cgroup/user.slice/app.slice/term.scope")),
+        "inside the scope, never beside it in app.slice"
     );
+    assert_eq!(d.placement, Some(HomeKind::Delegated("term.scope".into())));
     assert_eq!(d.mode, cgbox::discover::Mode::Unified);
     assert!(
         d.controllers.is_empty(),
@@ -156,17 +160,13 @@ fn discovery_on_the_fake_finds_the_sibling_parent() {
 }
 
 #[test]
-fn an_unwritable_parent_is_a_problem_with_its_fix() {
+fn an_unwritable_home_is_a_problem_with_its_fix() {
     use cgbox::fs::fake::{FakeFs, Op};
     let fake = FakeFs::new();
-    fake.mkdir_p("/user.slice/app.slice/term.scope").unwrap();
-    fake.set_host_file("/proc/self/cgroup", "0::/user.slice/app.slice/term.scope\n");
-    fake.fail(
-        Op::Write,
-        "/user.slice/app.slice",
-        rustix::io::Errno::ACCESS,
-        None,
-    );
+    fake.enter("/user.slice/app.slice/term.scope").unwrap();
+    fake.set_xattr("/user.slice/app.slice/term.scope", "user.delegate", b"1")
+        .unwrap();
+    fake.fail(Op::Write, "/term.scope", rustix::io::Errno::ACCESS, None);
     let d = Discovery::probe(&fake, "cgbox");
     assert!(!d.writable);
     assert!(!d.usable());

@@ -2,6 +2,8 @@
 //! `Sampler::sample` on kept fds, on fixture files and, where this machine
 //! has a writable cgroup2, on a live box.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
@@ -89,6 +91,10 @@ fn sampling_a_live_box_allocates_nothing() {
         eprintln!("SKIPPED: no writable cgroup2 here: {:?}", found.problems);
         return;
     }
+    let _tree = common::AppTree {
+        fs: fs.clone(),
+        app: app.clone(),
+    };
     let b = cgbox::Builder::new().app(&app).create(fs.clone()).unwrap();
     let sampler = b.sampler().unwrap();
     let mut last = None;

@@ -10,10 +10,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cgbox::discover::{Discovery, ParentKind};
+use cgbox::discover::Discovery;
 use cgbox::fs::{Handle, SysFs};
 use cgbox::kill::KillMethod;
 use cgbox::limits::{IoMax, Size};
+use cgbox::placement::HomeKind;
 use cgbox::stats::Stats;
 use cgbox::{Builder, ErrorKind, JobBox, Limits, Policy};
 
@@ -59,8 +60,14 @@ impl Vm {
             .unwrap()
     }
 
+    /// The app directory, after removing its tree if no box is left in it:
+    /// `<app>` and `agents` outlive boxes by design, so `gone(&vm.app_dir())`
+    /// holds exactly when the test left no box behind.
     fn app_dir(&self) -> PathBuf {
-        self.discovery.parent.clone().unwrap().join(&self.app)
+        let dir = self.discovery.parent.clone().unwrap().join(&self.app);
+        let _ = std::fs::remove_dir(dir.join("agents"));
+        let _ = std::fs::remove_dir(&dir);
+        dir
     }
 }
 
@@ -452,8 +459,18 @@ fn enabling_on_a_populated_parent_is_no_internal_processes() {
         .create(vm.fs.clone())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoInternalProcesses, "{e}");
-    assert_eq!(e.errno(), Some(rustix::io::Errno::BUSY.raw_os_error()));
+    assert_eq!(
+        e.errno(),
+        None,
+        "refused from what the kernel shows, before any write"
+    );
     assert!(e.to_string().contains("no-internal-process"), "{e}");
+    assert!(e.hint().unwrap().contains("cgbox prepare"), "{e}");
+    assert_eq!(
+        cgbox::fs::read_string(fs, &holder, "cgroup.subtree_control").unwrap(),
+        "",
+        "the holder's controllers as they were"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
@@ -488,25 +505,21 @@ fn the_top_down_rule_is_a_typed_error() {
 #[test]
 fn the_layout_is_the_one_the_vm_was_booted_with() {
     let Some(vm) = vm("layout") else { return };
-    let kind = vm.discovery.parent_kind.unwrap();
+    let kind = vm.discovery.placement.clone().unwrap();
     match std::env::var("CGBOX_VM_LAYOUT").as_deref() {
-        Ok("delegated") => {
-            assert_eq!(kind, ParentKind::Sibling);
-            let own = vm.discovery.cgroup.clone().unwrap();
-            assert!(
-                own != "/"
-                    && vm
-                        .discovery
-                        .parent
-                        .as_ref()
-                        .unwrap()
-                        .ends_with(own.rsplit_once('/').unwrap().0.trim_start_matches('/'))
+        Ok("nested") => {
+            // The suite runs inside a box made by `cgbox run`: its boxes go
+            // inside that box, never beside it.
+            assert_eq!(kind, HomeKind::Box("suite".into()));
+            assert_eq!(
+                vm.discovery.parent.as_deref(),
+                Some(std::path::Path::new("/sys/fs/cgroup/cgbox/agents/suite"))
             );
         }
-        Ok("root") => assert_eq!(kind, ParentKind::RealRoot),
-        _ => eprintln!("layout {kind:?} (CGBOX_VM_LAYOUT not set)"),
+        Ok("root") => assert_eq!(kind, HomeKind::RealRoot),
+        other => panic!("unknown CGBOX_VM_LAYOUT {other:?}"),
     }
-    // Boxes beside our own cgroup work in either layout.
+    // Boxes with limits work in either layout.
     let b = vm.boxed(Limits::new().pids_max(10));
     assert_eq!(
         std::fs::read_to_string(b.path().join("pids.max")).unwrap(),

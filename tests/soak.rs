@@ -127,7 +127,13 @@ fn ten_thousand_cycles_leak_nothing() {
         fake.set_kill_linger(Duration::ZERO);
         // let lingering tasks finish dying, then check the cycle left nothing
         fake.advance(Duration::from_secs(1));
-        assert_eq!(fake.cgroups(), vec!["/"], "{ctx}: {fault}: leaked a cgroup");
+        // <app> and agents outlive the boxes by design; a failed first
+        // creation takes back the ones it made.
+        let left = fake.cgroups();
+        assert!(
+            left == ["/"] || left == ["/", "/cgbox", "/cgbox/agents"],
+            "{ctx}: {fault}: leaked a cgroup: {left:?}"
+        );
         assert_eq!(fake.open_fds(), 0, "{ctx}: {fault}: leaked a descriptor");
         assert_eq!(
             fake.live_pids(),

@@ -342,21 +342,30 @@ fn args_arg0_env_cwd_and_process_group_reach_the_program() {
             "{path}: {removed} still set: {text}"
         );
 
-        // No signal blocked, SIGPIPE not ignored (std ignores it in itself
-        // and gives its children the default), as std's children start.
-        let mut status = command("cat", fork);
-        status.arg("/proc/self/status");
-        let (_, text) = output(&b, &mut status);
-        let mask = |key: &str| {
-            let line = text.lines().find_map(|l| l.strip_prefix(key)).unwrap();
-            u64::from_str_radix(line.trim(), 16).unwrap()
-        };
-        assert_eq!(mask("SigBlk:"), 0, "{path}");
-        assert_eq!(
-            mask("SigIgn:") & (1 << (13 - 1)),
-            0,
-            "{path}: SIGPIPE ignored"
-        );
+        // The signal mask is inherited, as std's children inherit it, unless
+        // asked to be emptied; SIGPIPE is not ignored (std ignores it in
+        // itself and gives its children the default).
+        let blocked = BlockSigusr2::new();
+        for unblock in [false, true] {
+            let mut status = command("cat", fork);
+            status.arg("/proc/self/status");
+            if unblock {
+                status.unblock_signals();
+            }
+            let (_, text) = output(&b, &mut status);
+            let mask = |key: &str| {
+                let line = text.lines().find_map(|l| l.strip_prefix(key)).unwrap();
+                u64::from_str_radix(line.trim(), 16).unwrap()
+            };
+            let want = if unblock { 0 } else { SIGUSR2_BIT };
+            assert_eq!(mask("SigBlk:"), want, "{path} unblock={unblock}");
+            assert_eq!(
+                mask("SigIgn:") & (1 << (13 - 1)),
+                0,
+                "{path}: SIGPIPE ignored"
+            );
+        }
+        drop(blocked);
 
         let mut env = command("env", fork);
         env.env_clear().env("ONLY", "1");
@@ -373,6 +382,33 @@ fn args_arg0_env_cwd_and_process_group_reach_the_program() {
         assert_eq!(child.wait().unwrap().signal(), Some(9), "{path}");
     }
     b.destroy().unwrap();
+}
+
+const SIGUSR2_BIT: u64 = 1 << (12 - 1);
+
+unsafe extern "C" {
+    fn pthread_sigmask(how: i32, set: *const [u64; 16], old: *mut [u64; 16]) -> i32;
+}
+
+/// SIGUSR2 blocked in this test's thread while it lives.
+struct BlockSigusr2([u64; 16]);
+
+impl BlockSigusr2 {
+    fn new() -> BlockSigusr2 {
+        let mut set = [0u64; 16];
+        set[0] = SIGUSR2_BIT;
+        let mut old = [0u64; 16];
+        // SAFETY: valid sets of the C library's size; SIG_BLOCK is 0.
+        assert_eq!(unsafe { pthread_sigmask(0, &set, &mut old) }, 0);
+        BlockSigusr2(old)
+    }
+}
+
+impl Drop for BlockSigusr2 {
+    fn drop(&mut self) {
+        // SAFETY: restoring the saved mask (SIG_SETMASK is 2).
+        unsafe { pthread_sigmask(2, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 fn readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool {

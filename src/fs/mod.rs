@@ -17,7 +17,7 @@ mod name;
 pub mod sys;
 
 pub use fake::FakeFs;
-pub use name::validate_name;
+pub use name::{check_component, validate_name};
 pub use sys::SysFs;
 
 /// Anything that knows the absolute path it stands for (as the process
@@ -95,6 +95,23 @@ pub trait CgroupFs: Send + Sync {
     fn pidfd_open(&self, pid: u32) -> Result<Self::Pidfd>;
     /// Send SIGKILL through a pidfd.
     fn pidfd_kill(&self, pidfd: &Self::Pidfd) -> Result<()>;
+
+    /// Read the extended attribute `name` of a cgroup directory; `None`
+    /// when it is not set, or the kernel has no xattrs on cgroupfs.
+    fn read_xattr(&self, dir: &Self::Dir, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Set the extended attribute `name` of a cgroup directory.
+    fn write_xattr(&self, dir: &Self::Dir, name: &str, value: &[u8]) -> Result<()>;
+    /// Take the exclusive `flock` of a cgroup directory without waiting.
+    /// `Ok(true)`: taken, and held until this handle is dropped (or the
+    /// process dies); `Ok(false)`: another open description holds it.
+    fn try_lock(&self, dir: &Self::Dir) -> Result<bool>;
+    /// How long ago the cgroup directory was last changed (made, or a child
+    /// cgroup made or removed in it): its mtime.
+    fn age(&self, dir: &Self::Dir) -> Result<Duration>;
+    /// This process's PID, as `cgroup.procs` lists it.
+    fn self_pid(&self) -> u32;
+    /// This process's effective user ID (0: root).
+    fn euid(&self) -> u32;
 
     /// A monotonic clock (the fake's is virtual).
     fn now(&self) -> Duration;

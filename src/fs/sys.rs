@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::{Access, CgroupFs, Handle, validate_name};
+use super::{Access, CgroupFs, Handle, check_component};
 use crate::{Error, ErrorKind, Result};
 
 /// `CGROUP2_SUPER_MAGIC` from `linux/magic.h`.
@@ -126,15 +126,6 @@ impl SysFs {
     }
 }
 
-fn component_name(name: &str, path: &Path) -> Result<()> {
-    if name.is_empty() || name.contains('/') || name.contains('\0') || name == ".." || name == "." {
-        return Err(Error::new(ErrorKind::InvalidName, "open")
-            .with_path(path)
-            .with_detail(format!("{name:?} is not a single file name")));
-    }
-    Ok(())
-}
-
 fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
     buf.clear();
     loop {
@@ -213,7 +204,7 @@ impl CgroupFs for SysFs {
     }
 
     fn open_child(&self, dir: &SysDir, name: &str) -> Result<SysDir> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let fd = rfs::openat(&dir.fd, name, DIR_FLAGS, Mode::empty())
             .map_err(|e| Error::from_rustix("open cgroup directory", &path, e))?;
@@ -222,13 +213,13 @@ impl CgroupFs for SysFs {
     }
 
     fn make_child(&self, dir: &SysDir, name: &str) -> Result<()> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         rfs::mkdirat(&dir.fd, name, Mode::from_raw_mode(0o755))
             .map_err(|e| Error::from_rustix("mkdir", &dir.path.join(name), e))
     }
 
     fn remove_child(&self, dir: &SysDir, name: &str) -> Result<()> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         rfs::unlinkat(&dir.fd, name, AtFlags::REMOVEDIR)
             .map_err(|e| Error::from_rustix("rmdir", &dir.path.join(name), e))
     }
@@ -254,7 +245,7 @@ impl CgroupFs for SysFs {
     }
 
     fn has_file(&self, dir: &SysDir, name: &str) -> Result<bool> {
-        component_name(name, &dir.path)?;
+        check_component(name, &dir.path)?;
         match rfs::statat(&dir.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(_) => Ok(true),
             Err(Errno::NOENT) => Ok(false),
@@ -278,7 +269,7 @@ impl CgroupFs for SysFs {
     }
 
     fn open_file(&self, dir: &SysDir, name: &str, access: Access) -> Result<SysFile> {
-        component_name(name, &dir.path)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mode = match access {
             Access::Read => OFlags::RDONLY,
@@ -347,6 +338,52 @@ impl CgroupFs for SysFs {
     fn pidfd_kill(&self, pidfd: &OwnedFd) -> Result<()> {
         rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)
             .map_err(|e| Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), e))
+    }
+
+    fn read_xattr(&self, dir: &SysDir, name: &str) -> Result<Option<Vec<u8>>> {
+        let mut buf = [0u8; 256];
+        match rfs::fgetxattr(&dir.fd, name, &mut buf[..]) {
+            Ok(n) => Ok(Some(buf.get(..n).unwrap_or(&[]).to_vec())),
+            // Not set, or no xattr support for this name on this kernel.
+            Err(Errno::NODATA | Errno::OPNOTSUPP) => Ok(None),
+            Err(e) => Err(Error::from_rustix(format!("getxattr {name}"), &dir.path, e)),
+        }
+    }
+
+    fn write_xattr(&self, dir: &SysDir, name: &str, value: &[u8]) -> Result<()> {
+        rfs::fsetxattr(&dir.fd, name, value, rfs::XattrFlags::empty())
+            .map_err(|e| Error::from_rustix(format!("setxattr {name}"), &dir.path, e))
+    }
+
+    fn try_lock(&self, dir: &SysDir) -> Result<bool> {
+        match rfs::flock(&dir.fd, rfs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(true),
+            Err(Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(Error::from_rustix("flock", &dir.path, e)),
+        }
+    }
+
+    fn age(&self, dir: &SysDir) -> Result<Duration> {
+        let st = rfs::fstat(&dir.fd).map_err(|e| Error::from_rustix("fstat", &dir.path, e))?;
+        let then = Duration::new(
+            u64::try_from(st.st_mtime).unwrap_or(0),
+            u32::try_from(st.st_mtime_nsec).unwrap_or(0),
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(now.saturating_sub(then))
+    }
+
+    fn self_pid(&self) -> u32 {
+        rustix::process::getpid()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs()
+    }
+
+    fn euid(&self) -> u32 {
+        rustix::process::geteuid().as_raw()
     }
 
     fn now(&self) -> Duration {

@@ -4,8 +4,13 @@ use std::sync::Arc;
 use rustix::io::Errno;
 
 use super::*;
+use crate::ErrorKind;
 use crate::fs::fake::{FakeFs, Op, ProcState};
-use crate::limits::{IoMax, Size};
+use crate::fs::{CgroupFs, read_string};
+use crate::limits::{IoMax, Limits, Size};
+
+/// What every box leaves behind: the long-lived app tree.
+const APP_TREE: [&str; 3] = ["/", "/cgbox", "/cgbox/agents"];
 
 fn fake() -> Arc<FakeFs> {
     Arc::new(FakeFs::new())
@@ -82,8 +87,8 @@ fn create_applies_every_limit_in_the_kernel_format() {
     b.destroy().unwrap();
     assert_eq!(
         fake.cgroups(),
-        vec!["/"],
-        "agents and app removed with the last box"
+        APP_TREE,
+        "the box is gone; <app> and agents stay"
     );
     assert_eq!(fake.open_fds(), 0);
 }
@@ -156,8 +161,17 @@ fn no_internal_process_rule_gives_a_typed_error() {
         .create(fake.clone())
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NoInternalProcesses, "{e}");
-    assert!(e.to_string().contains("leaf"), "{e}");
+    assert!(e.hint().unwrap().contains("cgbox prepare"), "{e}");
     assert_eq!(fake.cgroups(), vec!["/", "/ns"]);
+    assert_eq!(
+        read(
+            &fake,
+            Path::new("/sys/fs/cgroup/ns"),
+            "cgroup.subtree_control"
+        ),
+        "",
+        "nothing enabled"
+    );
 }
 
 #[test]
@@ -191,6 +205,7 @@ fn bad_input_creates_nothing() {
     ] {
         assert!(builder.create(fake.clone()).is_err());
         assert_eq!(fake.cgroups(), vec!["/"]);
+        assert_eq!(fake.open_fds(), 0);
     }
 }
 
@@ -250,20 +265,24 @@ fn a_fault_at_any_step_leaks_nothing() {
                     .keep()
             });
             let before = fake.cgroups();
+            let levels = ["", "cgbox", "cgbox/agents"];
+            let controls = |fake: &FakeFs| -> Vec<Option<String>> {
+                levels
+                    .iter()
+                    .map(|l| {
+                        fake.open_dir(&Path::new("/sys/fs/cgroup").join(l))
+                            .ok()
+                            .map(|d| read_string(fake, &d, "cgroup.subtree_control").unwrap())
+                    })
+                    .collect()
+            };
+            let controls_before = controls(&fake);
             for errno in [Errno::ACCESS, Errno::IO] {
                 fake.fail(*op, path, errno, None);
                 let r = Builder::new()
                     .name("job")
                     .limits(limits.clone())
                     .create(fake.clone());
-                let enabled_already =
-                    with_neighbour && path.ends_with("cgroup.subtree_control") && *op == Op::Write;
-                if enabled_already {
-                    // the neighbour's creation enabled everything: no write happens
-                    r.unwrap().destroy().unwrap();
-                    fake.clear_faults();
-                    continue;
-                }
                 let e = r.expect_err(&format!("{op:?} {path} should fail"));
                 assert_eq!(e.errno(), Some(errno.raw_os_error()), "{op:?} {path}: {e}");
                 assert_eq!(
@@ -273,6 +292,11 @@ fn a_fault_at_any_step_leaks_nothing() {
                 );
                 assert_eq!(fake.open_fds(), 0, "{op:?} {path}: fd leaked");
                 fake.clear_faults();
+                assert_eq!(
+                    controls(&fake),
+                    controls_before,
+                    "{op:?} {path}: every level's subtree_control as it was"
+                );
             }
             drop(neighbour);
         }
@@ -299,7 +323,7 @@ fn destroy_kills_everything_including_nested_cgroups() {
     for p in pids.into_iter().chain([direct]) {
         assert_eq!(fake.state(p), Some(ProcState::Zombie));
     }
-    assert_eq!(fake.cgroups(), vec!["/"]);
+    assert_eq!(fake.cgroups(), APP_TREE);
 }
 
 #[test]
@@ -321,7 +345,7 @@ fn destroy_through_the_signal_path_and_lingering_tasks() {
     fake.spawn(&rel).unwrap();
     b.destroy().unwrap();
     assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
-    assert_eq!(fake.cgroups(), vec!["/"]);
+    assert_eq!(fake.cgroups(), APP_TREE);
 }
 
 #[test]
@@ -338,7 +362,7 @@ fn drop_removes_and_keep_opts_out() {
             .to_owned();
         fake.spawn(&rel).unwrap();
     }
-    assert_eq!(fake.cgroups(), vec!["/"]);
+    assert_eq!(fake.cgroups(), APP_TREE);
     let kept = Builder::new()
         .name("stay")
         .create(fake.clone())
@@ -353,7 +377,7 @@ fn drop_removes_and_keep_opts_out() {
         .unwrap()
         .destroy()
         .unwrap();
-    assert_eq!(fake.cgroups(), vec!["/"]);
+    assert_eq!(fake.cgroups(), APP_TREE);
 }
 
 #[test]
@@ -403,35 +427,108 @@ fn move_pid_retries_einval_briefly() {
 }
 
 #[test]
-fn list_and_reap() {
+fn list_shows_ownership_and_reap_touches_only_what_nobody_holds() {
     let fake = fake();
-    let root = Path::new("/sys/fs/cgroup");
-    assert!(list(&*fake, root, "cgbox").unwrap().is_empty());
-    Builder::new()
-        .name("crashed")
-        .create(fake.clone())
-        .unwrap()
-        .keep();
-    let busy = Builder::new()
-        .name("busy")
-        .create(fake.clone())
-        .unwrap()
-        .keep();
-    fake.spawn(busy.strip_prefix(root).unwrap().to_str().unwrap())
-        .unwrap();
-    let names: Vec<String> = list(&*fake, root, "cgbox")
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
+    let app = App::open(fake.clone(), "cgbox").unwrap();
+    assert!(app.list().unwrap().boxes.is_empty());
+    let owned = Builder::new().name("owned").create_in(&app).unwrap();
+    fake.spawn("cgbox/agents/owned").unwrap();
+    Builder::new().name("kept").create_in(&app).unwrap().keep();
+    // An owner that died: its lock is gone with it.
+    let crashed = Builder::new().name("crashed").create_in(&app).unwrap();
+    let orphan = Builder::new().name("orphan").create_in(&app).unwrap();
+    let orphan_pid = fake.spawn("cgbox/agents/orphan").unwrap();
+    for b in [crashed, orphan] {
+        let name = b.name().to_owned();
+        std::mem::forget(b); // the process died without running Drop
+        fake.release_lock(&format!("cgbox/agents/{name}")).unwrap();
+    }
+    fake.mkdir_p("cgbox/agents/.hidden").unwrap();
+
+    let listing = app.list().unwrap();
+    let states: Vec<(String, &str, &str)> = listing
+        .boxes
+        .iter()
+        .map(|b| (b.name.clone(), b.ownership(), b.activity()))
         .collect();
-    assert_eq!(names, vec!["busy", "crashed"]);
-    let r = reap(&*fake, root, "cgbox", DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(
+        states,
+        vec![
+            ("crashed".into(), "leftover", "empty"),
+            ("kept".into(), "kept", "empty"),
+            ("orphan".into(), "orphaned", "running"),
+            ("owned".into(), "owned", "running"),
+        ]
+    );
+    assert_eq!(listing.odd.len(), 1, "{:?}", listing.odd);
+    assert_eq!(listing.odd[0].name, ".hidden");
+
+    // A leftover made a moment ago may be a box whose maker has not taken
+    // hold of it yet: reap waits until it is LEFTOVER_AGE old.
+    let r = app.reap(false, DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(r.young, vec!["crashed"]);
+    assert!(r.removed.is_empty());
+    fake.advance(LEFTOVER_AGE);
+    let r = app.reap(false, DEFAULT_TIMEOUT).unwrap();
     assert_eq!(r.removed, vec!["crashed"]);
-    assert_eq!(r.busy, vec!["busy"]);
+    assert_eq!(r.orphans, vec!["orphan"]);
+    assert_eq!(r.owned, vec!["owned"]);
+    assert_eq!(r.kept, vec!["kept"]);
+    assert_eq!(r.odd.len(), 1, "an odd entry is named and passed over");
+    assert_eq!(fake.state(orphan_pid), Some(ProcState::Running));
+
+    let r = app.reap(true, DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(r.killed, vec!["orphan"]);
+    assert_eq!(fake.state(orphan_pid), Some(ProcState::Zombie));
+    assert!(
+        owned.is_populated().unwrap(),
+        "an owned box is never touched"
+    );
+    owned.destroy().unwrap();
+    JobBox::open(fake.clone(), "cgbox", "kept")
+        .unwrap()
+        .destroy()
+        .unwrap();
     assert_eq!(
         fake.cgroups(),
-        vec!["/", "/cgbox", "/cgbox/agents", "/cgbox/agents/busy"]
+        vec!["/", "/cgbox", "/cgbox/agents", "/cgbox/agents/.hidden"],
+        "reap and destroy never remove <app> or agents"
     );
+}
+
+#[test]
+fn the_app_tree_outlives_boxes_and_keeps_an_admins_settings() {
+    let fake = fake();
+    fake.mkdir_p("myapp").unwrap();
+    fake.write_file(
+        &fake.open_dir(Path::new("/sys/fs/cgroup/myapp")).unwrap(),
+        "cgroup.max.descendants",
+        b"5",
+    )
+    .ok(); // the fake keeps no value for it; the directory is what counts
+    let b = Builder::new().app("myapp").create(fake.clone()).unwrap();
+    b.destroy().unwrap();
+    let app = App::open(fake.clone(), "myapp").unwrap();
+    app.reap(true, DEFAULT_TIMEOUT).unwrap();
+    assert_eq!(fake.cgroups(), vec!["/", "/myapp", "/myapp/agents"]);
+    // Only an explicit removal takes the tree away, and only when empty.
+    let busy = Builder::new().name("b").create_in(&app).unwrap();
+    let e = app.clone().remove().unwrap_err();
+    assert!(e.is_busy(), "{e}");
+    busy.destroy().unwrap();
+    app.remove().unwrap();
+    assert_eq!(fake.cgroups(), vec!["/"]);
+}
+
+#[test]
+fn creation_starts_over_when_agents_is_removed_underneath() {
+    let fake = fake();
+    let app = App::open(fake.clone(), "cgbox").unwrap();
+    // Another process removes the app tree between our open and our mkdir.
+    App::open(fake.clone(), "cgbox").unwrap().remove().unwrap();
+    let b = Builder::new().name("again").create_in(&app).unwrap();
+    assert!(fake.cgroups().contains(&"/cgbox/agents/again".to_owned()));
+    b.destroy().unwrap();
 }
 
 #[test]
@@ -466,5 +563,123 @@ fn a_damaged_events_file_is_an_error_never_empty() {
         Some(ProcState::Running),
         "nothing was killed"
     );
+    b.keep();
+}
+
+#[test]
+fn cgroups_a_job_names_oddly_inside_its_box_are_still_killed_and_removed() {
+    let fake = fake();
+    let b = Builder::new().name("odd").create(fake.clone()).unwrap();
+    fake.mkdir_p("cgbox/agents/odd/.hidden/a b/-x").unwrap();
+    let pid = fake.spawn("cgbox/agents/odd/.hidden/a b/-x").unwrap();
+    b.destroy().unwrap();
+    assert_eq!(fake.state(pid), Some(ProcState::Zombie));
+    assert_eq!(fake.cgroups(), APP_TREE);
+}
+
+#[test]
+fn set_limits_enables_what_the_box_lacks_and_warns_below_use() {
+    let fake = fake();
+    let b = Builder::new().name("live").create(fake.clone()).unwrap();
+    assert!(
+        !fake
+            .open_dir(b.path())
+            .map(|d| fake.has_file(&d, "pids.max").unwrap())
+            .unwrap(),
+        "made without limits: no pids controller"
+    );
+    let changed = b.set_limits(&Limits::new().pids_max(10)).unwrap();
+    assert_eq!(read(&fake, b.path(), "pids.max"), "10\n");
+    assert_eq!(
+        changed.written,
+        vec![("pids.max".to_owned(), "max".to_owned(), "10".to_owned())]
+    );
+    for _ in 0..3 {
+        fake.spawn("cgbox/agents/live").unwrap();
+    }
+    let changed = b.set_limits(&Limits::new().pids_max(2)).unwrap();
+    assert_eq!(changed.warnings.len(), 1, "{changed:?}");
+    assert!(
+        changed.warnings[0].contains("pids.current 3"),
+        "{changed:?}"
+    );
+    fake.set_file("cgbox/agents/live", "memory.current", "104857600\n")
+        .unwrap();
+    let changed = b
+        .set_limits(&Limits::new().memory_max(Size::Bytes(64 << 20)))
+        .unwrap();
+    assert!(
+        changed.warnings.iter().any(|w| w.contains("OOM")),
+        "{changed:?}"
+    );
+    b.destroy().unwrap();
+}
+
+#[test]
+fn set_limits_loosens_first_and_puts_back_what_it_changed_when_a_write_fails() {
+    let fake = fake();
+    let b = Builder::new()
+        .name("live")
+        .limits(
+            Limits::new()
+                .memory_max(Size::Bytes(256 << 20))
+                .memory_high(Size::Bytes(128 << 20)),
+        )
+        .create(fake.clone())
+        .unwrap();
+    // Lower memory.max, raise memory.high: memory.high (looser) goes first.
+    fake.fail(Op::Write, "/live/memory.max", Errno::IO, Some(1));
+    let e = b
+        .set_limits(
+            &Limits::new()
+                .memory_max(Size::Bytes(64 << 20))
+                .memory_high(Size::Max),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("memory.max"), "names the file: {e}");
+    assert_eq!(
+        read(&fake, b.path(), "memory.high"),
+        "134217728\n",
+        "put back"
+    );
+    assert_eq!(
+        read(&fake, b.path(), "memory.max"),
+        "268435456\n",
+        "unchanged"
+    );
+    let changed = b
+        .set_limits(
+            &Limits::new()
+                .memory_max(Size::Bytes(64 << 20))
+                .memory_high(Size::Max),
+        )
+        .unwrap();
+    let order: Vec<&str> = changed.written.iter().map(|(f, _, _)| f.as_str()).collect();
+    assert_eq!(order, ["memory.high", "memory.max"], "looser first");
+    // Bad input changes nothing.
+    let e = b.set_limits(&Limits::new().pids_max(0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    b.destroy().unwrap();
+}
+
+#[test]
+fn a_freeze_that_never_completes_times_out_with_a_typed_error() {
+    let fake = fake();
+    let b = Builder::new()
+        .name("ice")
+        .timeout(Duration::from_millis(200))
+        .create(fake.clone())
+        .unwrap();
+    fake.spawn("cgbox/agents/ice").unwrap();
+    // A task the kernel cannot freeze: cgroup.events keeps saying 0.
+    fake.set_file(
+        "cgbox/agents/ice",
+        "cgroup.events",
+        "populated 1\nfrozen 0\n",
+    )
+    .unwrap();
+    let e = b.freeze().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("frozen is still 0"), "{e}");
     b.keep();
 }

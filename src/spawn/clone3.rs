@@ -100,6 +100,7 @@ pub(crate) fn start(jb: &JobBox<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
         cwd: plan.cwd().map_or(std::ptr::null(), |c| c.as_ptr()),
         stdio: stdio.child,
         pgroup: cmd.pgroup.map(Pid::from_raw),
+        unblock_signals: cmd.unblock_signals,
         failed: AtomicU8::new(STEP_NONE),
         errno: AtomicI32::new(0),
     };
@@ -242,6 +243,8 @@ struct ChildCtx {
     stdio: [RawFd; 3],
     /// `Some(None)`: a new group led by the child (`setpgid(0, 0)`).
     pgroup: Option<Option<Pid>>,
+    /// Empty the signal mask before exec (else it is inherited, as std does).
+    unblock_signals: bool,
     failed: AtomicU8,
     errno: AtomicI32,
 }
@@ -425,7 +428,7 @@ fn clone_into(_cgroup_fd: RawFd, _ctx: &ChildCtx) -> std::result::Result<(Pid, O
 }
 
 /// The child, from `clone3` to `execve`: SIGPIPE back to SIG_DFL, stdio,
-/// directory and process group as asked, no signal blocked, exec. On failure
+/// directory, process group and signal mask as asked, exec. On failure
 /// it stores the step and errno where the parent reads them, and exits 127.
 ///
 /// # Safety
@@ -492,18 +495,19 @@ unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
     {
         fail(STEP_SETPGID, e.raw_os_error());
     }
-    let empty: u64 = 0;
-    // SAFETY: rt_sigprocmask from a local set: the program starts with no
-    // signal blocked, as std's children do.
-    unsafe {
-        syscall(
-            SYS_RT_SIGPROCMASK,
-            SIG_SETMASK,
-            std::ptr::addr_of!(empty) as usize,
-            0,
-            8,
-        )
-    };
+    if ctx.unblock_signals {
+        let empty: u64 = 0;
+        // SAFETY: rt_sigprocmask from a local set of the kernel's size.
+        unsafe {
+            syscall(
+                SYS_RT_SIGPROCMASK,
+                SIG_SETMASK,
+                std::ptr::addr_of!(empty) as usize,
+                0,
+                8,
+            )
+        };
+    }
     // SAFETY: path, argv and envp are the plan's NUL-terminated arrays.
     let ret = unsafe {
         syscall(

@@ -17,6 +17,16 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// A `sigset_t` of the C library (128 bytes on Linux in glibc and musl).
+#[repr(C)]
+struct SigSet([u64; 16]);
+const SIG_SETMASK: i32 = 2;
+
+unsafe extern "C" {
+    // From the C library std links; async-signal-safe.
+    fn sigprocmask(how: i32, set: *const SigSet, old: *mut SigSet) -> i32;
+}
+
 /// A hook run in the child between fork and exec (fallback path only).
 type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
@@ -112,6 +122,7 @@ pub struct BoxCommand {
     pub(crate) stdout: Option<Stdio>,
     pub(crate) stderr: Option<Stdio>,
     pub(crate) pgroup: Option<i32>,
+    pub(crate) unblock_signals: bool,
     uid: Option<u32>,
     gid: Option<u32>,
     hooks: Vec<Hook>,
@@ -133,6 +144,7 @@ impl BoxCommand {
             stdout: None,
             stderr: None,
             pgroup: None,
+            unblock_signals: false,
             uid: None,
             gid: None,
             hooks: Vec::new(),
@@ -224,6 +236,15 @@ impl BoxCommand {
     /// child), as [`CommandExt::process_group`].
     pub fn process_group(&mut self, pgroup: i32) -> &mut BoxCommand {
         self.pgroup = Some(pgroup);
+        self
+    }
+
+    /// Start the program with no signal blocked. By default it inherits
+    /// this thread's signal mask, as `std::process::Command`'s children do;
+    /// a caller that blocks signals for itself (to read them from a
+    /// signalfd, say) wants this.
+    pub fn unblock_signals(&mut self) -> &mut BoxCommand {
+        self.unblock_signals = true;
         self
     }
 
@@ -332,6 +353,20 @@ impl BoxCommand {
         if let Some(gid) = self.gid {
             cmd.gid(gid);
         }
+        if self.unblock_signals {
+            // SAFETY: between fork and exec the hook makes one sigprocmask
+            // call on a zeroed set of its own: async-signal-safe, no
+            // allocation.
+            unsafe {
+                cmd.pre_exec(|| {
+                    let empty = SigSet([0; 16]);
+                    if sigprocmask(SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         for hook in &self.hooks {
             let hook = hook.clone();
             // SAFETY: the caller of `BoxCommand::pre_exec` promised that the
@@ -357,6 +392,7 @@ impl fmt::Debug for BoxCommand {
             .field("stdout", &self.stdout)
             .field("stderr", &self.stderr)
             .field("pgroup", &self.pgroup)
+            .field("unblock_signals", &self.unblock_signals)
             .field("uid", &self.uid)
             .field("gid", &self.gid)
             .field("pre_exec hooks", &self.hooks.len())

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::fs::{Access, CgroupFs};
 use crate::parse::keyed::flat;
-use crate::parse::value::{parse_u64, u64_file};
+use crate::parse::token::parse_u64;
+use crate::parse::value::u64_file;
 
 /// `cpu.stat` counters of a snapshot; each `None` when the kernel did not
 /// report it (the throttling keys need the cpu controller).

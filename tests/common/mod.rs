@@ -73,3 +73,22 @@ pub fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
+
+/// The app tree (`<home>/<app>/agents`) outlives the boxes by design: a test
+/// that makes boxes of its own app removes the tree when it ends, also when
+/// an assertion fails.
+pub struct AppTree {
+    pub fs: std::sync::Arc<cgbox::fs::SysFs>,
+    pub app: String,
+}
+
+impl Drop for AppTree {
+    fn drop(&mut self) {
+        let placement = cgbox::discover::Discovery::probe(&*self.fs, &self.app).require_placement();
+        if let Ok(Some(app)) =
+            placement.and_then(|p| cgbox::App::existing(self.fs.clone(), p, &self.app))
+        {
+            let _ = app.remove();
+        }
+    }
+}

@@ -15,6 +15,9 @@
 #   CGBOX_VM_ENV="K=V ..."      environment for BINARY (RUST_* pass through)
 #   CGBOX_VM_SELF_CGROUP=/a/b   run BINARY in this cgroup, with controllers
 #                               enabled down to it (a delegated-style leaf)
+#   CGBOX_VM_WRAP="cmd args"    run BINARY through this command (such as
+#                               "/path/cgbox run --name suite --": the suite
+#                               then runs inside a box)
 #   CGBOX_VM_TIMEOUT=600        seconds before the VM is killed
 #   CGBOX_VM_MEM=1G CGBOX_VM_SMP=2  guest size; a 64 MiB scratch disk is /dev/nvme0n1
 #   CGBOX_VM_KERNEL=/boot/vmlinuz-...  kernel (default: newest cloud kernel)
@@ -71,7 +74,9 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
     for kv in ${CGBOX_VM_ENV:-}; do echo "export ${kv%%=*}=$(q "${kv#*=}")"; done
     [ -n "${CGBOX_VM_SELF_CGROUP:-}" ] && echo "enter_cgroup $(q "$CGBOX_VM_SELF_CGROUP")"
     echo "cd /tmp"
-    printf 'exec %s' "$(q "$BIN")"
+    printf 'exec'
+    for w in ${CGBOX_VM_WRAP:-}; do printf ' %s' "$(q "$w")"; done
+    printf ' %s' "$(q "$BIN")"
     for a in "$@"; do printf ' %s' "$(q "$a")"; done
     echo
 } >"$ROOT/cmd.sh"

@@ -2,9 +2,10 @@
 # tests/vm/run.sh: the real-kernel suite. Builds the test binaries as static
 # musl executables and runs each in a throw-away VM (tests/vm/boot.sh) with
 # every cgroup controller, where CGBOX_REQUIRE_REAL_CGROUP=1 turns any skip
-# into a failure. Two layouts: our process in the root cgroup, and in a
-# delegated-style leaf (/user.slice/user-1000.slice/app.scope, as on a
-# systemd host). Exits non-zero if anything failed.
+# into a failure. Two layouts: our process in the root cgroup, and inside a
+# box made by `cgbox run` (nested: the suite's boxes must go inside that
+# box, and cgbox steps into a leaf of it for limits). Exits non-zero if
+# anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
@@ -20,7 +21,7 @@ while read -r name exe; do
     BIN[$name]=$exe
 done < <(cargo test -q --target $TARGET --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"target":{[^}]*"name":"\([a-z_]*\)".*"executable":"\([^"]*\)".*/\1 \2/p')
-for t in real_kernel differential host_kernel cli_run no_alloc; do
+for t in real_kernel differential host_kernel cli_run no_alloc where_it_runs long_lived; do
     [ -x "${BIN[$t]:-}" ] || { echo "vm: no test binary for $t" >&2; exit 1; }
 done
 
@@ -28,9 +29,11 @@ passed=0; failed=0; failures=""
 run() {   # run LAYOUT TEST
     local layout=$1 test=$2 log
     log=$(mktemp)
-    local self=""
-    [ "$layout" = delegated ] && self=/user.slice/user-1000.slice/app.scope
-    CGBOX_VM_SELF_CGROUP=$self CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
+    local wrap=""
+    # A box passes on the controllers it was given: the suite's box gets a
+    # cpuset so that its own boxes can be given one.
+    [ "$layout" = nested ] && wrap="$CGBOX run --quiet --cpuset 0-1 --name suite --"
+    CGBOX_VM_WRAP=$wrap CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
         CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
         tests/vm/boot.sh "${BIN[$test]}" --test-threads=1 >"$log" 2>&1
     local rc=$?
@@ -50,8 +53,8 @@ run() {   # run LAYOUT TEST
     rm -f "$log"
 }
 
-for test in real_kernel differential host_kernel cli_run no_alloc spawn_fast; do run root "$test"; done
-for test in real_kernel host_kernel cli_run; do run delegated "$test"; done
+for test in real_kernel differential host_kernel cli_run no_alloc where_it_runs long_lived spawn_fast; do run root "$test"; done
+for test in real_kernel host_kernel cli_run; do run nested "$test"; done
 
 echo "vm: $(( $(date +%s) - start )) s in all"
 [ -z "$failures" ] || echo "vm: failed:$failures"

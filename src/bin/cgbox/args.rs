@@ -16,6 +16,18 @@ pub enum Arg {
     DashDash,
 }
 
+impl Arg {
+    /// How the user typed it, for messages (never Rust's debug text).
+    pub fn describe(&self) -> String {
+        match self {
+            Arg::Long(l) => format!("option --{l}"),
+            Arg::Short(c) => format!("option -{c}"),
+            Arg::Word(w) => format!("argument {:?}", w.to_string_lossy()),
+            Arg::DashDash => "--".to_owned(),
+        }
+    }
+}
+
 /// One step of a command's option loop.
 pub enum Step {
     /// An argument for the command to handle.
@@ -76,11 +88,11 @@ impl Lexer {
         match self.next_arg() {
             Ok(None) => Step::End,
             Ok(Some(Arg::Long(l))) if l == "help" => {
-                print!("{help}");
+                out!("{help}");
                 Step::Exit(0)
             }
             Ok(Some(Arg::Short('h'))) => {
-                print!("{help}");
+                out!("{help}");
                 Step::Exit(0)
             }
             Ok(Some(arg)) => Step::Arg(arg),

@@ -3,8 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cgbox::discover::Discovery;
+use std::time::Duration;
+
+use cgbox::discover::{Discovery, Probe};
 use cgbox::fs::SysFs;
+use cgbox::placement::Placement;
+use cgbox::systemd_scope::ManagerOracle;
 
 use crate::Global;
 
@@ -15,10 +19,32 @@ pub struct Context {
     pub app: String,
 }
 
+/// How long one exchange with systemd may take (a start job in a slow VM
+/// takes most of a second).
+pub const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Context {
     pub fn new(global: &Global) -> cgbox::Result<Context> {
+        Context::probe(global, None)
+    }
+
+    /// Discovery again, after this process was moved into `unit`, a scope
+    /// systemd delegates to it.
+    pub fn in_scope(global: &Global, unit: &str) -> cgbox::Result<Context> {
+        Context::probe(global, Some(unit))
+    }
+
+    fn probe(global: &Global, trusted: Option<&str>) -> cgbox::Result<Context> {
         let fs = global.fs()?;
-        let discovery = Discovery::probe(&fs, &global.app);
+        let mut oracle = ManagerOracle::new(SYSTEMD_TIMEOUT);
+        if let Some(unit) = trusted {
+            oracle = oracle.trusting(unit);
+        }
+        let mut probe = Probe::new(&global.app).parent(global.parent.as_deref());
+        if global.asks_systemd() {
+            probe = probe.oracle(&oracle);
+        }
+        let discovery = probe.run(&fs);
         Ok(Context {
             fs: Arc::new(fs),
             discovery,
@@ -26,9 +52,19 @@ impl Context {
         })
     }
 
-    /// The parent of `<app>/agents/`, or discovery's error.
+    /// The home of `<app>/agents/`, or discovery's error.
     pub fn parent(&self) -> cgbox::Result<&Path> {
         self.discovery.require_parent()
+    }
+
+    /// Where the boxes go, or discovery's error.
+    pub fn placement(&self) -> cgbox::Result<Placement> {
+        self.discovery.require_placement()
+    }
+
+    /// The app's directories, if they exist; nothing is made.
+    pub fn existing_app(&self) -> cgbox::Result<Option<cgbox::App<SysFs>>> {
+        cgbox::App::existing(self.fs.clone(), self.placement()?, &self.app)
     }
 
     /// The cgroup2 mount point. When mountinfo names none (a bare fixture
@@ -37,9 +73,7 @@ impl Context {
         match &self.discovery.mount {
             Some(m) => m.clone(),
             None => {
-                eprintln!(
-                    "cgbox: note: no cgroup2 mount found in mountinfo; assuming /sys/fs/cgroup"
-                );
+                errln!("cgbox: note: no cgroup2 mount found in mountinfo; assuming /sys/fs/cgroup");
                 PathBuf::from("/sys/fs/cgroup")
             }
         }
@@ -75,5 +109,5 @@ impl Context {
 
 /// Print an error the way every command does.
 pub fn report(e: &cgbox::Error) {
-    eprintln!("cgbox: {e}");
+    errln!("cgbox: {e}");
 }

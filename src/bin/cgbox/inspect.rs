@@ -1,24 +1,30 @@
 //! `cgbox inspect`: where boxes would go here, and what they can be given.
 
-use cgbox::discover::{Discovery, ParentKind};
+use cgbox::discover::Discovery;
+use cgbox::placement::HomeKind;
 
 use crate::args::{Arg, Lexer, Step};
 use crate::json::Json;
 use crate::{Global, usage_error};
 
 const HELP: &str = "\
-usage: cgbox [--root DIR] [--app NAME] inspect [--json]
+usage: cgbox [--root DIR] [--app NAME] [--parent DIR] inspect [--json]
 
-Find the cgroup2 mount, this process's cgroup, and the directory that
-would hold <app>/agents/<name>; list the controllers boxes can be given,
-the kernel features, and every problem with what would fix it.
+Find the cgroup2 mount, this process's cgroup, and where boxes would go and
+why: the cgroup delegated to this process (a systemd unit with Delegate=yes,
+a cgroup chowned to this user, a box), the root of a cgroup namespace, the
+root of a host without a cgroup manager, or --parent. In a cgroup systemd
+did not delegate, boxes are refused, and the fix is named. Lists the
+controllers boxes can be given now, the kernel features, and every problem
+with what would fix it.
 
-Exit code: 0 when boxes can be created here (at least the core interface), 1 when not.
+Exit code: 0 when boxes can be created here and every controller listed can
+be given to them; 1 when not.
 
   --json   one JSON object on stdout:
-           {\"mode\", \"mount\", \"cgroup\", \"parent\", \"controllers\",
-            \"writable\", \"features\": {\"kill\", \"freeze\", \"memory_peak\", \"psi\"},
-            \"problems\"}
+           {\"mode\", \"mount\", \"cgroup\", \"parent\", \"placement\", \"unit\",
+            \"type\", \"home_processes\", \"controllers\", \"writable\",
+            \"features\": {\"kill\", \"freeze\", \"memory_peak\", \"psi\"}, \"problems\"}
 ";
 
 pub fn main(global: &Global, mut lex: Lexer) -> i32 {
@@ -28,18 +34,20 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
             Step::End => break,
             Step::Exit(code) => return code,
             Step::Arg(Arg::Long(l)) if l == "json" => json = true,
-            Step::Arg(other) => return usage_error(&format!("inspect: unexpected {other:?}")),
+            Step::Arg(other) => {
+                return usage_error(&format!("inspect: unexpected {}", other.describe()));
+            }
         }
     }
-    let discovery = match global.fs() {
-        Ok(fs) => Discovery::probe(&fs, &global.app),
+    let discovery = match crate::context::Context::new(global) {
+        Ok(ctx) => ctx.discovery,
         Err(e) => {
-            eprintln!("cgbox: {e}");
+            errln!("cgbox: {e}");
             return 1;
         }
     };
     if json {
-        println!("{}", to_json(&discovery).render());
+        outln!("{}", to_json(&discovery).render());
     } else {
         print_text(&discovery, &global.app);
     }
@@ -53,6 +61,22 @@ pub fn to_json(d: &Discovery) -> Json {
         .with("mount", path(&d.mount))
         .with("cgroup", d.cgroup.clone())
         .with("parent", path(&d.parent))
+        .with(
+            "placement",
+            d.placement
+                .as_ref()
+                .map(HomeKind::as_str)
+                .unwrap_or("refused"),
+        )
+        .with("unit", unit(d))
+        .with("type", d.home_type.clone())
+        .with(
+            "home_processes",
+            d.home_processes
+                .iter()
+                .map(|&p| u64::from(p))
+                .collect::<Vec<u64>>(),
+        )
         .with("controllers", d.controllers.clone())
         .with("writable", d.writable)
         .with(
@@ -66,38 +90,62 @@ pub fn to_json(d: &Discovery) -> Json {
         .with("problems", d.problems.clone())
 }
 
+fn unit(d: &Discovery) -> Option<String> {
+    match &d.placement {
+        Some(HomeKind::Delegated(u) | HomeKind::Box(u)) => Some(u.clone()),
+        _ => None,
+    }
+}
+
+/// Why the boxes go where they go, in words.
+fn why(kind: &HomeKind) -> String {
+    match kind {
+        HomeKind::RealRoot => "the root of a host without a cgroup manager".into(),
+        HomeKind::NamespaceRoot => "the root of this cgroup namespace (a container)".into(),
+        HomeKind::Delegated(u) => format!("{u}, delegated to this process"),
+        HomeKind::Box(b) => format!("inside the box {b} this process runs in"),
+        HomeKind::Explicit => "given by --parent".into(),
+    }
+}
+
 fn print_text(d: &Discovery, app: &str) {
     let none = "-".to_owned();
     let yes = |b: bool| if b { "yes" } else { "no" };
-    println!("mode         {}", d.mode.as_str());
-    println!(
+    outln!("mode         {}", d.mode.as_str());
+    outln!(
         "mount        {}",
         d.mount
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| none.clone())
     );
-    println!("cgroup       {}", d.cgroup.as_deref().unwrap_or("-"));
-    if let Some(parent) = &d.parent {
-        let kind = match d.parent_kind {
-            Some(ParentKind::RealRoot) => " (the real root)",
-            Some(ParentKind::Sibling) => " (parent of our cgroup)",
-            Some(ParentKind::VisibleRoot) => " (root of our view, not the real root)",
-            None => "",
-        };
-        println!("parent       {}{kind}", parent.display());
-        println!("boxes        {}/{app}/agents/<name>", parent.display());
-    } else {
-        println!("parent       -");
+    outln!("cgroup       {}", d.cgroup.as_deref().unwrap_or("-"));
+    match (&d.parent, &d.placement) {
+        (Some(home), Some(kind)) => {
+            outln!("home         {} ({})", home.display(), why(kind));
+            outln!("boxes        {}/{app}/agents/<name>", home.display());
+            if let Some(t) = &d.home_type {
+                outln!("type         {t}");
+            }
+            if !d.home_processes.is_empty() {
+                let pids: Vec<String> = d.home_processes.iter().map(u32::to_string).collect();
+                outln!(
+                    "processes    {} in the home besides this one ({})",
+                    pids.len(),
+                    pids.join(" ")
+                );
+            }
+        }
+        _ => outln!("home         - (refused: see problems)"),
     }
     let controllers = if d.controllers.is_empty() {
         "(none)".to_owned()
     } else {
         d.controllers.join(" ")
     };
-    println!("controllers  {controllers}");
-    println!("writable     {}", yes(d.writable));
-    println!(
+    outln!("controllers  {controllers}");
+    outln!("writable     {}", yes(d.writable));
+    outln!(
         "features     kill {}, freeze {}, memory.peak {}, psi {}",
         yes(d.features.kill),
         yes(d.features.freeze),
@@ -105,11 +153,11 @@ fn print_text(d: &Discovery, app: &str) {
         yes(d.features.psi)
     );
     if d.problems.is_empty() {
-        println!("problems     none");
+        outln!("problems     none");
     } else {
-        println!("problems:");
+        outln!("problems:");
         for p in &d.problems {
-            println!("  - {p}");
+            outln!("  - {p}");
         }
     }
 }

@@ -19,7 +19,7 @@ impl Log for Stderr {
                 Level::Debug => "debug",
                 Level::Trace => "trace",
             };
-            eprintln!("cgbox: {tag}: {}", record.args());
+            errln!("cgbox: {tag}: {}", record.args());
         }
     }
 

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cgbox::fs::CgroupFs;
+use cgbox::jobbox::{BoxEntry, Listing};
 use cgbox::stats::{FileStats, Number, Stats};
 
 use crate::args::{Arg, Lexer, Step};
@@ -25,13 +26,21 @@ under errors and the rest is still shown.
   --watch SECS   print again every SECS seconds until the cgroup is gone
 ";
 
+/// The shortest `--watch` period: faster is a busy loop, not a picture.
+const MIN_WATCH: f64 = 0.1;
+
 const LIST_HELP: &str = "\
 usage: cgbox [--root DIR] [--app NAME] list [--json]
 
-The boxes of --app, with whether they hold processes, pids, memory and CPU time.
+The boxes of --app: who holds each (owned: a live cgbox or program holds it;
+kept: left on purpose; orphaned: its owner died with processes inside;
+leftover: nobody holds it and it is empty), what runs in it (running,
+frozen, empty), pids, memory and CPU time. Entries of agents/ that are not
+boxes are named apart.
 
-  --json   {\"boxes\": [{\"name\", \"path\", \"populated\", \"pids.current\",
-            \"memory.current\", \"cpu.stat\": {\"usage_usec\"}}]}
+  --json   {\"boxes\": [{\"name\", \"path\", \"owner\", \"state\", \"populated\",
+            \"pids.current\", \"memory.current\", \"cpu.stat\": {\"usage_usec\"}}],
+            \"odd\": [{\"name\", \"why\"}]}
 ";
 
 fn number(n: Number) -> Json {
@@ -71,13 +80,13 @@ pub fn stats_json(path: &str, stats: &Stats) -> Json {
 }
 
 fn print_human(path: &str, s: &Stats) {
-    println!("{path}");
+    outln!("{path}");
     let yes_no = |b: bool| if b { "yes" } else { "no" };
-    println!(
+    outln!(
         "  populated      {}",
         or_dash(s.populated(), |b| yes_no(b).to_owned())
     );
-    println!(
+    outln!(
         "  cpu            {} (user {}, system {})",
         or_dash(s.cpu_usage_usec(), usec),
         or_dash(s.key("cpu.stat", "user_usec"), usec),
@@ -89,7 +98,7 @@ fn print_human(path: &str, s: &Stats) {
         } else {
             n as f64 * 100.0 / p as f64
         };
-        println!(
+        outln!(
             "  throttled      {n} of {p} periods ({pct:.0}%), {}",
             or_dash(s.throttled_usec(), usec)
         );
@@ -100,14 +109,14 @@ fn print_human(path: &str, s: &Stats) {
         _ => "-".to_owned(),
     };
     if s.memory_current().is_some() {
-        println!(
+        outln!(
             "  memory         {} (peak {}, max {}, high {})",
             or_dash(s.memory_current(), bytes),
             or_dash(s.memory_peak(), bytes),
             limit("memory.max"),
             limit("memory.high")
         );
-        println!(
+        outln!(
             "  memory events  oom {}, oom_kill {}, high {}, max {}",
             or_dash(s.key("memory.events", "oom"), |v| v.to_string()),
             or_dash(s.oom_kills(), |v| v.to_string()),
@@ -121,7 +130,7 @@ fn print_human(path: &str, s: &Stats) {
             Some(Number::Max) => "max".into(),
             _ => "-".into(),
         };
-        println!(
+        outln!(
             "  pids           {} (peak {}, max {max}, refused forks {})",
             or_dash(s.pids_current(), |v| v.to_string()),
             or_dash(s.pids_peak(), |v| v.to_string()),
@@ -136,7 +145,7 @@ fn print_human(path: &str, s: &Stats) {
                     .find(|(n, _)| n == k)
                     .and_then(|(_, v)| v.as_u64())
             };
-            println!(
+            outln!(
                 "  io {dev:<10} read {} ({} ops), written {} ({} ops)",
                 or_dash(get("rbytes"), bytes),
                 or_dash(get("rios"), |v| v.to_string()),
@@ -156,7 +165,7 @@ fn print_human(path: &str, s: &Stats) {
                 Some(Number::Float(v)) => format!("{v:.2}%"),
                 _ => "-".into(),
             };
-            println!(
+            outln!(
                 "  {:<14} some {}, full {} (avg10)",
                 file,
                 avg("some"),
@@ -165,7 +174,7 @@ fn print_human(path: &str, s: &Stats) {
         }
     }
     for (file, e) in &s.errors {
-        println!("  error          {file}: {e}");
+        outln!("  error          {file}: {e}");
     }
 }
 
@@ -178,16 +187,22 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
             Step::Arg(Arg::Long(l)) if l == "json" => json = true,
             Step::Arg(Arg::Long(l)) if l == "watch" => {
                 match lex.value("--watch").map(|v| v.parse::<f64>()) {
-                    Ok(Ok(s)) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                    Ok(Ok(s)) if s.is_finite() && (MIN_WATCH..1e9).contains(&s) => {
                         watch = Some(Duration::from_secs_f64(s))
                     }
-                    _ => return usage_error("stats: --watch takes a positive number of seconds"),
+                    _ => {
+                        return usage_error(&format!(
+                            "stats: --watch takes a number of seconds, at least {MIN_WATCH}"
+                        ));
+                    }
                 }
             }
             Step::Arg(Arg::Word(w)) if target.is_none() => {
                 target = Some(w.to_string_lossy().into_owned())
             }
-            Step::Arg(other) => return usage_error(&format!("stats: unexpected {other:?}")),
+            Step::Arg(other) => {
+                return usage_error(&format!("stats: unexpected {}", other.describe()));
+            }
         }
     }
     let Some(target) = target else {
@@ -215,16 +230,28 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
             .open_dir(&path)
             .and_then(|dir| Stats::read(&*ctx.fs, &dir));
         match stats {
-            Ok(s) if json => println!("{}", stats_json(&rel, &s).render()),
+            Ok(s) if json => outln!("{}", stats_json(&rel, &s).render()),
             Ok(s) => print_human(&rel, &s),
             Err(e) if !first && e.kind() == cgbox::ErrorKind::NotFound => {
-                eprintln!("cgbox: {rel} is gone");
+                errln!("cgbox: {rel} is gone");
                 return 0;
+            }
+            Err(e) if e.kind() == cgbox::ErrorKind::NotFound && !target.starts_with('/') => {
+                report(
+                    &e.with_hint(
+                        "see `cgbox list` for the boxes of this app (--app picks another)",
+                    ),
+                );
+                return 1;
             }
             Err(e) => {
                 report(&e);
                 return 1;
             }
+        }
+        // A reader that left (`| head`) ends the watch.
+        if std::io::Write::flush(&mut std::io::stdout()).is_err() {
+            return 0;
         }
         first = false;
         match watch {
@@ -235,8 +262,12 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
 }
 
 /// One entry of `cgbox list --json`; what is unknown is left out.
-fn list_entry(name: &str, rel: String, s: Option<&Stats>) -> Json {
-    let mut entry = Json::object().with("name", name).with("path", rel);
+fn list_entry(b: &BoxEntry, rel: String, s: Option<&Stats>) -> Json {
+    let mut entry = Json::object()
+        .with("name", b.name.as_str())
+        .with("path", rel)
+        .with("owner", b.ownership())
+        .with("state", b.activity());
     let Some(s) = s else { return entry };
     if let Some(p) = s.populated() {
         entry.set("populated", p);
@@ -264,7 +295,9 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
             Step::End => break,
             Step::Exit(code) => return code,
             Step::Arg(Arg::Long(l)) if l == "json" => json = true,
-            Step::Arg(other) => return usage_error(&format!("list: unexpected {other:?}")),
+            Step::Arg(other) => {
+                return usage_error(&format!("list: unexpected {}", other.describe()));
+            }
         }
     }
     let ctx = match Context::new(global) {
@@ -274,48 +307,71 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
             return 1;
         }
     };
-    let boxes = match ctx
-        .parent()
-        .and_then(|p| cgbox::jobbox::list(&*ctx.fs, p, &ctx.app))
-    {
-        Ok(b) => b,
+    let listing = match ctx.existing_app().and_then(|a| match a {
+        Some(app) => app.list(),
+        None => Ok(Listing::default()),
+    }) {
+        Ok(l) => l,
         Err(e) => {
             report(&e);
             return 1;
         }
     };
-    let stats: Vec<Option<Stats>> = boxes
+    let stats: Vec<Option<Stats>> = listing
+        .boxes
         .iter()
         .map(|b| read_stats(&*ctx.fs, &b.path))
         .collect();
     if json {
-        let entries = boxes
+        let entries = listing
+            .boxes
             .iter()
             .zip(&stats)
-            .map(|(b, s)| list_entry(&b.name, ctx.relative(&b.path), s.as_ref()))
+            .map(|(b, s)| list_entry(b, ctx.relative(&b.path), s.as_ref()))
             .collect();
-        println!(
+        let odd = listing
+            .odd
+            .iter()
+            .map(|o| {
+                Json::object()
+                    .with("name", o.name.as_str())
+                    .with("why", o.why.as_str())
+            })
+            .collect();
+        outln!(
             "{}",
-            Json::object().with("boxes", Json::Array(entries)).render()
+            Json::object()
+                .with("boxes", Json::Array(entries))
+                .with("odd", Json::Array(odd))
+                .render()
         );
         return 0;
     }
-    if boxes.is_empty() {
-        println!("no boxes of app {:?}", ctx.app);
+    if listing.boxes.is_empty() {
+        outln!("no boxes of app {}", escape(&ctx.app));
     }
-    for (b, s) in boxes.iter().zip(&stats) {
-        let populated = match s.as_ref().and_then(Stats::populated) {
-            Some(true) => "running",
-            Some(false) => "empty",
-            None => "?",
-        };
-        println!(
-            "{:<38} {populated:<8} pids {:<5} memory {:<10} cpu {}",
-            b.name,
+    for (b, s) in listing.boxes.iter().zip(&stats) {
+        outln!(
+            "{:<38} {:<9} {:<8} pids {:<5} memory {:<10} cpu {}",
+            escape(&b.name),
+            b.ownership(),
+            b.activity(),
             or_dash(s.as_ref().and_then(Stats::pids_current), |v| v.to_string()),
             or_dash(s.as_ref().and_then(Stats::memory_current), bytes),
             or_dash(s.as_ref().and_then(Stats::cpu_usage_usec), usec)
         );
     }
+    for o in &listing.odd {
+        outln!("not a box: {}: {}", escape(&o.name), o.why);
+    }
     0
+}
+
+/// A name as it can be shown on a terminal: control characters and other
+/// odd bytes escaped, so that a hostile directory name cannot move the
+/// cursor or fake output.
+pub fn escape(name: &str) -> String {
+    name.chars()
+        .flat_map(char::escape_debug)
+        .collect::<String>()
 }

@@ -154,6 +154,10 @@ impl State {
         if name == "cgroup.events" {
             file.seen_gen.store(self.events_gen, Ordering::SeqCst);
         }
+        if name == "cgroup.procs" && self.is_threaded(id) {
+            // A threaded cgroup's processes are listed by its thread root.
+            return Err(err(Errno::OPNOTSUPP));
+        }
         if name == "cgroup.procs" {
             let frozen = self.frozen(id);
             if self.procs.fork_racers(id, frozen) {
@@ -188,7 +192,15 @@ impl State {
         match name {
             "cgroup.controllers" => join(&self.controllers(id).unwrap_or_default()),
             "cgroup.subtree_control" => self.node(id).map(|n| join(&n.subtree_control)).unwrap_or_default(),
-            "cgroup.procs" | "cgroup.threads" => {
+            // A domain lists the processes of its whole resource domain
+            // (threaded descendants included); threads are listed where they are.
+            "cgroup.procs" => self
+                .procs
+                .live()
+                .filter(|(_, p)| self.dom_cgroup(p.cgroup) == id)
+                .map(|(pid, _)| format!("{pid}\n"))
+                .collect(),
+            "cgroup.threads" => {
                 self.procs.live_in(id).iter().map(|p| format!("{p}\n")).collect()
             }
             "cgroup.events" => format!(
@@ -199,7 +211,7 @@ impl State {
             "cgroup.freeze" => {
                 format!("{}\n", u8::from(self.node(id).map(|n| n.freeze).unwrap_or(false)))
             }
-            "cgroup.type" => "domain\n".into(),
+            "cgroup.type" => format!("{}\n", self.type_name(id)),
             "cgroup.stat" => format!("nr_descendants {}\nnr_dying_descendants 0\n", self.descendants(id)),
             "cgroup.max.depth" | "cgroup.max.descendants" => "max\n".into(),
             "cgroup.pressure" => "1\n".into(),
@@ -278,7 +290,14 @@ impl State {
         let id = file.node;
         match file.name.as_str() {
             "cgroup.subtree_control" => self.write_subtree_control(id, text).map_err(err),
-            "cgroup.procs" | "cgroup.threads" => self.write_procs(id, text).map_err(err),
+            "cgroup.procs" => self.write_procs(id, text, true).map_err(err),
+            "cgroup.threads" => self.write_procs(id, text, false).map_err(err),
+            "cgroup.type" => {
+                if text.trim() != "threaded" {
+                    return Err(err(Errno::INVAL));
+                }
+                self.make_threaded(id).map_err(err)
+            }
             "cgroup.kill" => {
                 let v = values::kstrtoint(text).ok_or_else(|| err(Errno::INVAL))?;
                 if v != 1 {
@@ -336,16 +355,6 @@ impl State {
             return Err(Errno::NOENT);
         }
         let node = self.node(id).map_err(|_| Errno::NODEV)?;
-        let current = node.subtree_control.clone();
-        let enabling: Vec<_> = enable.iter().filter(|c| !current.contains(*c)).collect();
-        // No internal processes: a populated non-root cgroup cannot start
-        // distributing resources to children.
-        if node.parent.is_some() && !enabling.is_empty() && !self.procs.live_in(id).is_empty() {
-            return Err(Errno::BUSY);
-        }
-        if enabling.iter().any(|c| **c == "cpu") && self.realtime_outside_root {
-            return Err(Errno::INVAL);
-        }
         // A controller still enabled by a child cannot be taken away.
         for child in node.children.values() {
             if let Ok(ch) = self.node(*child)
@@ -353,6 +362,16 @@ impl State {
             {
                 return Err(Errno::BUSY);
             }
+        }
+        let enabling: BTreeSet<&'static str> = enable
+            .iter()
+            .copied()
+            .filter(|c| !node.subtree_control.contains(c))
+            .collect();
+        // No internal processes, and the thread-mode rules.
+        self.vet_enable(id, &enabling)?;
+        if enabling.contains("cpu") && self.realtime_outside_root {
+            return Err(Errno::INVAL);
         }
         let node = self.node_mut(id).map_err(|_| Errno::NODEV)?;
         node.subtree_control.extend(enable.iter().copied());
@@ -362,24 +381,24 @@ impl State {
         Ok(())
     }
 
-    fn write_procs(&mut self, id: u64, text: &str) -> std::result::Result<(), Errno> {
+    fn write_procs(
+        &mut self,
+        id: u64,
+        text: &str,
+        whole_process: bool,
+    ) -> std::result::Result<(), Errno> {
         let pid = values::kstrtoint(text).ok_or(Errno::INVAL)?;
         let pid = if pid == 0 {
             self.procs.self_pid
         } else {
             u32::try_from(pid).map_err(|_| Errno::INVAL)?
         };
-        let node = self.node(id).map_err(|_| Errno::NODEV)?;
-        if node.parent.is_some() && !node.subtree_control.is_empty() {
-            return Err(Errno::BUSY);
-        }
-        if self
-            .procs
-            .state(pid)
-            .is_none_or(|s| s == super::ProcState::Zombie)
-        {
-            return Err(Errno::SRCH);
-        }
+        self.node(id).map_err(|_| Errno::NODEV)?;
+        let src = match self.procs.get(pid) {
+            Some(p) if self.procs.state(pid) != Some(super::ProcState::Zombie) => p.cgroup,
+            _ => return Err(Errno::SRCH),
+        };
+        self.vet_migration(src, id, whole_process)?;
         self.procs.move_to(pid, id);
         self.events_gen += 1;
         Ok(())

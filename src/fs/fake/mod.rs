@@ -27,6 +27,7 @@
 
 mod files;
 mod procs;
+mod threads;
 mod values;
 
 #[cfg(test)]
@@ -40,7 +41,7 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 
-use super::{Access, CgroupFs, Handle, validate_name};
+use super::{Access, CgroupFs, Handle, check_component};
 use crate::{Error, ErrorKind, Result};
 
 pub use procs::ProcState;
@@ -97,11 +98,22 @@ struct Node {
     /// Values written to limit files, and stat contents set by tests.
     values: BTreeMap<String, String>,
     freeze: bool,
+    /// `threaded` was written to `cgroup.type` (one-way).
+    threaded: bool,
+    /// Extended attributes (`user.delegate`, ...).
+    xattrs: BTreeMap<String, Vec<u8>>,
+    /// The fake descriptor holding this cgroup's `flock`, if any.
+    lock: Option<u64>,
+    /// When the directory last changed (mkdir, a child made or removed).
+    changed: Duration,
 }
 
 #[derive(Debug)]
 pub(crate) struct State {
     mount: PathBuf,
+    /// The cgroup the mount shows as its root: the real root, or the root
+    /// of a cgroup namespace ([`FakeFs::enter_namespace`]).
+    view_root: u64,
     available: BTreeSet<&'static str>,
     nodes: BTreeMap<u64, Node>,
     next_node: u64,
@@ -115,6 +127,7 @@ pub(crate) struct State {
     hidden: BTreeSet<String>,
     psi: Psi,
     realtime_outside_root: bool,
+    euid: u32,
     devices: BTreeSet<(u32, u32)>,
     cpus: u32,
     mems: u32,
@@ -124,7 +137,7 @@ pub(crate) struct State {
 #[derive(Debug, Clone)]
 pub struct FakeFs {
     state: Arc<Mutex<State>>,
-    open_fds: Arc<AtomicUsize>,
+    open_fds: Arc<Fds>,
 }
 
 /// An open cgroup directory of the fake.
@@ -154,20 +167,54 @@ pub struct FakePidfd {
     _fd: FdCount,
 }
 
-/// Counts open fake descriptors, so tests can prove nothing leaks.
+/// Counts open fake descriptors, so tests can prove nothing leaks, and
+/// gives each one an identity, so that a `flock` ends with its descriptor.
 #[derive(Debug)]
-pub(crate) struct FdCount(Arc<AtomicUsize>);
+pub(crate) struct FdCount {
+    id: u64,
+    fds: Arc<Fds>,
+}
+
+/// The open fake descriptors.
+#[derive(Debug, Default)]
+pub(crate) struct Fds {
+    open: AtomicUsize,
+    next: AtomicU64,
+    live: Mutex<BTreeSet<u64>>,
+}
+
+impl Fds {
+    fn is_open(&self, id: u64) -> bool {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+}
 
 impl FdCount {
-    fn new(counter: &Arc<AtomicUsize>) -> FdCount {
-        counter.fetch_add(1, Ordering::SeqCst);
-        FdCount(counter.clone())
+    fn new(fds: &Arc<Fds>) -> FdCount {
+        fds.open.fetch_add(1, Ordering::SeqCst);
+        let id = fds.next.fetch_add(1, Ordering::SeqCst);
+        fds.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        FdCount {
+            id,
+            fds: fds.clone(),
+        }
     }
 }
 
 impl Drop for FdCount {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.fds.open.fetch_sub(1, Ordering::SeqCst);
+        self.fds
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 
@@ -216,6 +263,10 @@ impl FakeFs {
                 subtree_control: BTreeSet::new(),
                 values: BTreeMap::new(),
                 freeze: false,
+                threaded: false,
+                xattrs: BTreeMap::new(),
+                lock: None,
+                changed: Duration::ZERO,
             },
         );
         let mount = PathBuf::from("/sys/fs/cgroup");
@@ -227,6 +278,7 @@ impl FakeFs {
         );
         let state = State {
             mount,
+            view_root: ROOT,
             available,
             nodes,
             next_node: 1,
@@ -238,13 +290,14 @@ impl FakeFs {
             hidden: BTreeSet::new(),
             psi: Psi::Enabled,
             realtime_outside_root: false,
+            euid: 0,
             devices: [(259, 0)].into_iter().collect(),
             cpus: 2,
             mems: 1,
         };
         FakeFs {
             state: Arc::new(Mutex::new(state)),
-            open_fds: Arc::new(AtomicUsize::new(0)),
+            open_fds: Arc::new(Fds::default()),
         }
     }
 
@@ -322,9 +375,88 @@ impl FakeFs {
         self.lock().realtime_outside_root = on;
     }
 
+    /// Be a process in a private cgroup namespace rooted at the cgroup at
+    /// `path` (relative to the real root), as a container is: the mount
+    /// shows that cgroup as its root, `/proc/self/cgroup` says `0::/`, and
+    /// this process moves into it. Paths given to the other test helpers
+    /// stay relative to the real root.
+    pub fn enter_namespace(&self, path: &str) -> Result<()> {
+        self.mkdir_p(path)?;
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        st.view_root = id;
+        let me = st.procs.self_pid;
+        st.procs.move_to(me, id);
+        st.events_gen += 1;
+        st.host_files
+            .insert(PathBuf::from("/proc/self/cgroup"), b"0::/\n".to_vec());
+        Ok(())
+    }
+
+    /// Move this process into the cgroup at `path` and say so in
+    /// `/proc/self/cgroup`, as a service manager starting us there would.
+    pub fn enter(&self, path: &str) -> Result<()> {
+        self.mkdir_p(path)?;
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        let me = st.procs.self_pid;
+        st.procs.move_to(me, id);
+        st.events_gen += 1;
+        let shown = st.rel_path(id)?;
+        st.host_files.insert(
+            PathBuf::from("/proc/self/cgroup"),
+            format!("0::{shown}\n").into_bytes(),
+        );
+        Ok(())
+    }
+
+    /// Set an extended attribute of the cgroup at `path` (relative to the
+    /// mount), as systemd marks a delegated unit with `user.delegate`.
+    pub fn set_xattr(&self, path: &str, name: &str, value: &[u8]) -> Result<()> {
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        st.node_mut(id)?
+            .xattrs
+            .insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    /// An extended attribute of the cgroup at `path`, if set.
+    pub fn xattr(&self, path: &str, name: &str) -> Option<Vec<u8>> {
+        let st = self.lock();
+        let id = st.lookup(path).ok()?;
+        st.node(id).ok()?.xattrs.get(name).cloned()
+    }
+
+    /// Run as this effective user ID (0, root, by default).
+    pub fn set_euid(&self, euid: u32) {
+        self.lock().euid = euid;
+    }
+
+    /// Whether a live descriptor holds the `flock` of the cgroup at `path`.
+    pub fn is_locked(&self, path: &str) -> bool {
+        let st = self.lock();
+        let Ok(id) = st.lookup(path) else {
+            return false;
+        };
+        st.node(id)
+            .ok()
+            .and_then(|n| n.lock)
+            .is_some_and(|fd| self.open_fds.is_open(fd))
+    }
+
+    /// Drop the `flock` of the cgroup at `path`, as the kernel does when
+    /// the process holding it dies.
+    pub fn release_lock(&self, path: &str) -> Result<()> {
+        let mut st = self.lock();
+        let id = st.lookup(path)?;
+        st.node_mut(id)?.lock = None;
+        Ok(())
+    }
+
     /// How many fake descriptors (dirs, files, pidfds) are open.
     pub fn open_fds(&self) -> usize {
-        self.open_fds.load(Ordering::SeqCst)
+        self.open_fds.open.load(Ordering::SeqCst)
     }
 
     /// The virtual clock.
@@ -387,7 +519,10 @@ impl State {
     fn mkdir(&mut self, parent: u64, name: &str) -> Result<u64> {
         let id = self.next_node;
         self.next_node += 1;
-        self.node_mut(parent)?.children.insert(name.to_owned(), id);
+        let now = self.clock;
+        let p = self.node_mut(parent)?;
+        p.children.insert(name.to_owned(), id);
+        p.changed = now;
         self.nodes.insert(
             id,
             Node {
@@ -397,6 +532,10 @@ impl State {
                 subtree_control: BTreeSet::new(),
                 values: BTreeMap::new(),
                 freeze: false,
+                threaded: false,
+                xattrs: BTreeMap::new(),
+                lock: None,
+                changed: now,
             },
         );
         Ok(id)
@@ -406,7 +545,7 @@ impl State {
     fn controllers(&self, id: u64) -> Result<BTreeSet<&'static str>> {
         match self.node(id)?.parent {
             None => Ok(self.available.clone()),
-            Some(p) => Ok(self.node(p)?.subtree_control.clone()),
+            Some(p) => Ok(self.filter_threaded(id, self.node(p)?.subtree_control.clone())),
         }
     }
 
@@ -485,7 +624,7 @@ impl State {
                     self.mount.display()
                 ))
         })?;
-        let mut id = ROOT;
+        let mut id = self.view_root;
         for c in rel.components() {
             match c {
                 Component::Normal(n) => {
@@ -514,15 +653,6 @@ fn gone(id: u64) -> Error {
     )
 }
 
-fn file_name_ok(name: &str, dir: &Path) -> Result<()> {
-    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
-        return Err(Error::new(ErrorKind::InvalidName, "open")
-            .with_path(dir)
-            .with_detail(format!("{name:?} is not a single file name")));
-    }
-    Ok(())
-}
-
 impl CgroupFs for FakeFs {
     type Dir = FakeDir;
     type File = FakeFile;
@@ -548,7 +678,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn open_child(&self, dir: &FakeDir, name: &str) -> Result<FakeDir> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::OpenDir, "open cgroup directory", &path)?;
@@ -566,7 +696,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn make_child(&self, dir: &FakeDir, name: &str) -> Result<()> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::Mkdir, "mkdir", &path)?;
@@ -581,7 +711,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn remove_child(&self, dir: &FakeDir, name: &str) -> Result<()> {
-        validate_name(name)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::Rmdir, "rmdir", &path)?;
@@ -592,7 +722,10 @@ impl CgroupFs for FakeFs {
         if !node.children.is_empty() || st.populated(id) {
             return Err(err(Errno::BUSY));
         }
-        st.node_mut(dir.id)?.children.remove(name);
+        let now = st.clock;
+        let p = st.node_mut(dir.id)?;
+        p.children.remove(name);
+        p.changed = now;
         st.nodes.remove(&id);
         Ok(())
     }
@@ -606,7 +739,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn has_file(&self, dir: &FakeDir, name: &str) -> Result<bool> {
-        file_name_ok(name, &dir.path)?;
+        check_component(name, &dir.path)?;
         let st = self.lock();
         st.node(dir.id)
             .map_err(|_| Error::from_rustix("stat", &dir.path.join(name), Errno::NOENT))?;
@@ -641,7 +774,7 @@ impl CgroupFs for FakeFs {
     }
 
     fn open_file(&self, dir: &FakeDir, name: &str, access: Access) -> Result<FakeFile> {
-        file_name_ok(name, &dir.path)?;
+        check_component(name, &dir.path)?;
         let path = dir.path.join(name);
         let mut st = self.lock();
         st.check_fault(Op::Open, "open", &path)?;
@@ -740,6 +873,55 @@ impl CgroupFs for FakeFs {
             st.events_gen += 1;
         }
         Ok(())
+    }
+
+    fn read_xattr(&self, dir: &FakeDir, name: &str) -> Result<Option<Vec<u8>>> {
+        let st = self.lock();
+        let node = st
+            .node(dir.id)
+            .map_err(|_| Error::from_rustix("getxattr", &dir.path, Errno::NODEV))?;
+        Ok(node.xattrs.get(name).cloned())
+    }
+
+    fn write_xattr(&self, dir: &FakeDir, name: &str, value: &[u8]) -> Result<()> {
+        let mut st = self.lock();
+        st.check_fault(Op::Write, "setxattr", &dir.path.join(name))?;
+        let node = st
+            .node_mut(dir.id)
+            .map_err(|_| Error::from_rustix("setxattr", &dir.path, Errno::NODEV))?;
+        node.xattrs.insert(name.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn try_lock(&self, dir: &FakeDir) -> Result<bool> {
+        let mut st = self.lock();
+        let fds = self.open_fds.clone();
+        let node = st
+            .node_mut(dir.id)
+            .map_err(|_| Error::from_rustix("flock", &dir.path, Errno::NODEV))?;
+        match node.lock {
+            Some(fd) if fd != dir._fd.id && fds.is_open(fd) => Ok(false),
+            _ => {
+                node.lock = Some(dir._fd.id);
+                Ok(true)
+            }
+        }
+    }
+
+    fn age(&self, dir: &FakeDir) -> Result<Duration> {
+        let st = self.lock();
+        let node = st
+            .node(dir.id)
+            .map_err(|_| Error::from_rustix("fstat", &dir.path, Errno::NODEV))?;
+        Ok(st.clock.saturating_sub(node.changed))
+    }
+
+    fn self_pid(&self) -> u32 {
+        self.lock().procs.self_pid
+    }
+
+    fn euid(&self) -> u32 {
+        self.lock().euid
     }
 
     fn now(&self) -> Duration {

@@ -213,8 +213,9 @@ impl FakeFs {
     pub fn spawn_forker(&self, path: &str, forks: u32) -> Result<u32> {
         let mut st = self.lock();
         let id = st.lookup(path)?;
-        if !st.node(id)?.subtree_control.is_empty() && st.node(id)?.parent.is_some() {
-            return Err(Error::from_rustix("spawn", Path::new(path), Errno::BUSY));
+        // Born in the parent's cgroup, then moved: the migration rules apply.
+        if let Err(e) = st.vet_migration(id, id, true) {
+            return Err(Error::from_rustix("spawn", Path::new(path), e));
         }
         let pid = st.procs.spawn(id, forks);
         st.events_gen += 1;

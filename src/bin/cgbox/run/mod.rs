@@ -1,0 +1,333 @@
+//! `cgbox run`: a command in a new box; nothing outlives it.
+
+mod args;
+mod program;
+mod report;
+mod stop;
+
+pub use args::seconds;
+
+use std::time::{Duration, Instant};
+
+use cgbox::fs::SysFs;
+use cgbox::spawn::BoxCommand;
+use cgbox::{Builder, JobBox, Policy};
+
+use crate::Global;
+use crate::args::Lexer;
+use crate::context::{Context, report};
+use crate::signals::Signals;
+use args::{EXEC_HELP, HELP_HEAD, HELP_TAIL, Mode, Parsed, RunArgs};
+use program::{EXIT_FAILED, exec_failure, exec_message};
+use report::{Facts, ReportFile};
+use stop::{Outcome, Stopping};
+
+/// `cgbox exec`: CMD in a box that exists.
+pub fn exec_main(global: &Global, lex: Lexer) -> i32 {
+    main_in(global, lex, Mode::Exec)
+}
+
+pub fn main(global: &Global, lex: Lexer) -> i32 {
+    main_in(global, lex, Mode::Run)
+}
+
+fn main_in(global: &Global, lex: Lexer, mode: Mode) -> i32 {
+    // First of all: from here until the box is gone, no terminating signal
+    // can end cgbox with a box left behind.
+    let signals = match Signals::block() {
+        Ok(s) => s,
+        Err(e) => {
+            errln!("cgbox: block signals: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let args = match args::parse(lex, mode) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) if mode == Mode::Exec => {
+            out!("{EXEC_HELP}");
+            return 0;
+        }
+        Ok(Parsed::Help) => {
+            out!("{HELP_HEAD}{}{HELP_TAIL}", crate::limit_args::LIMITS_HELP);
+            return 0;
+        }
+        Err(e) => {
+            errln!(
+                "cgbox: {}: {e}",
+                if mode == Mode::Exec { "exec" } else { "run" }
+            );
+            return EXIT_FAILED;
+        }
+    };
+    let report = match args.report.as_deref().map(ReportFile::prepare).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            errln!("cgbox: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let (code, fatal) = run(global, &args, &signals, Reporter { name, report });
+    drop(signals);
+    if let Some(sig) = fatal {
+        // The signal was taken from the signalfd: send it again, now that
+        // the box is gone and the mask is back, and end of it as it would
+        // have ended cgbox.
+        let _ = rustix::process::kill_process(
+            rustix::process::getpid(),
+            rustix::process::Signal::from_named_raw(sig).unwrap_or(rustix::process::Signal::TERM),
+        );
+    }
+    code
+}
+
+/// Writes the report, once, whatever the outcome.
+struct Reporter {
+    name: String,
+    report: Option<ReportFile>,
+}
+
+impl Reporter {
+    fn commit(&mut self, facts: Facts<'_>) {
+        if let Some(file) = self.report.take()
+            && let Err(e) = file.commit(&report::json(&facts))
+        {
+            errln!("cgbox: {e}");
+        }
+    }
+
+    /// End before CMD ran (or could): say why, report it, return `code`.
+    fn fail(&mut self, code: i32, message: &str, path: Option<&str>) -> i32 {
+        errln!("cgbox: {message}");
+        let name = self.name.clone();
+        self.commit(Facts {
+            name: &name,
+            path,
+            status: code,
+            outcome: None,
+            wall: Duration::ZERO,
+            skipped: &[],
+            error: Some(message.to_owned()),
+            stats: None,
+        });
+        code
+    }
+}
+
+/// The run itself: the exit code, and a signal to end of afterwards.
+fn run(
+    global: &Global,
+    args: &RunArgs,
+    signals: &Signals,
+    mut rep: Reporter,
+) -> (i32, Option<i32>) {
+    // Bad limits are refused before anything is looked at or made.
+    if let Err(e) = args.limits.writes() {
+        return (rep.fail(EXIT_FAILED, &e.to_string(), None), None);
+    }
+    let Some((cmd, cmd_args)) = args.command.split_first() else {
+        return (
+            rep.fail(EXIT_FAILED, "run: no command after --", None),
+            None,
+        );
+    };
+    let program = match program::find(cmd) {
+        Ok(p) => p,
+        Err(e) => return (rep.fail(e.code, &e.message, None), None),
+    };
+    let ctx = match args.mode {
+        Mode::Run => placed_context(global, &rep.name, args.quiet),
+        Mode::Exec => Context::new(global).map_err(|e| e.to_string()),
+    };
+    let ctx = match ctx {
+        Ok(c) => c,
+        Err(e) => return (rep.fail(EXIT_FAILED, &e, None), None),
+    };
+    let app = match open_app(&ctx, args) {
+        Ok(a) => a,
+        Err(e) => return (rep.fail(EXIT_FAILED, &e.to_string(), None), None),
+    };
+    let builder = Builder::new()
+        .name(&rep.name)
+        .limits(args.limits.clone())
+        .policy(if args.best_effort {
+            Policy::BestEffort
+        } else {
+            Policy::Strict
+        });
+    let jb = match builder.create_in(&app) {
+        Ok(b) => b,
+        Err(e) => {
+            let mut message = e.to_string();
+            if e.kind() == cgbox::ErrorKind::ControllerUnavailable {
+                message.push_str("\ncgbox: --best-effort runs the command without the limits that cannot be applied");
+            }
+            return (rep.fail(EXIT_FAILED, &message, None), None);
+        }
+    };
+    let rel = ctx.relative(jb.path());
+    // Asked to stop while the box was being made: CMD never starts.
+    if let Some(sig) = signals.take() {
+        let code = rep.fail(
+            128 + sig,
+            &format!(
+                "interrupted by {} before the command started",
+                crate::signals::name(sig)
+            ),
+            Some(&rel),
+        );
+        end_box(jb);
+        return (
+            code,
+            (!crate::signals::STOP_SIGNALS.contains(&sig)).then_some(sig),
+        );
+    }
+
+    let start = Instant::now();
+    let mut command = BoxCommand::new(&program);
+    // CMD must not inherit the signals cgbox blocks for itself.
+    command.arg0(cmd).args(cmd_args).unblock_signals();
+    let mut child = match jb.start(&command) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = exec_failure(e.errno());
+            let message = exec_message(&program, e.errno()).unwrap_or_else(|| e.to_string());
+            let code = rep.fail(code, &message, Some(&rel));
+            end_box(jb);
+            return (code, None);
+        }
+    };
+    let how = Stopping {
+        deadline: args.timeout.map(|t| start + t),
+        signal: args.signal,
+        kill_after: args.kill_after,
+    };
+    let outcome = match stop::wait(&mut child, &jb, signals, &how) {
+        Ok(o) => o,
+        Err(e) => {
+            errln!("cgbox: wait for the command: {e}");
+            let _ = jb.kill();
+            Outcome {
+                status: child.wait().ok(),
+                ..Outcome::default()
+            }
+        }
+    };
+    // Nothing outlives the command (exec: with --kill-rest): kill what is left.
+    if (args.mode == Mode::Run || args.kill_rest)
+        && let Err(e) = jb.kill()
+    {
+        report(&e);
+    }
+    let wall = start.elapsed();
+    let stats = jb.stats();
+    let stats = match &stats {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == cgbox::ErrorKind::NotFound => None,
+        Err(e) => {
+            report(e);
+            None
+        }
+    };
+    let code = report::exit_code(&outcome);
+    if !args.quiet {
+        errln!("{}", report::summary(jb.name(), &outcome, wall, stats));
+    }
+    let name = rep.name.clone();
+    rep.commit(Facts {
+        name: &name,
+        path: Some(&rel),
+        status: code,
+        outcome: Some(&outcome),
+        wall,
+        skipped: jb.skipped(),
+        error: None,
+        stats,
+    });
+    // exec leaves what CMD left running in the box, unless --kill-rest.
+    let leftovers = args.mode == Mode::Exec && !args.kill_rest && outcome.stop_signal.is_none();
+    if leftovers && jb.is_populated().unwrap_or(false) {
+        errln!(
+            "cgbox: {}: CMD left processes running; they stay in the box (--kill-rest ends them)",
+            jb.name()
+        );
+        jb.keep();
+    } else {
+        end_box(jb);
+    }
+    (code, outcome.fatal)
+}
+
+/// The app the box for CMD goes into: for run, at the home of this
+/// process's boxes; for exec, inside the box named on the command line.
+fn open_app(ctx: &Context, args: &RunArgs) -> cgbox::Result<cgbox::App<SysFs>> {
+    match (&args.mode, &args.target) {
+        (Mode::Exec, Some(target)) => {
+            let outer = JobBox::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app, target)?;
+            let home = cgbox::placement::Placement {
+                home: outer.path().to_path_buf(),
+                kind: cgbox::placement::HomeKind::Box(target.clone()),
+            };
+            cgbox::App::open_at(ctx.fs.clone(), home, EXEC_APP)
+        }
+        _ => cgbox::App::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app),
+    }
+}
+
+/// The app, inside a box, of the commands `exec` starts there.
+const EXEC_APP: &str = "exec";
+
+/// The context with a home for the box: in a systemd unit that does not
+/// delegate, after moving into a scope systemd delegates (unless
+/// `--no-systemd`).
+fn placed_context(global: &Global, box_name: &str, quiet: bool) -> Result<Context, String> {
+    let ctx = Context::new(global).map_err(|e| e.to_string())?;
+    match ctx.placement() {
+        Err(e) if e.kind() == cgbox::ErrorKind::NotDelegated && global.asks_systemd() => {
+            let unit = enter_own_scope(&e, box_name, quiet).ok_or_else(|| e.to_string())?;
+            Context::in_scope(global, &unit).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+        Ok(_) => Ok(ctx),
+    }
+}
+
+/// In a systemd unit that does not delegate: ask the right manager for a
+/// scope of our own with Delegate=yes and move into it. `None` (said in one
+/// line) when no manager answers.
+fn enter_own_scope(refusal: &cgbox::Error, box_name: &str, quiet: bool) -> Option<String> {
+    use cgbox::systemd_scope::{enter_delegated_scope, manager_for, scope_name};
+    let bus = manager_for(refusal.path(), rustix::process::geteuid().as_raw());
+    let asked = scope_name(box_name).and_then(|name| {
+        enter_delegated_scope(
+            bus,
+            &name,
+            &format!("cgbox run {box_name}"),
+            crate::context::SYSTEMD_TIMEOUT,
+        )
+    });
+    match asked {
+        Ok(unit) => {
+            if !quiet {
+                errln!(
+                    "cgbox: running in {unit}, a scope systemd delegates to cgbox (--no-systemd: refuse instead)"
+                );
+            }
+            Some(unit)
+        }
+        Err(e) => {
+            errln!("cgbox: could not ask systemd for a delegated scope: {e}");
+            None
+        }
+    }
+}
+
+/// Remove the box; a failure is reported (the exit code stays CMD's).
+fn end_box(jb: JobBox<SysFs>) {
+    if let Err(e) = jb.destroy() {
+        report(&e);
+    }
+}

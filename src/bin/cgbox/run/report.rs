@@ -1,0 +1,214 @@
+//! What a run tells: the summary line on stderr and the `--report` JSON,
+//! written for every outcome, atomically.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cgbox::jobbox::Skipped;
+use cgbox::stats::Stats;
+
+use super::program::{EXIT_FAILED, EXIT_TIMED_OUT};
+use super::stop::Outcome;
+use crate::json::Json;
+use crate::signals;
+use crate::stats::stats_json;
+use crate::units::{bytes, or_dash, usec};
+
+/// The exit code the contract gives.
+pub fn exit_code(o: &Outcome) -> i32 {
+    let status = o.status.map(|s| (s.code(), s.signal()));
+    if o.timed_out {
+        return EXIT_TIMED_OUT;
+    }
+    if let Some(sig) = o.interrupted_by
+        && (o.killed || status.is_none())
+    {
+        return 128 + sig;
+    }
+    match status {
+        Some((Some(code), _)) => code,
+        Some((None, Some(sig))) => 128 + sig,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// The report file, checked before CMD runs: a temporary file beside it
+/// is made at once (so that an unwritable place is a 125 before anything
+/// ran), and renamed over it at the end (so that a reader never sees half
+/// a report, and an old report never passes for this run's).
+pub struct ReportFile {
+    target: PathBuf,
+    temp: PathBuf,
+    file: File,
+}
+
+impl ReportFile {
+    pub fn prepare(target: &Path) -> Result<ReportFile, String> {
+        let shown = target.display();
+        match std::fs::symlink_metadata(target) {
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(format!("--report {shown}: not a regular file"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("--report {shown}: {e}")),
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| format!("--report {shown}: not a file name"))?;
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = dir.join(format!(
+            ".{}.cgbox-{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temp)
+            .map_err(|e| {
+                format!(
+                    "--report {shown}: cannot write beside it ({}): {e}",
+                    temp.display()
+                )
+            })?;
+        Ok(ReportFile {
+            target: target.to_path_buf(),
+            temp,
+            file,
+        })
+    }
+
+    /// Write the report and put it in place.
+    pub fn commit(mut self, json: &Json) -> Result<(), String> {
+        let shown = self.target.display().to_string();
+        let result = self
+            .file
+            .write_all((json.render() + "\n").as_bytes())
+            .and_then(|()| self.file.sync_all())
+            .and_then(|()| std::fs::rename(&self.temp, &self.target));
+        result.map_err(|e| format!("write report {shown}: {e}"))
+    }
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        // Renamed already, or never to be: either way no temporary is left.
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+/// Everything the report holds.
+pub struct Facts<'a> {
+    pub name: &'a str,
+    pub path: Option<&'a str>,
+    /// cgbox's own exit status.
+    pub status: i32,
+    pub outcome: Option<&'a Outcome>,
+    pub wall: Duration,
+    pub skipped: &'a [Skipped],
+    pub error: Option<String>,
+    pub stats: Option<&'a Stats>,
+}
+
+pub fn json(f: &Facts<'_>) -> Json {
+    let o = f.outcome;
+    let status = o.and_then(|o| o.status);
+    let skipped: Vec<Json> = f
+        .skipped
+        .iter()
+        .map(|s| {
+            Json::object()
+                .with("what", s.what.as_str())
+                .with("error", s.error.to_string())
+        })
+        .collect();
+    let mut out = Json::object()
+        .with("name", f.name)
+        .with("path", f.path.map(str::to_owned))
+        .with("status", i64::from(f.status))
+        .with("exit_code", status.and_then(|s| s.code()).map(i64::from))
+        .with("signal", status.and_then(|s| s.signal()).map(i64::from))
+        .with("timed_out", o.is_some_and(|o| o.timed_out))
+        .with(
+            "interrupted_by",
+            o.and_then(|o| o.interrupted_by).map(i64::from),
+        )
+        .with("stop_signal", o.and_then(|o| o.stop_signal).map(i64::from))
+        .with("killed", o.is_some_and(|o| o.killed))
+        .with(
+            "wall_ms",
+            u64::try_from(f.wall.as_millis()).unwrap_or(u64::MAX),
+        )
+        .with("skipped", Json::Array(skipped))
+        .with("error", f.error.clone());
+    out.set(
+        "stats",
+        match (f.stats, f.path) {
+            (Some(s), Some(p)) => stats_json(p, s),
+            _ => Json::Null,
+        },
+    );
+    out
+}
+
+/// The summary line.
+pub fn summary(name: &str, o: &Outcome, wall: Duration, s: Option<&Stats>) -> String {
+    let status = o.status.map(|st| (st.code(), st.signal()));
+    let mut ended = match status {
+        Some((Some(c), _)) => format!("exit {c}"),
+        Some((None, Some(sig))) => format!("killed by {}", signals::name(sig)),
+        _ => "ended".to_owned(),
+    };
+    if o.timed_out {
+        ended = format!("timed out ({ended})");
+    } else if let Some(sig) = o.interrupted_by {
+        ended = format!("interrupted by {} ({ended})", signals::name(sig));
+    }
+    if o.stop_signal.is_some() && o.killed {
+        ended.push_str(", still running after --kill-after: killed");
+    }
+    let Some(s) = s else {
+        return format!(
+            "cgbox: {name}: {ended}, wall {}; no statistics (the box was removed from outside)",
+            usec(micros(wall))
+        );
+    };
+    let throttled = match (s.nr_throttled(), s.key("cpu.stat", "nr_periods")) {
+        (Some(n), Some(p)) => format!(
+            ", throttled {n} of {p} periods ({})",
+            or_dash(s.throttled_usec(), usec)
+        ),
+        _ => String::new(),
+    };
+    let mut line = format!(
+        "cgbox: {name}: {ended}, wall {}, cpu {}",
+        usec(micros(wall)),
+        or_dash(s.cpu_usage_usec(), usec)
+    );
+    if let (Some(u), Some(sy)) = (
+        s.key("cpu.stat", "user_usec"),
+        s.key("cpu.stat", "system_usec"),
+    ) {
+        line.push_str(&format!(" (user {}, system {})", usec(u), usec(sy)));
+    }
+    line.push_str(&format!(
+        ", peak memory {}, peak pids {}, oom kills {}{throttled}",
+        or_dash(s.memory_peak(), bytes),
+        or_dash(s.pids_peak(), |v| v.to_string()),
+        or_dash(s.oom_kills(), |v| v.to_string()),
+    ));
+    line
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

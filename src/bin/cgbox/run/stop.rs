@@ -1,0 +1,178 @@
+//! Waiting for CMD, and stopping it the way timeout(1) does.
+//!
+//! One `poll` on CMD's pidfd and the signalfd, with the deadline as its
+//! timeout: no timer ticks, no spinning. At `--timeout`, or when cgbox is
+//! asked to stop (INT, TERM, HUP, QUIT), every process in the box first
+//! gets a signal (`--signal`, or the one cgbox received), so that a job can
+//! run its trap and clean up; after `--kill-after` whatever still runs is
+//! killed with the box. A second stop signal, or any other terminating
+//! signal, kills at once.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use cgbox::JobBox;
+use cgbox::fs::SysFs;
+use cgbox::spawn::BoxChild;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+
+use crate::signals::{self, STOP_SIGNALS, Signals};
+
+/// How the run ended, for the exit code, the summary and the report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// CMD's status, once it was reaped.
+    pub status: Option<ExitStatus>,
+    /// `--timeout` fired.
+    pub timed_out: bool,
+    /// cgbox was asked to stop with this signal.
+    pub interrupted_by: Option<i32>,
+    /// The signal the box's processes got first.
+    pub stop_signal: Option<i32>,
+    /// The box had to be killed while CMD still ran.
+    pub killed: bool,
+    /// A terminating signal cgbox does not stop gracefully on (USR1 ...):
+    /// cgbox ends of it once the box is gone.
+    pub fatal: Option<i32>,
+}
+
+/// What stopping needs to know.
+pub struct Stopping {
+    pub deadline: Option<Instant>,
+    pub signal: i32,
+    pub kill_after: Duration,
+}
+
+pub fn wait(
+    child: &mut BoxChild,
+    jb: &JobBox<SysFs>,
+    signals: &Signals,
+    how: &Stopping,
+) -> io::Result<Outcome> {
+    let mut out = Outcome::default();
+    let pid = Pid::from_raw(i32::try_from(child.id()).map_err(io::Error::other)?)
+        .ok_or_else(|| io::Error::other("CMD has PID 0"))?;
+    // Not yet reaped (we hold the child), so the PID is still CMD.
+    let pidfd = pidfd_open(pid, PidfdFlags::empty()).ok();
+    let mut grace: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            out.status = Some(status);
+            return Ok(out);
+        }
+        while let Some(sig) = signals.take() {
+            let first_stop =
+                STOP_SIGNALS.contains(&sig) && out.interrupted_by.is_none() && grace.is_none();
+            if first_stop {
+                out.interrupted_by = Some(sig);
+                grace = begin_stop(jb, sig, from_terminal(sig), how, &mut out);
+            } else {
+                if !STOP_SIGNALS.contains(&sig) {
+                    out.fatal = Some(sig);
+                }
+                return kill_now(child, jb, out);
+            }
+            if grace.is_none() {
+                return kill_now(child, jb, out);
+            }
+        }
+        let now = Instant::now();
+        if grace.is_none() && !out.timed_out && how.deadline.is_some_and(|d| now >= d) {
+            out.timed_out = true;
+            grace = begin_stop(jb, how.signal, false, how, &mut out);
+            if grace.is_none() {
+                return kill_now(child, jb, out);
+            }
+        }
+        if grace.is_some_and(|g| now >= g) {
+            return kill_now(child, jb, out);
+        }
+        let Some(pidfd) = &pidfd else {
+            // A kernel without pidfds: block in wait(); signals wait too.
+            out.status = Some(child.wait()?);
+            return Ok(out);
+        };
+        let next = [grace, if out.timed_out { None } else { how.deadline }]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = next.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            }
+        });
+        let mut fds = [
+            PollFd::new(pidfd, PollFlags::IN),
+            PollFd::from_borrowed_fd(signals.fd(), PollFlags::IN),
+        ];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Send `sig` to every process of the box; the moment after which the box
+/// is killed, or `None` to kill it now. A signal the terminal sent went to
+/// cgbox's whole foreground process group already, CMD included: it is not
+/// sent to those processes a second time.
+fn begin_stop(
+    jb: &JobBox<SysFs>,
+    sig: i32,
+    tty: bool,
+    how: &Stopping,
+    out: &mut Outcome,
+) -> Option<Instant> {
+    if how.kill_after.is_zero() || sig == signals::SIGKILL {
+        return None;
+    }
+    out.stop_signal = Some(sig);
+    let signal = Signal::from_named_raw(sig)?;
+    let ours = rustix::process::getpgrp();
+    for pid in jb.pids().unwrap_or_default() {
+        let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+            continue;
+        };
+        if tty && rustix::process::getpgid(Some(p)).is_ok_and(|g| g == ours) {
+            continue;
+        }
+        // A pidfd pins the process: the signal cannot reach a recycled PID.
+        if let Ok(fd) = pidfd_open(p, PidfdFlags::empty()) {
+            let _ = pidfd_send_signal(&fd, signal);
+        }
+    }
+    Some(Instant::now() + how.kill_after)
+}
+
+/// Whether `sig` is one the terminal sends to its foreground process group,
+/// and cgbox is in that group.
+fn from_terminal(sig: i32) -> bool {
+    if ![signals::SIGINT, signals::SIGQUIT, signals::SIGHUP].contains(&sig) {
+        return false;
+    }
+    let ours = rustix::process::getpgrp();
+    [
+        std::io::stdin().as_fd(),
+        std::io::stderr().as_fd(),
+        std::io::stdout().as_fd(),
+    ]
+    .into_iter()
+    .any(|fd| rustix::termios::tcgetpgrp(fd).is_ok_and(|fg| fg == ours))
+}
+
+fn kill_now(child: &mut BoxChild, jb: &JobBox<SysFs>, mut out: Outcome) -> io::Result<Outcome> {
+    if child.try_wait()?.is_none() {
+        out.killed = true;
+    }
+    if let Err(e) = jb.kill() {
+        crate::context::report(&e);
+    }
+    out.status = Some(child.wait()?);
+    Ok(out)
+}

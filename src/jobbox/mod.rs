@@ -1,0 +1,300 @@
+//! [`JobBox`]: one box at `<home>/<app>/agents/<name>`, and its lifecycle.
+//!
+//! Made with a [`Builder`], all or nothing: limits are validated before
+//! anything is touched, controllers are enabled level by level (home,
+//! `<app>`, `agents`) with one write each and taken back if a later step
+//! fails, and any failure after the directory was made removes it again.
+//! The home is the cgroup delegated to this process
+//! ([`crate::placement`]), never the parent of our own cgroup.
+//!
+//! Ownership follows `tempfile`: [`JobBox::destroy`] kills, waits and
+//! removes and reports failure; `Drop` does the same on a best-effort basis
+//! and logs what failed; [`JobBox::keep`] opts out and marks the box kept.
+//! While a handle made by a builder lives, it holds the box's `flock`, so
+//! that `reap` can tell a live box from an orphan (see [`App`]).
+
+mod app;
+mod builder;
+mod enable;
+mod set;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustix::io::Errno;
+
+pub use app::{App, BoxEntry, KEPT_XATTR, LEFTOVER_AGE, Listing, OddEntry, Owner, Reaped};
+pub use builder::{Builder, Policy, Skipped};
+pub use enable::LEAF;
+pub use set::Changed;
+
+use crate::Result;
+use crate::fs::{Access, CgroupFs, Handle, deadline};
+use crate::kill::{self, KillMethod};
+use crate::placement::Placement;
+
+/// The directory under `<home>/<app>/` that holds the boxes.
+pub const AGENTS: &str = "agents";
+
+/// How long `destroy` and `Drop` give a box to empty and go.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One box. See the [module docs](self).
+#[derive(Debug)]
+pub struct JobBox<F: CgroupFs> {
+    app: App<F>,
+    name: String,
+    path: PathBuf,
+    /// The box's directory; made by a builder, it holds the box's lock.
+    dir: F::Dir,
+    procs: F::File,
+    events: F::File,
+    skipped: Vec<Skipped>,
+    pub(crate) kill_method: KillMethod,
+    pub(crate) timeout: Duration,
+    /// End the box when the handle is dropped (tempfile's cleanup).
+    cleanup: bool,
+    /// pidfds of the processes this handle spawned: their exit ends a
+    /// kill's wait at once.
+    children: Mutex<Vec<F::Pidfd>>,
+}
+
+impl<F: CgroupFs> JobBox<F> {
+    pub(crate) fn from_parts(
+        app: App<F>,
+        name: String,
+        dir: F::Dir,
+        skipped: Vec<Skipped>,
+        cleanup: bool,
+    ) -> Result<JobBox<F>> {
+        let fs = &*app.fs;
+        let procs = fs.open_file(&dir, "cgroup.procs", Access::Write)?;
+        let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
+        Ok(JobBox {
+            path: dir.path().to_path_buf(),
+            app,
+            name,
+            dir,
+            procs,
+            events,
+            skipped,
+            kill_method: KillMethod::Auto,
+            timeout: DEFAULT_TIMEOUT,
+            cleanup,
+            children: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Open an existing box of `app` by name, at the home this process's
+    /// boxes go to. The handle does not own the box: dropping it leaves the
+    /// box alone; [`JobBox::destroy`] still ends it.
+    pub fn open(fs: Arc<F>, app: &str, name: &str) -> Result<JobBox<F>> {
+        crate::fs::validate_name(name)?;
+        crate::fs::validate_name(app)?;
+        let placement = crate::discover::Discovery::probe(&*fs, app).require_placement()?;
+        JobBox::open_at(fs, placement, app, name)
+    }
+
+    /// Open an existing box under an explicit home.
+    pub fn open_in(fs: Arc<F>, home: &Path, app: &str, name: &str) -> Result<JobBox<F>> {
+        JobBox::open_at(fs, Placement::explicit(home), app, name)
+    }
+
+    /// Open an existing box at a home already found.
+    pub fn open_at(fs: Arc<F>, placement: Placement, app: &str, name: &str) -> Result<JobBox<F>> {
+        crate::fs::validate_name(name)?;
+        match App::existing(fs, placement, app)? {
+            Some(a) => a.open_box(name),
+            None => Err(app::no_such_box(name, app)),
+        }
+    }
+
+    /// The box's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The absolute path of the box directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The app the box belongs to.
+    pub fn app(&self) -> &App<F> {
+        &self.app
+    }
+
+    /// The backend.
+    pub(crate) fn fs(&self) -> &Arc<F> {
+        &self.app.fs
+    }
+
+    /// The open box directory.
+    pub(crate) fn dir(&self) -> &F::Dir {
+        &self.dir
+    }
+
+    /// The kept, writable `cgroup.procs`.
+    pub(crate) fn procs_file(&self) -> &F::File {
+        &self.procs
+    }
+
+    /// How long kill, freeze, thaw and destroy may take from now on.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// What best-effort creation did not apply.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// Move a process into the box (one `write(2)`). `EINVAL`, which a
+    /// task still being created can give, is retried briefly.
+    pub fn move_pid(&self, pid: u32) -> Result<()> {
+        let fs = self.fs();
+        let text = pid.to_string();
+        let mut tries = 0;
+        loop {
+            match fs.write_kept(&self.procs, text.as_bytes()) {
+                Err(e) if e.is_errno(Errno::INVAL) && tries < 10 => {
+                    tries += 1;
+                    fs.sleep(Duration::from_millis(1));
+                }
+                Err(e) if e.is_errno(Errno::SRCH) => {
+                    return Err(e.with_detail(format!("no process {pid}")));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn lock_children(&self) -> std::sync::MutexGuard<'_, Vec<F::Pidfd>> {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watch a process this handle started, so that a kill's wait ends as
+    /// soon as it is gone. Ended ones are dropped now and then, so the list
+    /// stays short in a long-lived box.
+    pub(crate) fn watch_exit(&self, pidfd: F::Pidfd) {
+        let mut children = self.lock_children();
+        if children.len() >= 32 {
+            let _ = self
+                .fs()
+                .wait_for_change(&self.events, &mut children, Duration::ZERO);
+        }
+        children.push(pidfd);
+    }
+
+    /// Whether any process is in the box or below it (one `pread`). A
+    /// damaged `cgroup.events` is an error, never "empty".
+    pub fn is_populated(&self) -> Result<bool> {
+        Ok(kill::read_events(&**self.fs(), &self.events)?.populated)
+    }
+
+    /// Every PID in the box and in cgroups below it.
+    pub fn pids(&self) -> Result<Vec<u32>> {
+        Ok(kill::subtree_pids(&**self.fs(), &self.dir)?
+            .into_iter()
+            .collect())
+    }
+
+    /// Every statistic of the box (see [`Stats`](crate::stats::Stats)).
+    pub fn stats(&self) -> Result<crate::stats::Stats> {
+        crate::stats::Stats::read(&**self.fs(), &self.dir)
+    }
+
+    /// A sampler that keeps the box's hot files open.
+    pub fn sampler(&self) -> Result<crate::stats::Sampler<F>> {
+        crate::stats::Sampler::new(self.fs().clone(), &self.dir)
+    }
+
+    /// Kill every process in the box (and below) and wait until it is empty.
+    /// A box removed from outside counts as killed.
+    pub fn kill(&self) -> Result<()> {
+        let fs = &**self.fs();
+        let deadline = deadline(fs, self.timeout);
+        let result = self.is_populated().and_then(|populated| {
+            if !populated {
+                return Ok(());
+            }
+            kill::kill(fs, &self.dir, self.kill_method, deadline)?;
+            let mut exits = std::mem::take(&mut *self.lock_children());
+            kill::wait_until_empty(fs, &self.events, &mut exits, deadline)
+        });
+        match result {
+            Err(e) if e.is_gone() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Freeze the box and wait until the kernel reports it frozen.
+    pub fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Thaw the box and wait until the kernel reports it thawed.
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let fs = &**self.fs();
+        kill::set_frozen(
+            fs,
+            &self.dir,
+            &self.events,
+            frozen,
+            deadline(fs, self.timeout),
+        )
+    }
+
+    /// Kill, wait until empty, and remove the box with any cgroups the job
+    /// made inside it. `<app>` and `agents` stay (see [`App::remove`]).
+    pub fn destroy(mut self) -> Result<()> {
+        self.cleanup = false;
+        self.end_box()
+    }
+
+    /// Stop owning the box: it stays after the handle is dropped, marked
+    /// kept so that reaping leaves it alone. Returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.cleanup = false;
+        if let Err(e) = self.fs().write_xattr(&self.dir, KEPT_XATTR, b"1") {
+            log::warn!(
+                "could not mark {} kept ({e}): `cgbox reap` will treat it as left over",
+                self.path.display()
+            );
+        }
+        self.path.clone()
+    }
+
+    fn end_box(&self) -> Result<()> {
+        let fs = &**self.fs();
+        let deadline = deadline(fs, self.timeout);
+        self.kill()?;
+        kill::remove_tree(fs, &self.app.dirs.agents, &self.name, deadline)
+    }
+}
+
+impl<F: CgroupFs> Drop for JobBox<F> {
+    fn drop(&mut self) {
+        if self.cleanup
+            && let Err(e) = self.end_box()
+        {
+            log::error!("could not remove box {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// The boxes of `app` at `home`; none when the app does not exist there.
+pub fn list<F: CgroupFs>(fs: Arc<F>, home: &Path, app: &str) -> Result<Listing> {
+    match App::existing(fs, Placement::explicit(home), app)? {
+        Some(a) => a.list(),
+        None => Ok(Listing::default()),
+    }
+}
