@@ -97,8 +97,12 @@ impl fmt::Debug for Stdio {
 /// the settings of [`std::process::Command`] that a job needs, each of them
 /// readable, so that the clone3 path can honour them all or step aside.
 ///
-/// Program, `arg0`, arguments, environment, working directory, stdio and
-/// process group run on the fast path. A uid, a gid or a `pre_exec` hook
+/// Program, `arg0`, arguments, environment, working directory, stdio,
+/// process group and [`BoxCommand::unblock_signals`] run on the fast path.
+/// As with std, the program inherits ignored signals and the signal mask
+/// and gets SIGPIPE at its default; `execve` fails with `ENOEXEC` for a
+/// file without `#!` (as `posix_spawn`, which std uses where it can; std's
+/// fork path, like `execvp`, would run it with `/bin/sh`). A uid, a gid or a `pre_exec` hook
 /// make [`JobBox::start`](crate::JobBox::start) use the fork path (logged at
 /// debug level), with an equivalent `std::process::Command`.
 ///
