@@ -137,7 +137,7 @@ pub mod limits;
 pub mod parse;
 pub mod placement;
 pub mod prepare;
-mod spawn;
+pub mod spawn;
 pub mod stats;
 pub mod systemd_scope;
 

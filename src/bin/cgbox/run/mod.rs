@@ -7,11 +7,10 @@ mod stop;
 
 pub use args::seconds;
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cgbox::fs::SysFs;
+use cgbox::spawn::BoxCommand;
 use cgbox::{Builder, JobBox, Policy};
 
 use crate::Global;
@@ -188,10 +187,10 @@ fn run(
     }
 
     let start = Instant::now();
-    let mut command = Command::new(&program);
-    command.arg0(cmd).args(cmd_args);
-    crate::signals::unblock_in_child(&mut command);
-    let mut child = match jb.spawn(&mut command) {
+    let mut command = BoxCommand::new(&program);
+    // CMD must not inherit the signals cgbox blocks for itself.
+    command.arg0(cmd).args(cmd_args).unblock_signals();
+    let mut child = match jb.start(&command) {
         Ok(c) => c,
         Err(e) => {
             let code = exec_failure(e.errno());
