@@ -134,3 +134,49 @@ impl Drop for AppTree {
         }
     }
 }
+
+/// Make a box with `builder` forcing `method`. A forced `cgroup.kill` on a
+/// kernel without it (before 5.14) must be refused when the box is made,
+/// with the typed error naming the version it needs and no box left
+/// behind; this asserts that and returns `None`, saying so in the output.
+/// Every other case returns the box.
+pub fn create_forcing(
+    fs: &std::sync::Arc<cgbox::fs::SysFs>,
+    agents: &Path,
+    builder: cgbox::Builder,
+    method: cgbox::kill::KillMethod,
+) -> Option<cgbox::JobBox<cgbox::fs::SysFs>> {
+    let before = list_dir(agents);
+    let result = builder.kill_method(method).create(fs.clone());
+    if method != cgbox::kill::KillMethod::CgroupKill || kernel_at_least(5, 14) {
+        return Some(result.expect("the box is made"));
+    }
+    let e = match result {
+        Ok(b) => panic!(
+            "{}: a forced cgroup.kill was accepted on {}",
+            b.name(),
+            kernel_release()
+        ),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), cgbox::ErrorKind::Unsupported, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("needs Linux 5.14") && text.contains(&kernel_release()),
+        "{text}"
+    );
+    assert_eq!(list_dir(agents), before, "no box left behind: {text}");
+    eprintln!(
+        "{}: a forced cgroup.kill is refused at creation, as asserted",
+        kernel_release()
+    );
+    None
+}
+
+fn list_dir(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
