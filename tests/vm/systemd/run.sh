@@ -28,7 +28,12 @@ set -euo pipefail
 fail() { echo "systemd-vm run: $*" >&2; exit 125; }
 LOCK=${CGBOX_VM_LOCK:-/tmp/cgbox-vm.lock}
 if [ "${CGBOX_VM_LOCKED:-}" != "$LOCK" ]; then
-    CGBOX_VM_LOCKED=$LOCK exec flock "$LOCK" "$0" "$@"
+    CGBOX_VM_LOCKED=$LOCK CGBOX_VM_ASKED=$(date +%s%N) exec flock "$LOCK" "$0" "$@"
+fi
+if [ -n "${CGBOX_VM_ASKED:-}" ]; then
+    waited=$(( ($(date +%s%N) - CGBOX_VM_ASKED) / 1000000000 ))
+    [ "$waited" -ge 1 ] && echo "systemd-vm run: waited $waited s for $LOCK (another VM was running)" >&2
+    unset CGBOX_VM_ASKED
 fi
 [ $# -ge 1 ] || fail "usage: run.sh TEST_SCRIPT [FILE[:GUEST_PATH]...]"
 CACHE=${CGBOX_SYSVM_CACHE:-/var/cache/cgbox-vm/systemd}
