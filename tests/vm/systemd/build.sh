@@ -88,10 +88,12 @@ chroot "$R" passwd -d root >/dev/null
 # u's user manager (user@1000.service) starts at boot, as after a first login.
 mkdir -p "$R/var/lib/systemd/linger"
 touch "$R/var/lib/systemd/linger/u"
-# No login prompts, nothing periodic, no first-boot wizard.
+# No login prompts, nothing periodic, no first-boot wizard; no module
+# loading (the guest has no modules) and no e2scrub (a second per boot).
 for unit in getty@.service serial-getty@.service console-getty.service autovt@.service \
     systemd-firstboot.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
-    e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer; do
+    e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-tmpfiles-clean.timer \
+    modprobe@.service; do
     ln -sf /dev/null "$R/etc/systemd/system/$unit"
 done
 ln -sf /lib/systemd/system/multi-user.target "$R/etc/systemd/system/default.target"
