@@ -22,27 +22,8 @@ use cgbox::{Builder, JobBox};
 /// The live backend and the parent for boxes, or `None` (with the reason
 /// printed) when this machine cannot run real-cgroup tests.
 fn host(test: &str) -> Option<(Arc<SysFs>, String, common::AppTree)> {
-    let app = format!("cgbox-test-{test}-{}", std::process::id());
-    let reason = match SysFs::new() {
-        Err(e) => format!("cannot open /: {e}"),
-        Ok(fs) => {
-            let d = Discovery::probe(&fs, &app);
-            if d.usable() {
-                let fs = Arc::new(fs);
-                let tree = common::AppTree {
-                    fs: fs.clone(),
-                    app: app.clone(),
-                };
-                return Some((fs, app, tree));
-            }
-            format!("no writable cgroup2 here: {:?}", d.problems)
-        }
-    };
-    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
-        panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but {reason}");
-    }
-    eprintln!("SKIPPED {test}: {reason}");
-    None
+    let live = common::live("cgbox-test", test)?;
+    Some((live.fs, live.app, live.tree))
 }
 
 /// The box for a kill test forcing `method`; `None` where the kernel has

@@ -180,3 +180,53 @@ fn list_dir(dir: &Path) -> Vec<std::ffi::OsString> {
     names.sort();
     names
 }
+
+/// True when this run must prove things on a real cgroup2
+/// (`CGBOX_REQUIRE_REAL_CGROUP=1`, as the VM suite sets it).
+pub fn required() -> bool {
+    std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1")
+}
+
+/// Say why `test` cannot run here; under `CGBOX_REQUIRE_REAL_CGROUP=1` that
+/// is a failure.
+pub fn skip(test: &str, why: &str) {
+    assert!(!required(), "CGBOX_REQUIRE_REAL_CGROUP=1 but {test}: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// The live system, for a test with an app of its own.
+pub struct Live {
+    pub fs: std::sync::Arc<cgbox::fs::SysFs>,
+    pub app: String,
+    pub discovery: cgbox::discover::Discovery,
+    /// The app's tree, removed when the test ends, also on failure.
+    pub tree: AppTree,
+}
+
+/// The live system with the app `<prefix>-<test>-<pid>` when boxes can be
+/// made here, else `None` (said through [`skip`]).
+pub fn live(prefix: &str, test: &str) -> Option<Live> {
+    let app = format!("{prefix}-{test}-{}", std::process::id());
+    let why = match cgbox::fs::SysFs::new() {
+        Err(e) => format!("cannot open /: {e}"),
+        Ok(fs) => {
+            let discovery = cgbox::discover::Discovery::probe(&fs, &app);
+            if discovery.usable() {
+                let fs = std::sync::Arc::new(fs);
+                let tree = AppTree {
+                    fs: fs.clone(),
+                    app: app.clone(),
+                };
+                return Some(Live {
+                    fs,
+                    app,
+                    discovery,
+                    tree,
+                });
+            }
+            format!("no writable cgroup2 here: {:?}", discovery.problems)
+        }
+    };
+    skip(test, &why);
+    None
+}

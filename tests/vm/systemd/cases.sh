@@ -202,7 +202,7 @@ begin memorymax-oom "a Delegate=yes service with MemoryMax=32M MemorySwapMax=0: 
 run 'systemd-run -p Delegate=yes -p MemoryMax=32M -p MemorySwapMax=0 -p OOMPolicy=continue --wait --pipe --collect -q sh -c '\''cgbox run -- dd if=/dev/zero of=/dev/null bs=64M count=1; echo "cgbox exit $?"; echo "unit $(cut -d: -f3 /proc/self/cgroup)"; grep oom_kill /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.events'\'
 check "cgbox exits 137 (dd killed by SIGKILL)" has "$OUT" "cgbox exit 137"
 check "dd did not copy 64 MiB" lacks "$ERR" "67108864 bytes"
-check "cgbox's summary: killed by signal 9" has "$ERR" "killed by signal 9"
+check "cgbox's summary: killed by SIGKILL" has "$ERR" "killed by SIGKILL"
 kills=$(sed -n 's/^oom_kill //p' <<<"$OUT")
 check "the unit's memory.events: oom_kill >= 1 (is ${kills:-missing})" test "${kills:-0}" -ge 1
 left_clean
@@ -318,12 +318,12 @@ check "nothing made in vmtest.service" eq "$(find $CG/system.slice/vmtest.servic
 left_clean
 end
 
-begin root-session-own-scope "root in a login session (su -l root, session-*.scope of user-0.slice), no prefix: the box is in system.slice/cgbox-*.scope"
+begin root-session-own-scope "root in a login session (su -l root, session-*.scope of user-0.slice), no prefix: the box is in a cgbox-*.scope in the session's slice (user-0.slice), bound to the session"
 run "su -l root -c 'cat /proc/self/cgroup; cgbox run --memory 64M -- /tmp/show.sh'"
 check "the shell runs in a session scope" matches "$OUT" '^0::/user.slice/user-0.slice/session-[^/]+\.scope$'
 check "exit 0" eq "$RC" 0
 check "says: running in cgbox-<uuid>.scope" matches "$ERR" "^cgbox: running in cgbox-$UUID\.scope"
-check "box at /system.slice/cgbox-<uuid>.scope/cgbox/agents/<uuid>" matches "$OUT" "^0::/system.slice/cgbox-$UUID\.scope/cgbox/agents/$UUID\$"
+check "box at /user.slice/user-0.slice/cgbox-<uuid>.scope/cgbox/agents/<uuid>" matches "$OUT" "^0::/user.slice/user-0.slice/cgbox-$UUID\.scope/cgbox/agents/$UUID\$"
 check "memory.max 67108864" eq "$(value memory.max)" 67108864
 check "the scope is gone afterwards (within 15 s)" poll 15 no_units
 left_clean
@@ -465,10 +465,14 @@ poll 10 no_units
 left_clean
 end
 
-begin undelegated-service-memorymax "an undelegated service with MemoryMax=32M, no prefix: the unit's limit still holds the boxed dd"
+begin undelegated-service-memorymax "an undelegated service with MemoryMax=32M, no prefix: cgbox does not leave the unit (that would escape its limit); refused with the fix, nothing run"
 run 'systemd-run -p MemoryMax=32M -p MemorySwapMax=0 -p OOMPolicy=continue --wait --pipe --collect -q cgbox run -- dd if=/dev/zero of=/dev/null bs=64M count=1'
-check "dd did not copy 64 MiB" lacks "$ERR" "67108864 bytes"
-check "cgbox exits 137 (dd killed by SIGKILL)" eq "$RC" 137
+check "exit 125" eq "$RC" 125
+check "dd did not run" lacks "$ERR" "records in"
+check "says why: the job would escape the unit's limits" has "$ERR" "escape its limits (memory.max 33554432)"
+check "the fix: give the unit Delegate=yes" has "$ERR" "give the unit Delegate=yes"
+check "no own scope was asked for" lacks "$ERR" "running in"
+check "no cgbox-* unit" no_units
 left_clean
 end
 
