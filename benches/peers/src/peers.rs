@@ -56,10 +56,12 @@ impl Peer {
     }
 }
 
-/// Everything the contenders share: the cgbox backend, the tokio runtime,
+/// Everything the contenders share: cgbox's app handle, the tokio runtime,
 /// whether limits can be applied here.
 pub struct Ctx {
-    pub fs: Arc<SysFs>,
+    /// cgbox's app handle, opened once, as a per-agent manager holds it:
+    /// every cgbox box is made from it (`Builder::create_in`).
+    pub app: cgbox::App<SysFs>,
     pub rt: tokio::runtime::Runtime,
     pub limits: bool,
 }
@@ -71,8 +73,15 @@ impl Ctx {
         let limits = ["cpu", "memory", "pids"]
             .iter()
             .all(|c| controllers.split_whitespace().any(|w| w == *c));
+        let fs = Arc::new(SysFs::new().expect("open /"));
+        let app = cgbox::App::open_at(
+            fs.clone(),
+            cgbox::placement::Placement::explicit(MOUNT),
+            "cgbox",
+        )
+        .expect("open cgbox's app");
         Ctx {
-            fs: Arc::new(SysFs::new().expect("open /")),
+            app,
             rt: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("tokio runtime"),
@@ -160,11 +169,9 @@ fn libcgroups_manager(name: &str) -> Result<libcgroups::v2::manager::Manager, St
 pub fn create(ctx: &Ctx, peer: Peer, name: &str) -> Option<Result<Made, String>> {
     Some(match peer {
         Peer::Cgbox => Builder::new()
-            .app("cgbox")
-            .parent(MOUNT)
             .name(name)
             .limits(cgbox_limits(ctx.limits))
-            .create(ctx.fs.clone())
+            .create_in(&ctx.app)
             .map(Made::Cgbox)
             .map_err(|e| err("create", e)),
         Peer::CgroupsRs => (|| {
