@@ -11,7 +11,7 @@ mod sampler;
 
 use std::path::{Path, PathBuf};
 
-pub use sampler::{CpuUsage, Sampler, Snapshot};
+pub use sampler::{CpuUsage, MemoryEvents, Pressure, Sampler, Snapshot, StallTotals};
 
 use crate::fs::{CgroupFs, Handle, read_string};
 use crate::parse::stat_file::parse;

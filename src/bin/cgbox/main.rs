@@ -40,6 +40,7 @@ mod prepare;
 mod run;
 mod signals;
 mod stats;
+mod trace;
 mod units;
 
 use std::ffi::OsString;
