@@ -231,7 +231,7 @@ impl Doc {
     /// The text of every element below element `i`.
     fn text_under(&self, i: usize) -> String {
         let mut out = self.elements[i].text.clone();
-        for (j, e) in self.elements.iter().enumerate() {
+        for e in &self.elements {
             let mut p = e.parent;
             while let Some(k) = p {
                 if k == i {

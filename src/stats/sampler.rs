@@ -8,12 +8,13 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use cgbox::Builder;
 //! use cgbox::fs::FakeFs;
 //! use cgbox::stats::Sampler;
+//! use cgbox::{Builder, Limits, Size};
 //!
 //! let fake = Arc::new(FakeFs::new());
-//! let job = Builder::new().name("traced").create(fake.clone())?;
+//! let limits = Limits::new().memory_max(Size::parse("64M")?).pids_max(16);
+//! let job = Builder::new().name("traced").limits(limits).create(fake.clone())?;
 //! let sampler = Sampler::extended_for(&job)?;
 //! fake.set_file("cgbox/agents/traced", "memory.events",
 //!     "low 0\nhigh 12\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n")?;
@@ -346,22 +347,25 @@ fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
 
 /// Read a flat-keyed file of counters: the value of `keys[i]` goes to
 /// `out[i]`, other keys are skipped; false for a bad line, a bad number or
-/// a repeated key.
+/// a repeated key (any key).
 fn counters(text: &str, keys: &[&str], out: &mut [Option<u64>]) -> bool {
     if crate::parse::keyed::complete(text).is_err() {
         return false;
     }
-    for item in flat(text) {
+    for (i, item) in flat(text).enumerate() {
         let Ok((k, v)) = item else { return false };
         let Some(v) = parse_u64(v) else { return false };
+        // The kernel never repeats a key, known or not: a repeat is damage.
+        // (Quadratic, and files of ten lines or so: cheaper than a set.)
+        if flat(text).take(i).any(|p| p.is_ok_and(|(pk, _)| pk == k)) {
+            return false;
+        }
         let slot = keys
             .iter()
             .position(|key| *key == k)
             .and_then(|i| out.get_mut(i));
-        if let Some(slot) = slot
-            && slot.replace(v).is_some()
-        {
-            return false; // a repeated key: damaged
+        if let Some(slot) = slot {
+            *slot = Some(v);
         }
     }
     true

@@ -780,6 +780,109 @@ mod tests {
         );
     }
 
+    /// Counts this thread's allocations (the tests run in parallel).
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    unsafe impl std::alloc::GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+            unsafe { std::alloc::System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(
+            &self,
+            ptr: *mut u8,
+            layout: std::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Discards what is written, without allocating.
+    struct Discard(usize);
+    impl Write for Discard {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Sink for Discard {}
+
+    #[test]
+    fn a_tick_allocates_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, content) in [
+            ("cgroup.events", "populated 1\nfrozen 0\n"),
+            (
+                "cpu.stat",
+                "usage_usec 4569656\nuser_usec 2043758\nsystem_usec 2525897\nnr_periods 25\nnr_throttled 23\nthrottled_usec 3262179\n",
+            ),
+            ("memory.current", "12984320\n"),
+            ("memory.peak", "33554432\n"),
+            ("pids.current", "4\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 17\nmax 36\noom 1\noom_kill 1\noom_group_kill 0\n",
+            ),
+            ("pids.events", "max 3\n"),
+            (
+                "cpu.pressure",
+                "some avg10=1.00 avg60=0.00 avg300=0.00 total=2184784\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1704215\n",
+            ),
+            (
+                "memory.pressure",
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=13790\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=13790\n",
+            ),
+            (
+                "io.pressure",
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            ),
+            ("memory.max", "67108864\n"),
+        ] {
+            std::fs::write(tmp.path().join(name), content).unwrap();
+        }
+        let fs = Arc::new(cgbox::fs::SysFs::rooted(tmp.path()).unwrap());
+        let dir = fs.open_dir(Path::new("/")).unwrap();
+        let mut t = Tracer::new(fs.clone(), &dir, Discard(0), &header(MIN_EVERY)).unwrap();
+        t.begin().unwrap();
+        let high = tmp.path().join("memory.events");
+        let before = ALLOCATIONS.with(|c| c.get());
+        for _ in 0..1000 {
+            t.tick();
+            t.events_woke();
+        }
+        let n = ALLOCATIONS.with(|c| c.get()) - before;
+        assert_eq!(n, 0, "{n} allocations in 1000 ticks and wakes");
+        assert_eq!(t.samples(), 1001);
+        // The lines were written: a sample is some 400 bytes.
+        assert!(t.out.0 > 1000 * 300, "{} bytes", t.out.0);
+        // An event seen between ticks is written without allocating too.
+        std::fs::write(
+            &high,
+            "low 0\nhigh 18\nmax 36\noom 1\noom_kill 1\noom_group_kill 0\n",
+        )
+        .unwrap();
+        let written = t.out.0;
+        let before = ALLOCATIONS.with(|c| c.get());
+        t.events_woke();
+        assert_eq!(ALLOCATIONS.with(|c| c.get()) - before, 0);
+        assert!(t.out.0 > written, "the memory.high event line");
+    }
+
     #[test]
     fn the_trace_file_takes_its_name_when_the_command_starts() {
         let tmp = tempfile::tempdir().unwrap();
