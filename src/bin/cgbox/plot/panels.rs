@@ -223,7 +223,7 @@ fn memory(trace: &Trace) -> Option<Panel> {
     if !high_water.is_empty() {
         p.series.push(Series {
             id: "memory.peak".into(),
-            label: "memory.peak (high-water mark)".into(),
+            label: "memory.peak".into(),
             color: BLUE,
             shape: Shape::Line,
             area: false,

@@ -20,8 +20,12 @@ const HEADER: f64 = 96.0;
 /// The title row of a panel, above its plot.
 const PANEL_TITLE: f64 = 24.0;
 const PLOT: f64 = 150.0;
-/// Below a plot: the time labels and air before the next panel.
-const PANEL_GAP: f64 = 46.0;
+/// Below a plot: the time labels.
+const TIME_LABELS: f64 = 22.0;
+/// One row of a legend.
+const LEGEND_ROW: f64 = 18.0;
+/// Air between a panel's legend and the next panel's title.
+const PANEL_AIR: f64 = 16.0;
 const GRID: &str = "#e3e3e3";
 
 /// A limit more than this many times above everything drawn is named at
@@ -29,7 +33,11 @@ const GRID: &str = "#e3e3e3";
 const OFF_SCALE: f64 = 4.0;
 
 pub fn render(trace: &Trace, panels: &[Panel]) -> String {
-    let height = HEADER + panels.len() as f64 * (PANEL_TITLE + PLOT + PANEL_GAP) + 8.0;
+    let legends: Vec<Vec<Vec<(f64, Item)>>> =
+        panels.iter().map(|p| legend_rows(items(p))).collect();
+    let panel_height =
+        |rows: usize| PANEL_TITLE + PLOT + TIME_LABELS + rows as f64 * LEGEND_ROW + PANEL_AIR;
+    let height = HEADER + legends.iter().map(|l| panel_height(l.len())).sum::<f64>() + 4.0;
     let mut s = String::with_capacity(64 * 1024);
     let _ = write!(
         s,
@@ -56,9 +64,19 @@ pub fn render(trace: &Trace, panels: &[Panel]) -> String {
         t_top
     };
     let x = |t: f64| LEFT + (t / t_end).clamp(0.0, 1.0) * (WIDTH - LEFT - RIGHT);
-    for (i, p) in panels.iter().enumerate() {
-        let top = HEADER + i as f64 * (PANEL_TITLE + PLOT + PANEL_GAP) + PANEL_TITLE;
-        panel(&mut s, p, top, &x, clock, t_step, t_end);
+    let mut top = HEADER;
+    for (p, legend) in panels.iter().zip(&legends) {
+        panel(
+            &mut s,
+            p,
+            legend,
+            top + PANEL_TITLE,
+            &x,
+            clock,
+            t_step,
+            t_end,
+        );
+        top += panel_height(legend.len());
     }
     s.push_str("</svg>\n");
     s
@@ -202,6 +220,7 @@ fn y_label(unit: Unit, v: f64, bytes_unit: (f64, &str)) -> String {
 fn panel(
     s: &mut String,
     p: &Panel,
+    legend: &[Vec<(f64, Item)>],
     top: f64,
     x: &dyn Fn(f64) -> f64,
     clock: Clock,
@@ -231,7 +250,7 @@ fn panel(
     } else {
         1.0
     };
-    let (step, y_max) = scale::ticks(y_top(p) / in_unit, 4);
+    let (step, y_max) = scale::ticks(y_top(p) / in_unit, 5);
     let (step, y_max) = if p.unit == Unit::Count {
         (step.max(1.0), y_max.max(step.max(1.0)))
     } else {
@@ -315,13 +334,27 @@ fn panel(
     for series in &p.series {
         draw_series(s, series, x, &y, bottom);
     }
-    for l in &p.limits {
-        limit(s, l, &y, y_max, top);
+    // Limit labels sit above their lines, or below where the line is at
+    // the top or another label is already there.
+    let mut order: Vec<&Limit> = p.limits.iter().collect();
+    order.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let mut taken: Vec<f64> = Vec::new();
+    for l in order {
+        let yy = y(l.value);
+        let above = yy - 5.0;
+        let clash = |at: f64| taken.iter().any(|t| (t - at).abs() < 13.0);
+        let label_y = if yy - top < 16.0 || clash(above) {
+            yy + 13.0
+        } else {
+            above
+        };
+        taken.push(label_y);
+        limit(s, l, yy, label_y, y_max, top);
     }
     for m in &p.markers {
         marker(s, m, x, top, bottom);
     }
-    legend(s, p, bottom + 34.0);
+    draw_legend(s, legend, bottom + TIME_LABELS + 14.0);
     s.push_str("</g>\n");
 }
 
@@ -424,7 +457,7 @@ fn draw_series(
     );
 }
 
-fn limit(s: &mut String, l: &Limit, y: &dyn Fn(f64) -> f64, y_max: f64, top: f64) {
+fn limit(s: &mut String, l: &Limit, yy: f64, label_y: f64, y_max: f64, top: f64) {
     let right = WIDTH - RIGHT;
     if l.value > y_max * 1.0001 {
         // Off the scale: named at the top, with an arrow up.
@@ -439,9 +472,6 @@ fn limit(s: &mut String, l: &Limit, y: &dyn Fn(f64) -> f64, y_max: f64, top: f64
         );
         return;
     }
-    let yy = y(l.value);
-    // The label sits under the line when the line is at the top.
-    let label_y = if yy - top < 16.0 { yy + 13.0 } else { yy - 5.0 };
     let _ = writeln!(
         s,
         r#"<g class="limit" data-limit="{}"><line x1="{LEFT}" y1="{yy:.1}" x2="{right}" y2="{yy:.1}" stroke="{}" stroke-width="1.6" stroke-dasharray="7 4"/><text class="lim" x="{:.1}" y="{label_y:.1}" text-anchor="end" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text></g>"#,
@@ -466,16 +496,21 @@ fn marker(s: &mut String, m: &Marker, x: &dyn Fn(f64) -> f64, top: f64, bottom: 
         format!("{} at {}", m.label, scale::duration(m.t))
     };
     if m.strong {
+        // The label goes left of the line where the right edge is near.
+        let (lx, anchor) = if xx + 80.0 > WIDTH - RIGHT {
+            (xx - 5.0, "end")
+        } else {
+            (xx + 5.0, "start")
+        };
         let _ = writeln!(
             s,
-            r#"<g class="event" data-event="{}"><title>{}</title><line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{}" stroke-width="1.6"/><path d="M{:.1},{:.1} l5,5 m0,-5 l-5,5" stroke="{}" stroke-width="2"/><text class="lim" x="{:.1}" y="{:.1}" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text></g>"#,
+            r#"<g class="event" data-event="{}"><title>{}</title><line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{}" stroke-width="1.6"/><path d="M{:.1},{:.1} l5,5 m0,-5 l-5,5" stroke="{}" stroke-width="2"/><text class="lim" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text></g>"#,
             esc(&m.kind),
             esc(&what),
             m.color,
             xx - 2.5,
             top + 4.0,
             m.color,
-            xx + 5.0,
             top + 26.0,
             m.color,
             esc(m.label)
@@ -494,83 +529,119 @@ fn marker(s: &mut String, m: &Marker, x: &dyn Fn(f64) -> f64, top: f64, bottom: 
     }
 }
 
-/// The legend, under the panel's time labels: a swatch and a name for
-/// every series, limit and kind of marker.
-fn legend(s: &mut String, p: &Panel, y: f64) {
-    let mut items: Vec<(String, &str, &str)> = Vec::new();
+/// One entry of a legend: its text, colour and swatch.
+type Item = (String, &'static str, Swatch);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Swatch {
+    Area,
+    Line,
+    Dashed,
+    Tick,
+    Cross,
+    Band,
+}
+
+/// A swatch and a name for every series, limit and kind of marker.
+fn items(p: &Panel) -> Vec<Item> {
+    let mut items: Vec<Item> = Vec::new();
     for series in &p.series {
         let kind = if series.dashed {
-            "dash"
+            Swatch::Dashed
         } else if series.area {
-            "area"
+            Swatch::Area
         } else {
-            "line"
+            Swatch::Line
         };
         items.push((series.label.clone(), series.color, kind));
     }
     for l in &p.limits {
-        items.push((l.id.to_owned(), l.color, "limit"));
+        items.push((l.id.to_owned(), l.color, Swatch::Dashed));
     }
-    let mut seen: Vec<&str> = Vec::new();
     for m in &p.markers {
-        if !seen.contains(&m.label) {
-            seen.push(m.label);
-            items.push((
-                m.label.to_owned(),
-                m.color,
-                if m.strong { "kill" } else { "tick" },
-            ));
+        if !items.iter().any(|i| i.0 == m.label) {
+            let swatch = if m.strong {
+                Swatch::Cross
+            } else {
+                Swatch::Tick
+            };
+            items.push((m.label.to_owned(), m.color, swatch));
         }
     }
     for (_, color, label) in &p.legend_extra {
-        items.push(((*label).to_owned(), color, "band"));
+        items.push(((*label).to_owned(), color, Swatch::Band));
     }
+    items
+}
+
+/// The items laid out in rows that fit the plot's width: each with its x.
+fn legend_rows(items: Vec<Item>) -> Vec<Vec<(f64, Item)>> {
+    let mut rows: Vec<Vec<(f64, Item)>> = Vec::new();
     let mut xx = LEFT;
-    let _ = write!(s, r#"<g class="legend">"#);
-    for (label, color, kind) in items {
-        let sy = y - 4.0;
-        let _ = match kind {
-            "area" => write!(
-                s,
-                r#"<rect x="{xx:.1}" y="{:.1}" width="18" height="8" fill="{color}" fill-opacity="0.25" stroke="{color}" stroke-width="1.5"/>"#,
-                sy - 4.0
-            ),
-            "band" => write!(
-                s,
-                r#"<rect x="{xx:.1}" y="{:.1}" width="18" height="10" fill="{color}" fill-opacity="0.2"/>"#,
-                sy - 5.0
-            ),
-            "tick" => write!(
-                s,
-                r#"<path d="M{:.1},{:.1} l4,-7 l-8,0 z" fill="{color}"/>"#,
-                xx + 9.0,
-                sy + 4.0
-            ),
-            "kill" => write!(
-                s,
-                r#"<path d="M{:.1},{:.1} l6,6 m0,-6 l-6,6" stroke="{color}" stroke-width="2"/>"#,
-                xx + 6.0,
-                sy - 3.0
-            ),
-            "limit" | "dash" => write!(
-                s,
-                r#"<line x1="{xx:.1}" y1="{sy:.1}" x2="{:.1}" y2="{sy:.1}" stroke="{color}" stroke-width="1.8" stroke-dasharray="5 3"/>"#,
-                xx + 18.0
-            ),
-            _ => write!(
-                s,
-                r#"<line x1="{xx:.1}" y1="{sy:.1}" x2="{:.1}" y2="{sy:.1}" stroke="{color}" stroke-width="2"/>"#,
-                xx + 18.0
-            ),
-        };
-        let _ = write!(
-            s,
-            r#"<text class="muted" x="{:.1}" y="{y:.1}">{}</text>"#,
-            xx + 24.0,
-            esc(&label)
-        );
+    for item in items {
         // Roughly 6.6 px a character at 12 px.
-        xx += 24.0 + label.chars().count() as f64 * 6.6 + 22.0;
+        let width = 24.0 + item.0.chars().count() as f64 * 6.6;
+        if rows.is_empty() || xx + width > WIDTH - RIGHT {
+            rows.push(Vec::new());
+            xx = LEFT;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push((xx, item));
+        }
+        xx += width + 22.0;
+    }
+    rows
+}
+
+fn draw_legend(s: &mut String, rows: &[Vec<(f64, Item)>], y0: f64) {
+    let _ = write!(s, r#"<g class="legend">"#);
+    for (r, row) in rows.iter().enumerate() {
+        let y = y0 + r as f64 * LEGEND_ROW;
+        let sy = y - 4.0;
+        for (xx, (label, color, kind)) in row {
+            let xx = *xx;
+            let _ = match kind {
+                Swatch::Area => write!(
+                    s,
+                    r#"<rect x="{xx:.1}" y="{:.1}" width="18" height="8" fill="{color}" fill-opacity="0.25" stroke="{color}" stroke-width="1.5"/>"#,
+                    sy - 4.0
+                ),
+                Swatch::Band => write!(
+                    s,
+                    r#"<rect x="{xx:.1}" y="{:.1}" width="18" height="10" fill="{color}" fill-opacity="0.15"/><rect x="{xx:.1}" y="{:.1}" width="18" height="3" fill="{color}" fill-opacity="0.6"/>"#,
+                    sy - 5.0,
+                    sy - 5.0
+                ),
+                Swatch::Tick => write!(
+                    s,
+                    r#"<path d="M{:.1},{:.1} l4,-7 l-8,0 z" fill="{color}"/>"#,
+                    xx + 9.0,
+                    sy + 4.0
+                ),
+                Swatch::Cross => write!(
+                    s,
+                    r#"<path d="M{:.1},{:.1} l6,6 m0,-6 l-6,6" stroke="{color}" stroke-width="2"/>"#,
+                    xx + 6.0,
+                    sy - 3.0
+                ),
+                Swatch::Dashed => write!(
+                    s,
+                    r#"<line x1="{xx:.1}" y1="{sy:.1}" x2="{:.1}" y2="{sy:.1}" stroke="{color}" stroke-width="1.8" stroke-dasharray="5 3"/>"#,
+                    xx + 18.0
+                ),
+                Swatch::Line => write!(
+                    s,
+                    r#"<line x1="{xx:.1}" y1="{sy:.1}" x2="{:.1}" y2="{sy:.1}" stroke="{color}" stroke-width="2"/>"#,
+                    xx + 18.0
+                ),
+            };
+            let _ = write!(
+                s,
+                r#"<text class="muted" x="{:.1}" y="{y:.1}">{}</text>"#,
+                xx + 24.0,
+                esc(label)
+            );
+        }
     }
     s.push_str("</g>\n");
 }
