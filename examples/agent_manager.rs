@@ -148,16 +148,13 @@ fn show_changed(agent: &str, changed: &Changed) {
     }
 }
 
-/// How a run failed: the error, and cgbox's hint for the fix.
+/// How a run failed: the error (cgbox's say what failed, where, and the fix).
 fn fail(what: &str, e: &(dyn Error + 'static)) -> ! {
     eprintln!("agent_manager: {what}: {e}");
-    // cgbox's errors say what failed, where, and the fix.
-    if let Some(e) = e.downcast_ref::<cgbox::Error>() {
-        if e.kind() == cgbox::ErrorKind::ControllerUnavailable {
-            eprintln!(
-                "agent_manager: --best-effort runs without the limits this machine cannot apply"
-            );
-        }
+    if let Some(e) = e.downcast_ref::<cgbox::Error>()
+        && e.kind() == cgbox::ErrorKind::ControllerUnavailable
+    {
+        eprintln!("agent_manager: --best-effort runs without the limits this machine cannot apply");
     }
     std::process::exit(1);
 }
