@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::fs::{CgroupFs, Handle, read_optional};
-use crate::parse::{mountinfo, proc_cgroup, value};
+use crate::parse::{mountinfo, proc_cgroup, token, value};
 use crate::placement::{self, HomeKind, NoOracle, Placement, UnitOracle};
 use crate::{Error, ErrorKind, Result, fixes};
 
@@ -324,11 +324,7 @@ impl Discovery {
         let self_pid = fs.self_pid();
         if !real_root {
             let procs = read_optional(fs, home, "cgroup.procs")?.unwrap_or_default();
-            self.home_processes = procs
-                .lines()
-                .filter_map(|l| value::parse_u64(l).and_then(|p| u32::try_from(p).ok()))
-                .filter(|&p| p != self_pid)
-                .collect();
+            self.home_processes = token::pids(&procs).filter(|&p| p != self_pid).collect();
         }
         let thread_mode = kind.as_deref().is_some_and(|t| t != "domain");
         let can_enable = real_root || (!thread_mode && self.home_processes.is_empty());

@@ -43,6 +43,10 @@ const MAX_SUBTREE: usize = 100_000;
 
 /// Kill every process in `dir` and all cgroups below it. Returns the method
 /// actually used. It does not wait: see [`wait_until_empty`].
+///
+/// [`KillMethod::CgroupKill`] on a kernel without `cgroup.kill` (before
+/// Linux 5.14) fails at once with [`ErrorKind::Unsupported`], naming the
+/// version needed; [`KillMethod::Auto`] takes the signal path there.
 pub fn kill<F: CgroupFs>(
     fs: &F,
     dir: &F::Dir,
@@ -59,11 +63,53 @@ pub fn kill<F: CgroupFs>(
             Ok(()) => return Ok(KillMethod::CgroupKill),
             // The kernel lacks it after all; fall back when allowed.
             Err(e) if method == KillMethod::Auto && e.is_errno(Errno::NOENT) => {}
+            Err(e) if e.is_errno(Errno::NOENT) => return Err(no_kill_file(fs, dir, e)),
             Err(e) => return Err(e),
         }
     }
     kill_by_signal(fs, dir, deadline)?;
     Ok(KillMethod::Signal)
+}
+
+/// Refuse [`KillMethod::CgroupKill`] for a box on a kernel without
+/// `cgroup.kill`, when the box is made: not later, when it should be killed.
+pub(crate) fn check_method<F: CgroupFs>(fs: &F, dir: &F::Dir, method: KillMethod) -> Result<()> {
+    if method != KillMethod::CgroupKill || fs.has_file(dir, "cgroup.kill")? {
+        return Ok(());
+    }
+    let missing = Error::from_rustix("open", &dir.path().join("cgroup.kill"), Errno::NOENT);
+    Err(no_kill_file(fs, dir, missing))
+}
+
+/// The first release with `cgroup.kill`.
+const KILL_FILE_SINCE: &str = "5.14";
+
+/// `ENOENT` opening `cgroup.kill`: the box is gone (that error as it is),
+/// or this kernel has no such file. The latter is `Unsupported` and
+/// carries no errno, so that nobody takes it for "gone" and waits for a
+/// box that was never killed to empty.
+fn no_kill_file<F: CgroupFs>(fs: &F, dir: &F::Dir, open_error: Error) -> Error {
+    if !fs.has_file(dir, "cgroup.procs").unwrap_or(false) {
+        return open_error;
+    }
+    let release = fs
+        .read_host_file(std::path::Path::new("/proc/sys/kernel/osrelease"))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    let this = match release {
+        Some(r) => format!("this kernel ({r})"),
+        None => "this kernel".to_owned(),
+    };
+    Error::new(ErrorKind::Unsupported, "kill by cgroup.kill")
+        .with_path(dir.path().join("cgroup.kill"))
+        .with_detail(format!(
+            "{this} has no cgroup.kill: it needs Linux {KILL_FILE_SINCE} or later; nothing was killed"
+        ))
+        .with_hint(
+            "use KillMethod::Auto or KillMethod::Signal, which freeze the box and SIGKILL every process in it",
+        )
 }
 
 /// Freeze (so that nothing forks), SIGKILL what is listed, repeat until
@@ -127,11 +173,7 @@ pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> 
             Err(e) => return Err(e),
         }
         let text = String::from_utf8_lossy(&buf);
-        pids.extend(
-            text.lines()
-                .filter_map(|l| crate::parse::value::parse_u64(l.trim()))
-                .filter_map(|p| u32::try_from(p).ok()),
-        );
+        pids.extend(crate::parse::token::pids(&text));
         Ok(())
     };
     visit(dir)?;
@@ -333,11 +375,11 @@ fn rmdir_retry<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: Durat
             Err(e) if e.is_errno(Errno::BUSY) => {
                 let now = fs.now();
                 if now >= deadline {
-                    let inside = describe_contents(fs, parent, name);
+                    let (inside, hint) = describe_contents(fs, parent, name);
                     return Err(e
                         .with_kind(ErrorKind::TimedOut)
                         .with_detail(format!("still busy when the time ran out: {inside}"))
-                        .with_hint("something outside the box keeps a process in it; find it with `cat cgroup.procs`"));
+                        .with_hint(hint));
                 }
                 fs.sleep(backoff.min(deadline - now));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -347,9 +389,15 @@ fn rmdir_retry<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str, deadline: Durat
     }
 }
 
-fn describe_contents<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> String {
+/// What is still inside a cgroup that will not go, and what to do about
+/// it. It never blames "something outside" by default: the usual cause
+/// is a box that was not killed (or not yet empty) before removal.
+fn describe_contents<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> (String, &'static str) {
     let Ok(dir) = fs.open_child(parent, name) else {
-        return "it could not be opened".into();
+        return (
+            "it could not be opened".into(),
+            "look at it with `cat cgroup.procs` and `ls`",
+        );
     };
     let pids = crate::fs::read_optional(fs, &dir, "cgroup.procs")
         .ok()
@@ -357,10 +405,20 @@ fn describe_contents<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> String
         .unwrap_or_default();
     let pids: Vec<&str> = pids.lines().take(10).collect();
     let children = fs.child_names(&dir).unwrap_or_default();
-    format!(
-        "processes [{}], child cgroups [{}]",
-        pids.join(", "),
-        children.join(", ")
+    let hint = if !pids.is_empty() {
+        "processes are still inside: kill the box before removing it (JobBox::kill, `cgbox kill NAME`); if it was killed and they came back, something moves processes into it: find them with `cat cgroup.procs`"
+    } else if !children.is_empty() {
+        "child cgroups are still inside: something created them while the box was being removed; remove them, or retry"
+    } else {
+        "no process is listed: the kernel still counts tasks that are exiting; retry with a longer timeout"
+    };
+    (
+        format!(
+            "processes [{}], child cgroups [{}]",
+            pids.join(", "),
+            children.join(", ")
+        ),
+        hint,
     )
 }
 
@@ -456,6 +514,71 @@ mod tests {
     }
 
     #[test]
+    fn forced_cgroup_kill_without_the_file_fails_at_once_and_names_the_version() {
+        use crate::fs::fake::Kernel;
+        let fake = FakeFs::with_kernel(Kernel::V5_10);
+        let dir = setup(&fake, "box");
+        let pid = fake.spawn("box").unwrap();
+        let start = fake.clock();
+        let e = kill(&fake, &dir, KillMethod::CgroupKill, start + SECOND).unwrap_err();
+        assert_eq!(fake.clock(), start, "no wait at all");
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(!e.is_gone(), "not mistaken for a box removed from outside");
+        let text = e.to_string();
+        assert!(
+            text.contains("needs Linux 5.14") && text.contains("5.10.0-32-cloud-amd64"),
+            "{text}"
+        );
+        assert!(text.contains("KillMethod::Auto"), "{text}");
+        assert_eq!(fake.state(pid), Some(ProcState::Running), "nothing killed");
+        // Auto takes the signal path on the same kernel and leaves nothing.
+        assert_eq!(
+            kill(&fake, &dir, KillMethod::Auto, fake.clock() + SECOND).unwrap(),
+            KillMethod::Signal
+        );
+        assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
+        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        remove_tree(&fake, &root, "box", fake.clock() + SECOND).unwrap();
+        assert_eq!(fake.cgroups(), vec!["/"]);
+    }
+
+    #[test]
+    fn forced_cgroup_kill_on_5_10_fails_at_once_and_blames_nobody() {
+        use crate::fs::fake::Kernel;
+        let fake = FakeFs::with_kernel(Kernel::V5_10);
+        let dir = setup(&fake, "box");
+        let pid = fake.spawn("box").unwrap();
+        let start = fake.clock();
+        let e = kill(&fake, &dir, KillMethod::CgroupKill, start + SECOND).unwrap_err();
+        assert_eq!(fake.clock(), start, "failed at once, no timeout waited out");
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("needs Linux 5.14"), "{e}");
+        assert!(!e.to_string().contains("outside"), "{e}");
+        assert_eq!(e.errno(), None, "never taken for a box that is gone");
+        assert_eq!(
+            fake.state(pid),
+            Some(ProcState::Running),
+            "nothing was killed"
+        );
+        // The default method ends it.
+        assert_eq!(
+            kill(&fake, &dir, KillMethod::Auto, start + SECOND).unwrap(),
+            KillMethod::Signal
+        );
+        assert_eq!(fake.live_pids(), vec![fake.self_pid()]);
+    }
+
+    #[test]
+    fn forced_cgroup_kill_of_a_box_that_is_gone_is_the_gone_error() {
+        let fake = FakeFs::new();
+        let dir = setup(&fake, "box");
+        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        fake.remove_child(&root, "box").unwrap();
+        let e = kill(&fake, &dir, KillMethod::CgroupKill, SECOND).unwrap_err();
+        assert!(e.is_gone(), "{e}");
+    }
+
+    #[test]
     fn waiting_for_lingering_tasks_uses_poll_not_spin() {
         let fake = FakeFs::new();
         fake.set_kill_linger(Duration::from_millis(40));
@@ -511,6 +634,12 @@ mod tests {
             "last errno kept"
         );
         assert!(e.to_string().contains(&format!("processes [{pid}]")), "{e}");
+        let hint = e.hint().unwrap();
+        assert!(
+            hint.starts_with("processes are still inside: kill the box"),
+            "{hint}"
+        );
+        assert!(!hint.starts_with("something outside"), "{hint}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Size {
             }
             _ => (t, 0),
         };
-        let n = crate::parse::value::parse_u64(digits).ok_or_else(|| bad("not a whole number"))?;
+        let n = crate::parse::token::parse_u64(digits).ok_or_else(|| bad("not a whole number"))?;
         let bytes = n
             .checked_mul(1u64 << shift)
             .ok_or_else(|| bad("too large"))?;
@@ -94,7 +94,7 @@ impl IoMax {
         let (major, minor) = dev
             .split_once(':')
             .ok_or_else(|| bad(format!("bad device {dev:?}")))?;
-        let num = |s: &str| crate::parse::value::parse_u64(s).and_then(|v| u32::try_from(v).ok());
+        let num = |s: &str| crate::parse::token::parse_u64(s).and_then(|v| u32::try_from(v).ok());
         let (Some(major), Some(minor)) = (num(major), num(minor)) else {
             return Err(bad(format!("bad device {dev:?}")));
         };
@@ -115,7 +115,7 @@ impl IoMax {
             let value = if v == "max" {
                 None
             } else {
-                let n = crate::parse::value::parse_u64(v)
+                let n = crate::parse::token::parse_u64(v)
                     .ok_or_else(|| bad(format!("{k}: not a number: {v:?}")))?;
                 if n == 0 {
                     return Err(bad(format!("{k}=0 would stop all I/O")));
@@ -430,7 +430,7 @@ fn cpuset_list(field: &str, text: &str) -> Result<String> {
     }
     for part in t.split(',') {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let num = |s: &str| crate::parse::value::parse_u64(s).filter(|&n| n < 65_536);
+        let num = |s: &str| crate::parse::token::parse_u64(s).filter(|&n| n < 65_536);
         match (num(a), num(b)) {
             (Some(a), Some(b)) if a <= b => {}
             _ => {

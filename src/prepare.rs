@@ -15,7 +15,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use crate::fs::{CgroupFs, Handle, read_optional, read_string, validate_name};
-use crate::parse::value;
+use crate::parse::{token, value};
 use crate::placement::Placement;
 use crate::{Error, ErrorKind, Result, fixes};
 
@@ -92,7 +92,7 @@ pub fn prepare<F: CgroupFs>(
             .with_hint("pick another leaf (cgbox prepare --leaf NAME)"));
     }
     for _ in 0..MAX_ROUNDS {
-        let procs = pids(&read_string(fs, &home, "cgroup.procs")?);
+        let procs: Vec<u32> = token::pids(&read_string(fs, &home, "cgroup.procs")?).collect();
         if procs.is_empty() {
             // `None`: a process appeared since the list was read and the
             // write failed with EBUSY; move it too.
@@ -152,12 +152,6 @@ fn leave_thread_mode<F: CgroupFs>(fs: &F, home: &F::Dir) -> Result<Vec<String>> 
             e.with_detail("disabling the threaded controllers that made the home a thread root")
         })?;
     Ok(enabled)
-}
-
-fn pids(text: &str) -> Vec<u32> {
-    text.lines()
-        .filter_map(|l| value::parse_u64(l).and_then(|p| u32::try_from(p).ok()))
-        .collect()
 }
 
 /// Move one process; false when it is gone already.

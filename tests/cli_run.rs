@@ -272,6 +272,20 @@ fn report_follows_the_contract() {
     assert!(json.contains(&format!(r#""stats": {{"path": "{rel}/agents/r1", "cgroup.events": {{"populated": 0, "frozen": 0}}"#)), "{json}");
     assert!(json.contains(r#""cpu.stat": {"usage_usec": "#), "{json}");
     assert!(json.trim_end().ends_with("}}"), "{json}");
+    // The peaks where the box had the controller (its `.current` file is
+    // there) and the kernel has them (memory.peak 5.19, pids.peak 6.1);
+    // left out, never 0, where not.
+    for (file, current, since) in [
+        ("memory.peak", "memory.current", (5, 19)),
+        ("pids.peak", "pids.current", (6, 1)),
+    ] {
+        assert_eq!(
+            json.contains(&format!("\"{file}\": ")),
+            json.contains(&format!("\"{current}\": ")) && common::kernel_at_least(since.0, since.1),
+            "{file} on {}: {json}",
+            common::kernel_release()
+        );
+    }
 }
 
 #[test]
@@ -514,22 +528,27 @@ fn stats_of_a_live_box_leave_out_what_this_kernel_lacks() {
         json.contains(r#""cgroup.events": {"populated": 1, "frozen": 0}"#),
         "{json}"
     );
-    // The box's statistics are those of the controllers it was given.
+    // The box's statistics are those of the controllers it was given; the
+    // peaks need a kernel that has them too (memory.peak 5.19, pids.peak
+    // 6.1): where not, they are left out, never printed as 0.
     let has: Vec<String> = std::fs::read_to_string(b.path().join("cgroup.controllers"))
         .unwrap()
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    for (file, controller) in [
-        ("memory.current", "memory"),
-        ("pids.current", "pids"),
-        ("nr_throttled", "cpu"),
+    for (file, controller, since) in [
+        ("memory.current", "memory", (0, 0)),
+        ("pids.current", "pids", (0, 0)),
+        ("nr_throttled", "cpu", (0, 0)),
+        ("memory.peak", "memory", (5, 19)),
+        ("pids.peak", "pids", (6, 1)),
     ] {
         let listed = json.contains(&format!("\"{file}\""));
         assert_eq!(
             listed,
-            has.iter().any(|c| c == controller),
-            "{file}: {json}"
+            has.iter().any(|c| c == controller) && common::kernel_at_least(since.0, since.1),
+            "{file} on {}: {json}",
+            common::kernel_release()
         );
     }
     let out = cgbox(&[

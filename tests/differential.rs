@@ -10,41 +10,142 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cgbox::fs::fake::FakeFs;
+use cgbox::fs::fake::{FakeFs, Kernel};
 use cgbox::fs::{Access, CgroupFs, SysFs, read_string};
+use cgbox::kill::KillMethod;
 use rustix::io::Errno;
 
 struct Scenario {
     name: String,
-    steps: Vec<(usize, String, String)>, // line, step, expected outcome
+    /// The kernels it applies to (all conditions hold); empty: every kernel.
+    kernels: Vec<Cond>,
+    steps: Vec<Step>,
+}
+
+struct Step {
+    line: usize,
+    /// The kernels this step applies to; empty: those of the scenario.
+    kernels: Vec<Cond>,
+    step: String,
+    expected: String,
+}
+
+/// One condition of `[kernels >= 5.14, < 6.12]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cond {
+    op: Op,
+    version: (u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Ge,
+    Gt,
+    Le,
+    Lt,
+    Eq,
+}
+
+impl Cond {
+    fn holds(self, kernel: Kernel) -> bool {
+        let v = kernel.version();
+        match self.op {
+            Op::Ge => v >= self.version,
+            Op::Gt => v > self.version,
+            Op::Le => v <= self.version,
+            Op::Lt => v < self.version,
+            Op::Eq => v == self.version,
+        }
+    }
+}
+
+fn applies(conds: &[Cond], kernel: Kernel) -> bool {
+    conds.iter().all(|c| c.holds(kernel))
+}
+
+/// Parse the inside of `[kernels ...]`: `>= 5.14`, `< 6.12, >= 5.13`.
+fn parse_conds(text: &str) -> Result<Vec<Cond>, String> {
+    let body = text
+        .strip_prefix("kernels")
+        .ok_or_else(|| format!("[{text}]: a qualifier starts with `kernels`"))?;
+    let mut out = Vec::new();
+    for part in body.split(',') {
+        let part = part.trim();
+        let (op, rest) = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+            ("=", Op::Eq),
+        ]
+        .iter()
+        .find_map(|(sym, op)| part.strip_prefix(sym).map(|r| (*op, r.trim())))
+        .ok_or_else(|| format!("[{text}]: `{part}` is not OP MAJOR.MINOR"))?;
+        let (major, minor) = rest
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .ok_or_else(|| format!("[{text}]: `{rest}` is not MAJOR.MINOR"))?;
+        out.push(Cond {
+            op,
+            version: (major, minor),
+        });
+    }
+    Ok(out)
+}
+
+/// Split a leading or trailing `[kernels ...]` off `text`.
+fn qualifier(text: &str, leading: bool) -> Result<(Vec<Cond>, &str), String> {
+    let text = text.trim();
+    if leading {
+        if let Some(rest) = text.strip_prefix('[') {
+            let (q, rest) = rest
+                .split_once(']')
+                .ok_or_else(|| "unclosed [".to_owned())?;
+            return Ok((parse_conds(q.trim())?, rest.trim()));
+        }
+    } else if let Some(head) = text.strip_suffix(']') {
+        let (rest, q) = head
+            .rsplit_once('[')
+            .ok_or_else(|| "unopened ]".to_owned())?;
+        return Ok((parse_conds(q.trim())?, rest.trim()));
+    }
+    Ok((Vec::new(), text))
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let text = include_str!("scenarios.txt");
+    parse_scenarios(include_str!("scenarios.txt")).unwrap_or_else(|e| panic!("scenarios.txt: {e}"))
+}
+
+fn parse_scenarios(text: &str) -> Result<Vec<Scenario>, String> {
     let mut out: Vec<Scenario> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end();
+        let at = |e: String| format!("line {}: {e}", i + 1);
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         if let Some(name) = line.strip_prefix("scenario ") {
+            let (kernels, name) = qualifier(name, false).map_err(at)?;
             out.push(Scenario {
                 name: name.to_owned(),
+                kernels,
                 steps: Vec::new(),
             });
             continue;
         }
-        let (step, expected) = line
-            .split_once(" =>")
-            .unwrap_or_else(|| panic!("line {}: no =>", i + 1));
+        let (kernels, line) = qualifier(line, true).map_err(at)?;
+        let (step, expected) = line.split_once(" =>").ok_or_else(|| at("no =>".into()))?;
         let scenario = out
             .last_mut()
-            .unwrap_or_else(|| panic!("line {}: step before any scenario", i + 1));
-        scenario
-            .steps
-            .push((i + 1, step.trim().to_owned(), expected.trim().to_owned()));
+            .ok_or_else(|| at("step before any scenario".into()))?;
+        scenario.steps.push(Step {
+            line: i + 1,
+            kernels,
+            step: step.trim().to_owned(),
+            expected: expected.trim().to_owned(),
+        });
     }
-    out
+    Ok(out)
 }
 
 /// What differs between the fake and the kernel: how processes are made.
@@ -178,9 +279,15 @@ fn escape(s: &str) -> String {
     s.replace('\n', "\\n")
 }
 
-/// Run one scenario under `base` (the scenario cgroup's absolute path);
-/// return the first disagreement.
-fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Result<(), String> {
+/// Run one scenario under `base` (the scenario cgroup's absolute path) as
+/// `kernel` should answer; return the first disagreement.
+fn run<P: Procs>(
+    p: &mut P,
+    kernel: Kernel,
+    root: &Path,
+    base: &Path,
+    scenario: &Scenario,
+) -> Result<(), String> {
     let abs = |rel: &str| -> PathBuf {
         match rel {
             "/" => root.to_path_buf(),
@@ -188,7 +295,16 @@ fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Re
             r => base.join(r),
         }
     };
-    for (line, step, expected) in &scenario.steps {
+    for Step {
+        line,
+        kernels: _,
+        step,
+        expected,
+    } in scenario
+        .steps
+        .iter()
+        .filter(|s| applies(&s.kernels, kernel))
+    {
         let words: Vec<&str> = step.split(' ').collect();
         let fs = p.fs();
         let got = match words.as_slice() {
@@ -217,19 +333,23 @@ fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Re
                 .has_file(&fs.open_dir(&abs(rel)).unwrap(), file)
                 .unwrap()
                 .to_string(),
-            ["keys", rel, file] => {
-                let text = read_string(fs, &fs.open_dir(&abs(rel)).unwrap(), file).unwrap();
-                text.lines()
+            ["keys", rel, file] => match read_string(fs, &fs.open_dir(&abs(rel)).unwrap(), file) {
+                Ok(text) => text
+                    .lines()
                     .filter_map(|l| l.split(' ').next())
                     .collect::<Vec<_>>()
-                    .join(" ")
-            }
+                    .join(" "),
+                Err(e) => errno_name(&e),
+            },
             ["key", rel, file, key] => {
-                let text = read_string(fs, &fs.open_dir(&abs(rel)).unwrap(), file).unwrap();
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&format!("{key} ")))
-                    .unwrap_or("<absent>")
-                    .to_owned()
+                match read_string(fs, &fs.open_dir(&abs(rel)).unwrap(), file) {
+                    Ok(text) => text
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+                        .unwrap_or("<absent>")
+                        .to_owned(),
+                    Err(e) => errno_name(&e),
+                }
             }
             ["spawn", label, rel] => {
                 let pid = p.start(label);
@@ -264,15 +384,12 @@ fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Re
                 }
             }
             ["kill", rel] => {
+                // cgroup.kill where the kernel has it, else the signal path
                 let dir = fs.open_dir(&abs(rel)).unwrap();
-                let r = fs.write_file(&dir, "cgroup.kill", b"1").and_then(|()| {
+                let deadline = fs.now() + Duration::from_secs(10);
+                let r = cgbox::kill::kill(fs, &dir, KillMethod::Auto, deadline).and_then(|_| {
                     let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
-                    cgbox::kill::wait_until_empty(
-                        fs,
-                        &events,
-                        &mut Vec::new(),
-                        fs.now() + Duration::from_secs(10),
-                    )
+                    cgbox::kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)
                 });
                 outcome(r)
             }
@@ -310,35 +427,99 @@ fn run<P: Procs>(p: &mut P, root: &Path, base: &Path, scenario: &Scenario) -> Re
     Ok(())
 }
 
-const ALL: &str = "+cpuset +cpu +io +memory +hugetlb +pids +rdma +misc";
+/// `+c` for every controller `kernel` has.
+fn enable_all(kernel: Kernel) -> String {
+    let all: Vec<String> = kernel
+        .controllers()
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect();
+    all.join(" ")
+}
 
 #[test]
 fn scenarios_parse_and_are_enough() {
     let all = scenarios();
     assert!(all.len() >= 30, "{} scenarios", all.len());
     assert!(all.iter().all(|s| !s.steps.is_empty()));
+    for k in Kernel::ALL {
+        let n = all.iter().filter(|s| applies(&s.kernels, k)).count();
+        assert!(n >= 30, "only {n} scenarios apply to {k:?}");
+        let steps = all
+            .iter()
+            .filter(|s| applies(&s.kernels, k))
+            .all(|s| s.steps.iter().any(|st| applies(&st.kernels, k)));
+        assert!(steps, "a scenario for {k:?} has no step for it");
+    }
+    // Each kernel-specific fact is stated for every kernel: the suite
+    // proves what a kernel lacks as well as what it has.
+    let qualified = all
+        .iter()
+        .flat_map(|s| &s.steps)
+        .filter(|st| !st.kernels.is_empty())
+        .count();
+    assert!(qualified >= 20, "{qualified} kernel-qualified steps");
 }
 
 #[test]
-fn the_fake_agrees_with_every_scenario() {
+fn the_kernels_qualifier_syntax() {
+    let text = "scenario a [kernels >= 5.14]\n[kernels < 6.12, >= 5.13] has a x => true\nhas a y => false\nscenario b\n[kernels = 5.10] read a z => \n";
+    let s = parse_scenarios(text).unwrap();
+    assert_eq!(s[0].name, "a");
+    assert_eq!(
+        s[0].kernels,
+        vec![Cond {
+            op: Op::Ge,
+            version: (5, 14)
+        }]
+    );
+    assert_eq!(s[0].steps[0].step, "has a x");
+    assert!(applies(&s[0].steps[0].kernels, Kernel::V6_1));
+    assert!(!applies(&s[0].steps[0].kernels, Kernel::V6_12));
+    assert!(!applies(&s[0].steps[0].kernels, Kernel::V5_10));
+    assert!(s[0].steps[1].kernels.is_empty());
+    assert!(!applies(&s[0].kernels, Kernel::V5_10));
+    assert!(s[1].kernels.is_empty() && s[1].steps[0].expected.is_empty());
+    assert!(applies(&s[1].steps[0].kernels, Kernel::V5_10));
+    for bad in [
+        "scenario x [kernel >= 5.1]\nhas a b => true\n",
+        "scenario x\n[kernels ~ 5.1] has a b => true\n",
+        "scenario x\n[kernels >= 5] has a b => true\n",
+        "scenario x\n[kernels >= 5.1 has a b => true\n",
+        "has a b => true\n",
+    ] {
+        assert!(parse_scenarios(bad).is_err(), "{bad:?} parsed");
+    }
+}
+
+/// Each profile of the fake against every scenario that applies to it.
+#[test]
+fn the_fake_agrees_with_every_scenario_on_every_kernel() {
     let mut failures = Vec::new();
-    for s in scenarios() {
-        let fake = FakeFs::new();
-        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
-        fake.write_file(&root, "cgroup.subtree_control", ALL.as_bytes())
+    for kernel in Kernel::ALL {
+        for s in scenarios().iter().filter(|s| applies(&s.kernels, kernel)) {
+            let fake = FakeFs::with_kernel(kernel);
+            let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+            fake.write_file(
+                &root,
+                "cgroup.subtree_control",
+                enable_all(kernel).as_bytes(),
+            )
             .unwrap();
-        fake.make_child(&root, "s").unwrap();
-        let mut p = Fake {
-            fs: fake,
-            pids: BTreeMap::new(),
-        };
-        if let Err(e) = run(
-            &mut p,
-            Path::new("/sys/fs/cgroup"),
-            Path::new("/sys/fs/cgroup/s"),
-            &s,
-        ) {
-            failures.push(format!("{}: {e}", s.name));
+            fake.make_child(&root, "s").unwrap();
+            let mut p = Fake {
+                fs: fake,
+                pids: BTreeMap::new(),
+            };
+            if let Err(e) = run(
+                &mut p,
+                kernel,
+                Path::new("/sys/fs/cgroup"),
+                Path::new("/sys/fs/cgroup/s"),
+                s,
+            ) {
+                failures.push(format!("{kernel:?}: {}: {e}", s.name));
+            }
         }
     }
     assert!(
@@ -348,7 +529,8 @@ fn the_fake_agrees_with_every_scenario() {
     );
 }
 
-/// The real kernel, where the root offers every controller (the VM).
+/// The real kernel, where the root offers every controller (the VM),
+/// against the scenarios for its version, as its fake profile does.
 #[test]
 fn the_kernel_agrees_with_every_scenario() {
     let fs = Arc::new(SysFs::new().unwrap());
@@ -366,18 +548,34 @@ fn the_kernel_agrees_with_every_scenario() {
         if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
             panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but this test {why}");
         }
-        eprintln!("SKIPPED: {why}");
+        eprintln!("SKIPPED the_kernel_agrees_with_every_scenario: {why}");
         return;
     }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let kernel = Kernel::from_release(&release).unwrap_or_else(|| {
+        panic!(
+            "no fake profile for kernel {}: add one to src/fs/fake/profile.rs",
+            release.trim()
+        )
+    });
     let root_path = found.parent.clone().unwrap();
     let root = fs.open_dir(&root_path).unwrap();
     let have = read_string(&*fs, &root, "cgroup.subtree_control").unwrap();
     assert_eq!(
-        have, "cpuset cpu io memory hugetlb pids rdma misc\n",
-        "the VM enables every controller at the root"
+        have,
+        format!("{}\n", kernel.controllers().join(" ")),
+        "the VM enables every controller of {kernel:?} at the root"
     );
     let mut failures = Vec::new();
-    for (i, s) in scenarios().iter().enumerate() {
+    let all = scenarios();
+    let mine: Vec<&Scenario> = all.iter().filter(|s| applies(&s.kernels, kernel)).collect();
+    eprintln!(
+        "differential: {} ({kernel:?}): {} scenarios, {} for other kernels only",
+        release.trim(),
+        mine.len(),
+        all.len() - mine.len()
+    );
+    for (i, s) in mine.into_iter().enumerate() {
         let name = format!("cgbox-diff-{i}");
         fs.make_child(&root, &name).unwrap();
         let base = root_path.join(&name);
@@ -386,7 +584,7 @@ fn the_kernel_agrees_with_every_scenario() {
                 fs: fs.clone(),
                 children: BTreeMap::new(),
             };
-            run(&mut p, &root_path, &base, s)
+            run(&mut p, kernel, &root_path, &base, s)
             // children killed and reaped here
         };
         if let Err(e) = result {
@@ -394,20 +592,15 @@ fn the_kernel_agrees_with_every_scenario() {
         }
         // Anything left (processes moved out of the tree die with their handles).
         let dir = fs.open_dir(&base).unwrap();
-        let _ = fs.write_file(&dir, "cgroup.kill", b"1");
+        let deadline = fs.now() + Duration::from_secs(10);
+        cgbox::kill::kill(&*fs, &dir, KillMethod::Auto, deadline).unwrap();
         let events = fs.open_file(&dir, "cgroup.events", Access::Read).unwrap();
-        cgbox::kill::wait_until_empty(
-            &*fs,
-            &events,
-            &mut Vec::new(),
-            fs.now() + Duration::from_secs(10),
-        )
-        .unwrap();
+        cgbox::kill::wait_until_empty(&*fs, &events, &mut Vec::new(), deadline).unwrap();
         cgbox::kill::remove_tree(&*fs, &root, &name, fs.now() + Duration::from_secs(10)).unwrap();
     }
     assert!(
         failures.is_empty(),
-        "the kernel disagrees (fix the fake, the kernel is right):\n{}",
+        "{kernel:?}: the kernel disagrees (fix the fake, the kernel is right):\n{}",
         failures.join("\n")
     );
 }

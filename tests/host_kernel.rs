@@ -3,6 +3,9 @@
 //! app directory at the cgroup2 parent and removes it, also on failure
 //! (the box handle's Drop). Without root or a writable cgroup2 they say why
 //! and do nothing, unless CGBOX_REQUIRE_REAL_CGROUP=1, where that is a failure.
+//! On a kernel without `cgroup.kill` (before 5.14) the tests that force it
+//! assert that it fails at once with a typed error, and end the box by the
+//! signal path instead. A guard removes whatever a failed test left.
 
 mod common;
 
@@ -10,11 +13,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cgbox::discover::Discovery;
 use cgbox::fs::SysFs;
 use cgbox::kill::KillMethod;
-use cgbox::{Builder, JobBox};
+use cgbox::{Builder, ErrorKind, JobBox};
 
 /// The live backend and the parent for boxes, or `None` (with the reason
 /// printed) when this machine cannot run real-cgroup tests.
@@ -40,6 +44,31 @@ fn host(test: &str) -> Option<(Arc<SysFs>, String, common::AppTree)> {
     }
     eprintln!("SKIPPED {test}: {reason}");
     None
+}
+
+/// Destroy `b`, built with `method`. A forced `cgroup.kill` on a kernel
+/// without it (before 5.14) must fail at once with the typed error and
+/// kill nothing; the default method then ends the box.
+fn destroy_with(fs: &Arc<SysFs>, app: &str, b: JobBox<SysFs>, method: KillMethod) {
+    let has_kill = b.path().join("cgroup.kill").exists();
+    assert_eq!(
+        has_kill,
+        common::kernel_at_least(5, 14),
+        "cgroup.kill came in 5.14"
+    );
+    if method != KillMethod::CgroupKill || has_kill {
+        b.destroy().unwrap();
+        return;
+    }
+    let name = b.name().to_owned();
+    let start = Instant::now();
+    let e = b.destroy().unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(1), "not at once: {e}");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("needs Linux 5.14"), "{e}");
+    let again = JobBox::open(fs.clone(), app, &name).unwrap();
+    assert!(again.is_populated().unwrap(), "nothing was killed");
+    again.destroy().unwrap();
 }
 
 fn rel_cgroup(pid: u32) -> String {
@@ -168,7 +197,7 @@ fn nested_cgroups_are_killed_from_the_top() {
         let pids = b.pids().unwrap();
         assert!(pids.len() >= 4, "{method:?}: {pids:?}");
         let path = b.path().to_path_buf();
-        b.destroy().unwrap();
+        destroy_with(&fs, &app, b, method);
         assert_eq!(signal_of(&mut child), Some(9), "{method:?}");
         for pid in pids {
             assert!(is_dead(pid), "{pid} survived");
@@ -192,7 +221,7 @@ fn kill_right_after_spawn_leaves_nothing() {
             .spawn(Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & wait"]))
             .unwrap();
         let path = b.path().to_path_buf();
-        b.destroy().unwrap();
+        destroy_with(&fs, &app, b, method);
         assert_eq!(signal_of(&mut child), Some(9));
         assert!(!path.exists());
     }

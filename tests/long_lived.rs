@@ -284,16 +284,10 @@ fn lowering_limits_of_a_live_box_takes_effect_as_the_kernel_decides() {
     // pids.max below pids.current: running processes live, new forks fail.
     let mut sleepers = Command::new(CGBOX)
         .args([
-            "--app",
-            &a.app,
-            "exec",
-            "a1",
-            "--quiet",
-            "--",
-            "sh",
-            "-c",
-            "sleep 1000 & sleep 1000 & sleep 1000 & echo up; wait",
+            "--app", &a.app, "exec", "a1", "--quiet", "--", "sh", "-c",
+            "sleep 1000 & sleep 1000 & echo up; read _; if (true); then echo forked; else echo cannot-fork; fi; wait",
         ])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -311,20 +305,29 @@ fn lowering_limits_of_a_live_box_takes_effect_as_the_kernel_decides() {
         "{}",
         text(&out.stderr)
     );
-    let out = a.cgbox(&["exec", "a1", "--quiet", "--", "true"]);
-    assert_ne!(
-        out.status.code(),
-        Some(0),
-        "no new process starts: {}",
-        text(&out.stderr)
-    );
+    // The job tries to fork now.
+    use std::io::Write;
+    sleepers.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let mut answer = String::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with('\n') {
+        sleepers
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut byte)
+            .unwrap();
+        answer.push(byte[0] as char);
+    }
+    assert_eq!(answer, "cannot-fork\n", "no new process starts in the box");
     assert!(
         a.read("a1", "pids.events")
             .lines()
-            .any(|l| l.starts_with("max ") && l != "max 0")
+            .any(|l| l.starts_with("max ") && l != "max 0"),
+        "pids.events counts the refused fork"
     );
     assert!(
-        sleepers.try_wait().unwrap().is_none(),
+        a.read("a1", "pids.current").trim().parse::<u64>().unwrap() >= 3,
         "the running ones live on"
     );
     let _ = sleepers.kill();

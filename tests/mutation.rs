@@ -14,19 +14,49 @@ use common::{Rng, mutate};
 
 const PER_PARSER: usize = 100_000;
 
+/// Every sample of `names`, from every kernel's samples (5.10, 6.1, 6.12:
+/// their keys, orders and lines differ).
 fn samples(names: &[&str]) -> Vec<Vec<u8>> {
-    let base = common::fixtures().join("samples/kernel-6.1");
     let mut out = Vec::new();
-    for scenario in std::fs::read_dir(&base).unwrap() {
-        let dir = scenario.unwrap().path();
-        for name in names {
-            if let Ok(bytes) = std::fs::read(dir.join(name)) {
-                out.push(bytes);
+    let mut kernels = 0;
+    for kernel in std::fs::read_dir(common::fixtures().join("samples")).unwrap() {
+        let base = kernel.unwrap().path();
+        kernels += 1;
+        for scenario in std::fs::read_dir(&base).unwrap() {
+            let dir = scenario.unwrap().path();
+            for name in names {
+                if let Ok(bytes) = std::fs::read(dir.join(name)) {
+                    out.push(bytes);
+                }
             }
         }
     }
+    assert!(kernels >= 3, "samples of {kernels} kernels");
     assert!(!out.is_empty(), "no samples of {names:?}");
     out
+}
+
+#[test]
+fn every_kernels_samples_are_mutated() {
+    // 6.12's nice_usec and 5.10's short memory.stat are among the inputs.
+    let cpu = samples(&["cpu.stat"]);
+    assert!(
+        cpu.iter()
+            .any(|b| String::from_utf8_lossy(b).contains("nice_usec"))
+    );
+    assert!(
+        cpu.iter()
+            .any(|b| !String::from_utf8_lossy(b).contains("nr_bursts"))
+    );
+    let mem = samples(&["memory.stat"]);
+    let lens: std::collections::BTreeSet<usize> = mem
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).lines().count())
+        .collect();
+    assert!(
+        lens.contains(&36) && lens.contains(&47) && lens.contains(&60),
+        "{lens:?}"
+    );
 }
 
 fn layouts_samples() -> Vec<Vec<u8>> {

@@ -76,6 +76,53 @@ fn sampling_allocates_nothing() {
     assert_eq!(n, 0, "{n} allocations in 1000 samples");
 }
 
+/// The hot files of one kernel's samples: `cgroup.events` and
+/// `pids.current` of a live box, `cpu.stat` of a throttled one,
+/// `memory.current` and `memory.peak` (where the kernel has it) of an
+/// OOM-killed one.
+fn kernel_sample_box(kernel: &str) -> tempfile::TempDir {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/samples")
+        .join(format!("kernel-{kernel}"));
+    let dir = tempfile::tempdir().unwrap();
+    for (scenario, name) in [
+        ("live", "cgroup.events"),
+        ("live", "pids.current"),
+        ("throttled", "cpu.stat"),
+        ("oom", "memory.current"),
+        ("oom", "memory.peak"),
+    ] {
+        let from = base.join(scenario).join(name);
+        if from.exists() {
+            std::fs::copy(&from, dir.path().join(name)).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn sampling_every_kernels_samples_allocates_nothing() {
+    for (kernel, files, peak) in [
+        ("5.10", 4, None),
+        ("6.1", 5, Some(33554432)),
+        ("6.12", 5, Some(33554432)),
+    ] {
+        let dir = kernel_sample_box(kernel);
+        let fs = Arc::new(SysFs::rooted(dir.path()).unwrap());
+        let sampler = Sampler::new(fs.clone(), &fs.open_dir(Path::new("/")).unwrap()).unwrap();
+        assert_eq!(sampler.open_files(), files, "{kernel}");
+        let mut last = None;
+        let n = allocations_in(|| last = Some(sampler.sample().unwrap()));
+        let snap = last.unwrap();
+        assert_eq!(n, 0, "{kernel}: {n} allocations in 1000 samples");
+        assert_eq!(snap.damaged, 0, "{kernel}");
+        assert_eq!(snap.populated, Some(true), "{kernel}");
+        assert!(snap.cpu.nr_throttled.unwrap() > 0, "{kernel}");
+        assert!(snap.pids_current.unwrap() > 0, "{kernel}");
+        assert_eq!(snap.memory_peak, peak, "{kernel}: absent stays None");
+    }
+}
+
 #[test]
 fn sampling_a_live_box_allocates_nothing() {
     let app = format!("cgbox-test-noalloc-{}", std::process::id());

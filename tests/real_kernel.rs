@@ -1,8 +1,16 @@
 //! Limits, kills and the CLI proven on a real kernel with every controller:
-//! the VM of `tests/vm/run.sh`. Where no writable cgroup2 offers cpu,
-//! memory, pids, io and cpuset, each test says why and does nothing; with
-//! CGBOX_REQUIRE_REAL_CGROUP=1 that is a failure. Jobs are busybox or
-//! coreutils commands, so that the same tests run on any such machine.
+//! the VM of `tests/vm/run.sh`, on Linux 5.10, 6.1 and 6.12. Where no
+//! writable cgroup2 offers cpu, memory, pids, io and cpuset, each test says
+//! why and does nothing; with CGBOX_REQUIRE_REAL_CGROUP=1 that is a failure.
+//! Each test reads what the kernel offers (discovery's features, the files
+//! of the box, the kernel version) and asserts what cgbox must do there:
+//! on 5.10, no `memory.peak` or `pids.peak` (absent, never 0) and a forced
+//! `cgroup.kill` that fails at once. Each test's app directory is removed
+//! when the test ends, also when it fails (a guard), so failures do not
+//! cascade. Jobs are busybox or coreutils commands, so that the same tests
+//! run on any such machine.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,6 +32,8 @@ struct Vm {
     fs: Arc<SysFs>,
     app: String,
     discovery: Discovery,
+    /// Whatever the test leaves is removed when it ends.
+    _tree: common::AppTree,
 }
 
 /// The live system when it can prove limits, else `None` (said, or a
@@ -38,7 +48,15 @@ fn vm(test: &str) -> Option<Vm> {
         .filter(|c| !discovery.controllers.iter().any(|h| h == c))
         .collect();
     if discovery.usable() && missing.is_empty() {
-        return Some(Vm { fs, app, discovery });
+        return Some(Vm {
+            _tree: common::AppTree {
+                fs: fs.clone(),
+                app: app.clone(),
+            },
+            fs,
+            app,
+            discovery,
+        });
     }
     let why = format!(
         "needs a writable cgroup2 with {NEEDED:?} (missing {missing:?}): {:?}",
@@ -128,6 +146,60 @@ fn gone(path: &Path) {
     assert!(!path.exists(), "{} left behind", path.display());
 }
 
+/// `memory.peak`: Linux 5.19 (absent on 5.10, present on 6.1 and 6.12).
+fn kernel_has_memory_peak() -> bool {
+    common::kernel_at_least(5, 19)
+}
+
+/// `pids.peak`: Linux 6.1 (absent on 5.10).
+fn kernel_has_pids_peak() -> bool {
+    common::kernel_at_least(6, 1)
+}
+
+/// `cgroup.kill`: Linux 5.14 (absent on 5.10).
+fn kernel_has_cgroup_kill(vm: &Vm, b: &JobBox<SysFs>) -> bool {
+    let has = b.path().join("cgroup.kill").exists();
+    assert_eq!(
+        has,
+        common::kernel_at_least(5, 14),
+        "cgroup.kill came in 5.14"
+    );
+    assert_eq!(vm.discovery.features.kill, has, "discovery says so too");
+    has
+}
+
+/// Destroy `b`, built with `method`. Where the kernel has no
+/// `cgroup.kill`, a forced `KillMethod::CgroupKill` must fail at once with
+/// the typed error naming the version it needs, kill nothing, and leave
+/// the box to the default method, which then ends it.
+fn destroy_with(vm: &Vm, b: JobBox<SysFs>, method: KillMethod) {
+    if method != KillMethod::CgroupKill || kernel_has_cgroup_kill(vm, &b) {
+        b.destroy().unwrap();
+        return;
+    }
+    let name = b.name().to_owned();
+    let start = Instant::now();
+    let e = b.destroy().unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "failed at once, not after {took:?}: {e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("needs Linux 5.14") && text.contains(&common::kernel_release()),
+        "{text}"
+    );
+    assert!(
+        !text.contains("outside"),
+        "nobody outside is to blame: {text}"
+    );
+    let again = JobBox::open(vm.fs.clone(), &vm.app, &name).unwrap();
+    assert!(again.is_populated().unwrap(), "nothing was killed");
+    again.destroy().unwrap();
+}
+
 #[test]
 fn allocation_beyond_memory_max_is_oom_killed_and_counted() {
     let Some(vm) = vm("oom") else { return };
@@ -149,8 +221,23 @@ fn allocation_beyond_memory_max_is_oom_killed_and_counted() {
     let s = b.stats().unwrap();
     assert!(s.oom_kills().unwrap() >= 1, "{s:?}");
     assert!(s.key("memory.events", "max").unwrap() >= 1);
-    let peak = s.memory_peak().unwrap();
-    assert!(peak <= 32 << 20 && peak > 16 << 20, "peak {peak}");
+    let has_peak = b.path().join("memory.peak").exists();
+    assert_eq!(
+        has_peak,
+        kernel_has_memory_peak(),
+        "memory.peak came in 5.19"
+    );
+    assert_eq!(vm.discovery.features.memory_peak, has_peak);
+    if has_peak {
+        let peak = s.memory_peak().unwrap();
+        assert!(peak <= 32 << 20 && peak > 16 << 20, "peak {peak}");
+    } else {
+        assert_eq!(s.memory_peak(), None, "absent, never 0: {s:?}");
+        assert!(
+            s.file("memory.peak").is_none() && s.errors.is_empty(),
+            "{s:?}"
+        );
+    }
     b.destroy().unwrap();
     gone(&vm.app_dir());
 }
@@ -190,7 +277,13 @@ fn fork_beyond_pids_max_fails_with_eagain() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("unreachable"));
     let s = b.stats().unwrap();
     assert!(s.pids_max_events().unwrap() >= 1, "{s:?}");
-    assert_eq!(s.pids_peak(), Some(5));
+    assert_eq!(b.path().join("pids.peak").exists(), kernel_has_pids_peak());
+    if kernel_has_pids_peak() {
+        assert_eq!(s.pids_peak(), Some(5));
+    } else {
+        assert_eq!(s.pids_peak(), None, "absent, never 0: {s:?}");
+        assert!(s.file("pids.peak").is_none());
+    }
     b.destroy().unwrap();
 }
 
@@ -297,7 +390,7 @@ fn hundred_processes(method: KillMethod) {
     );
     assert_eq!(ready(&mut child), "ready\n");
     assert!(b.pids().unwrap().len() >= 101);
-    b.destroy().unwrap();
+    destroy_with(&vm, b, method);
     assert_eq!(signal(child.wait().unwrap()), Some(9));
     gone(&vm.app_dir());
 }
@@ -347,7 +440,7 @@ fn nested_tree(method: KillMethod) {
     let pids = b.pids().unwrap();
     assert!(pids.len() >= 5, "{pids:?}");
     let path = b.path().to_path_buf();
-    b.destroy().unwrap();
+    destroy_with(&vm, b, method);
     assert_eq!(signal(child.wait().unwrap()), Some(9));
     gone(&path);
 }
@@ -377,7 +470,7 @@ fn fork_bomb(method: KillMethod) {
     until(&b, "the bomb hits pids.max", |s| {
         s.pids_max_events().unwrap_or(0) >= 1
     });
-    b.destroy().unwrap();
+    destroy_with(&vm, b, method);
     bomb.wait().unwrap();
     gone(&vm.app_dir());
 }
@@ -562,10 +655,14 @@ fn every_limit_applies_strictly_here() {
     assert_eq!(read("memory.oom.group"), "1\n");
     assert_eq!(read("io.weight"), "default 50\n");
     let s = b.stats().unwrap();
-    assert!(
-        s.memory_peak().is_some() && s.pids_peak().is_some(),
-        "6.1 has memory.peak and pids.peak"
+    assert_eq!(s.memory_peak().is_some(), kernel_has_memory_peak(), "{s:?}");
+    assert_eq!(s.pids_peak().is_some(), kernel_has_pids_peak(), "{s:?}");
+    assert_eq!(
+        s.file("memory.swap.peak").is_some(),
+        common::kernel_at_least(6, 5),
+        "memory.swap.peak came in 6.5: {s:?}"
     );
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
     b.destroy().unwrap();
 }
 
@@ -616,9 +713,11 @@ fn cgbox_run_reports_an_oom_kill() {
     assert_eq!(code, 137, "{json}");
     assert!(json.contains(r#""exit_code": null, "signal": 9"#), "{json}");
     assert!(json.contains(r#""oom_kill": 1"#), "{json}");
-    assert!(
-        json.contains(r#""memory.peak": "#) && json.contains(r#""memory.max": 33554432"#),
-        "{json}"
+    assert!(json.contains(r#""memory.max": 33554432"#), "{json}");
+    assert_eq!(
+        json.contains(r#""memory.peak": "#),
+        kernel_has_memory_peak(),
+        "memory.peak reported where the kernel has it, left out (never 0) where not: {json}"
     );
 }
 
@@ -640,7 +739,11 @@ fn cgbox_run_stops_a_fork_bomb_under_pids() {
     );
     assert_eq!(code, 124, "{json}");
     assert!(json.contains(r#""timed_out": true"#), "{json}");
-    assert!(json.contains(r#""pids.peak": 64"#), "{json}");
+    if kernel_has_pids_peak() {
+        assert!(json.contains(r#""pids.peak": 64"#), "{json}");
+    } else {
+        assert!(!json.contains("pids.peak"), "absent, never 0: {json}");
+    }
     assert!(
         !json.contains(r#""pids.events": {"max": 0}"#),
         "forks were refused: {json}"

@@ -281,7 +281,16 @@ fn a_rootless_user_with_delegation_gets_boxes_and_limits() {
     assert!(shown.contains("67108864"), "{shown}");
     // cgbox was alone there, so it stepped into a leaf to enable controllers.
     assert_eq!(lay.read("u1000", "cgroup.subtree_control"), "memory pids\n");
-    let out = as_user(&["run", "--", "true"]);
+    // The user's next command starts where their processes now live: the leaf.
+    let leaf = lay.procs("u1000/init");
+    let out = run(
+        cgbox_command(&["run", "--memory", "32M", "--", "true"]),
+        Placing {
+            procs: Some(&leaf),
+            user: Some(USER),
+            ..Placing::default()
+        },
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         lay.tree(),
@@ -427,6 +436,8 @@ fn a_container_namespace_root_is_never_broken_and_prepare_fixes_it() {
         return;
     };
     let lay = Layout::new(&fs, "cgbox-where-ctr");
+    // The container runtime hands the container's cgroup every controller.
+    lay.write("", "cgroup.subtree_control", "+cpu +memory +pids");
     let ctr = Container::start(&lay);
     let unchanged = |lay: &Layout| {
         assert_eq!(

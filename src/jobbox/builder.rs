@@ -247,6 +247,7 @@ impl Builder {
         if !own(fs, &dir, crate::fs::deadline(fs, self.timeout))? {
             return Ok(None);
         }
+        crate::kill::check_method(fs, &dir, self.kill_method)?;
         // The job may nest cgroups and cgboxes of its own inside: mark the
         // box delegated the way systemd marks a Delegate=yes unit. Best
         // effort: kernels without cgroupfs xattrs fall back on the

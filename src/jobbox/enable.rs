@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use super::app::AppDirs;
 use super::builder::{Policy, Skipped};
 use crate::fs::{CgroupFs, Handle, read_optional, read_string};
-use crate::parse::value;
+use crate::parse::{token, value};
 use crate::{Error, ErrorKind, Result, fixes};
 
 /// Controllers worth enabling for statistics where they cost nothing.
@@ -220,10 +220,7 @@ fn home_obstacle<F: CgroupFs>(fs: &F, dirs: &AppDirs<F>) -> Result<Obstacle> {
     }
     let procs = read_string(fs, home, "cgroup.procs")?;
     let me = fs.self_pid();
-    let listed: Vec<u32> = procs
-        .lines()
-        .filter_map(|l| value::parse_u64(l).and_then(|p| u32::try_from(p).ok()))
-        .collect();
+    let listed: Vec<u32> = token::pids(&procs).collect();
     let others: Vec<u32> = listed.iter().copied().filter(|&p| p != me).collect();
     if others.is_empty() {
         return Ok(if listed.is_empty() {

@@ -227,7 +227,11 @@ impl<F: CgroupFs> JobBox<F> {
             kill::wait_until_empty(fs, &self.events, &mut exits, deadline)
         });
         match result {
-            Err(e) if e.is_gone() => Ok(()),
+            // Removed from outside: nothing is left to kill. Any other
+            // "not found" (a file this kernel lacks) is an error.
+            Err(e) if e.is_gone() && !fs.has_file(&self.dir, "cgroup.procs").unwrap_or(false) => {
+                Ok(())
+            }
             other => other,
         }
     }

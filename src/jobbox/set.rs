@@ -56,6 +56,9 @@ impl<F: CgroupFs> JobBox<F> {
             Policy::Strict,
             &mut skipped,
         )?;
+        // What the box uses before anything changes: a memory.max write
+        // reclaims (and OOM-kills) at once, so afterwards is too late.
+        let in_use = self.usage();
         let mut planned: Vec<(Direction, LimitWrite, String)> = Vec::new();
         for w in writes {
             let old = match read_string(fs, self.dir(), w.file) {
@@ -92,12 +95,15 @@ impl<F: CgroupFs> JobBox<F> {
             out.written
                 .push((w.file.to_owned(), old.trim().to_owned(), w.value.clone()));
         }
-        out.warnings = self.below_use(&planned.iter().map(|(_, w, _)| w).collect::<Vec<_>>());
+        out.warnings = below_use(
+            &in_use,
+            &planned.iter().map(|(_, w, _)| w).collect::<Vec<_>>(),
+        );
         Ok(out)
     }
 
-    /// Limits just set below what the box uses.
-    fn below_use(&self, writes: &[&LimitWrite]) -> Vec<String> {
+    /// `memory.current` and `pids.current`, where the box has them.
+    fn usage(&self) -> [(&'static str, Option<u64>); 2] {
         let fs = &**self.fs();
         let current = |file: &str| {
             read_optional(fs, self.dir(), file)
@@ -105,33 +111,45 @@ impl<F: CgroupFs> JobBox<F> {
                 .flatten()
                 .and_then(|t| value::u64_file(&t).ok())
         };
-        let mut out = Vec::new();
-        for w in writes {
-            let (now_file, what) = match w.file {
-                "memory.max" => (
-                    "memory.current",
-                    "the kernel reclaims memory and may OOM-kill processes of the box",
-                ),
-                "pids.max" => (
-                    "pids.current",
-                    "no new process can start in the box; the running ones live on",
-                ),
-                _ => continue,
-            };
-            let Some(MaxOr::Value(limit)) = value::max_or(&w.value) else {
-                continue;
-            };
-            if let Some(used) = current(now_file)
-                && used > limit
-            {
-                out.push(format!(
-                    "{} is now {limit}, below {now_file} {used}: {what}",
-                    w.file
-                ));
-            }
-        }
-        out
+        [
+            ("memory.current", current("memory.current")),
+            ("pids.current", current("pids.current")),
+        ]
     }
+}
+
+/// Limits set below what the box used when they were set.
+fn below_use(in_use: &[(&'static str, Option<u64>); 2], writes: &[&LimitWrite]) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in writes {
+        let (now_file, what) = match w.file {
+            "memory.max" => (
+                "memory.current",
+                "the kernel reclaims memory and may OOM-kill processes of the box",
+            ),
+            "pids.max" => (
+                "pids.current",
+                "no new process can start in the box; the running ones live on",
+            ),
+            _ => continue,
+        };
+        let Some(MaxOr::Value(limit)) = value::max_or(&w.value) else {
+            continue;
+        };
+        let used = in_use
+            .iter()
+            .find(|(f, _)| *f == now_file)
+            .and_then(|(_, v)| *v);
+        if let Some(used) = used
+            && used > limit
+        {
+            out.push(format!(
+                "{} is now {limit}, below {now_file} {used}: {what}",
+                w.file
+            ));
+        }
+    }
+    out
 }
 
 /// Compare the old and new value of a limit file.

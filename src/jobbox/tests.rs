@@ -683,3 +683,18 @@ fn a_freeze_that_never_completes_times_out_with_a_typed_error() {
     assert!(e.to_string().contains("frozen is still 0"), "{e}");
     b.keep();
 }
+
+#[test]
+fn a_forced_cgroup_kill_on_a_kernel_without_it_is_refused_when_the_box_is_made() {
+    let fake = Arc::new(FakeFs::with_kernel(crate::fs::fake::Kernel::V5_10));
+    let e = Builder::new()
+        .kill_method(KillMethod::CgroupKill)
+        .create(fake.clone())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("5.14"), "{e}");
+    assert_eq!(fake.cgroups(), vec!["/"], "nothing left");
+    // Auto works there, by signals.
+    let b = Builder::new().create(fake.clone()).unwrap();
+    b.destroy().unwrap();
+}

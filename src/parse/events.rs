@@ -30,7 +30,7 @@ pub(crate) fn parse_quiet(content: &str) -> Option<Events> {
 }
 
 fn scan(content: &str) -> Result<Events, (usize, &'static str)> {
-    super::keyed::complete(content).map_err(|e| (e.line(), "truncated: no newline at the end"))?;
+    super::token::complete(content).map_err(|e| (e.line(), "truncated: no newline at the end"))?;
     let (mut populated, mut frozen) = (None, None);
     for item in flat_numbered(content) {
         let Ok((line, key, value)) = item else {

@@ -5,7 +5,7 @@
 //! then `sub=value` pairs. Both iterate without allocating.
 
 use super::ParseError;
-use super::value::{parse_i64, parse_u64};
+use super::token::{is_word, lines};
 
 /// Iterator over the `(key, value)` pairs of a flat-keyed file.
 ///
@@ -27,54 +27,6 @@ pub fn flat_numbered(
             format!("expected \"key value\", got {line:?}"),
         )),
     })
-}
-
-/// A token as the kernel prints one: non-empty, no white space, no control bytes.
-pub(crate) fn is_word(s: &str) -> bool {
-    !s.is_empty()
-        && !s
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-}
-
-/// Every file the kernel generates ends with a newline; content that does
-/// not was cut short, and its last value may be cut too.
-pub fn complete(content: &str) -> Result<(), ParseError> {
-    if content.is_empty() || content.ends_with('\n') {
-        Ok(())
-    } else {
-        let line = content.split('\n').count();
-        Err(ParseError::new(line, "truncated: no newline at the end"))
-    }
-}
-
-/// Collect a flat-keyed file whose values are all unsigned integers.
-/// Any bad line fails the whole file: a half-parsed map would pass off
-/// missing values as absent.
-pub fn flat_u64(content: &str) -> Result<Vec<(String, u64)>, ParseError> {
-    let mut out = Vec::new();
-    for (n, item) in flat(content).enumerate() {
-        let (k, v) = item?;
-        let value = parse_u64(v).ok_or_else(|| bad_value(content, n, k, v))?;
-        out.push((k.to_owned(), value));
-    }
-    Ok(out)
-}
-
-/// Like [`flat_u64`], but values may be negative (`memory.stat` on some kernels).
-pub fn flat_i64(content: &str) -> Result<Vec<(String, i64)>, ParseError> {
-    let mut out = Vec::new();
-    for (n, item) in flat(content).enumerate() {
-        let (k, v) = item?;
-        let value = parse_i64(v).ok_or_else(|| bad_value(content, n, k, v))?;
-        out.push((k.to_owned(), value));
-    }
-    Ok(out)
-}
-
-fn bad_value(content: &str, item_index: usize, key: &str, value: &str) -> ParseError {
-    let line = lines(content).nth(item_index).map(|(n, _)| n).unwrap_or(0);
-    ParseError::new(line, format!("{key}: not a number: {value:?}"))
 }
 
 /// One line of a nested-keyed file: its key and its `sub=value` fields.
@@ -113,15 +65,6 @@ pub fn nested(content: &str) -> impl Iterator<Item = NestedLine<'_>> {
     })
 }
 
-/// Non-blank lines with their 1-based numbers.
-pub(crate) fn lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
-    content
-        .split('\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,22 +77,6 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(items[1].as_ref().map_err(|e| e.line()), Err(2));
         assert_eq!(items[2], Ok(("c", "3")));
-    }
-
-    #[test]
-    fn flat_numbers() {
-        let m = flat_u64("usage_usec 4569656\nnr_throttled 23\n").unwrap();
-        assert_eq!(
-            m,
-            vec![("usage_usec".into(), 4569656), ("nr_throttled".into(), 23)]
-        );
-        let e = flat_u64("a 1\n\nb x\n").unwrap_err();
-        assert_eq!(e.line(), 3);
-        assert_eq!(
-            flat_i64("anon -4096\n").unwrap(),
-            vec![("anon".into(), -4096)]
-        );
-        assert!(flat_u64("").unwrap().is_empty());
     }
 
     #[test]
@@ -171,7 +98,5 @@ mod tests {
         assert!(doubled[1].is_err());
         assert!(flat("a  1\n").next().unwrap().is_err());
         assert!(flat("a\t1\n").next().unwrap().is_err());
-        assert!(complete("a 1").is_err());
-        assert!(complete("").is_ok() && complete("a 1\n").is_ok());
     }
 }

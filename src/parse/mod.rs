@@ -11,6 +11,7 @@ pub mod mountinfo;
 pub mod proc_cgroup;
 pub mod psi;
 pub mod stat_file;
+pub mod token;
 pub mod value;
 
 pub use error::ParseError;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::ParseError;
-use super::keyed::lines;
+use super::token::lines;
 
 /// One mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl Mount {
 /// Parse the whole file. A malformed line fails it: a skipped line could
 /// hide the very mount discovery is looking for.
 pub fn parse(content: &str) -> Result<Vec<Mount>, ParseError> {
-    super::keyed::complete(content)?;
+    super::token::complete(content)?;
     let mut out = Vec::new();
     for (n, line) in lines(content) {
         out.push(parse_line(line).map_err(|msg| ParseError::new(n, msg))?);
@@ -66,7 +66,7 @@ fn parse_line(line: &str) -> Result<Mount, String> {
         return Err(format!("too few fields in {line:?}"));
     };
     let number =
-        |s: &str, what: &str| super::value::parse_u64(s).ok_or_else(|| format!("bad {what} {s:?}"));
+        |s: &str, what: &str| super::token::parse_u64(s).ok_or_else(|| format!("bad {what} {s:?}"));
     let (major, minor) = dev
         .split_once(':')
         .ok_or_else(|| format!("bad device {dev:?}"))?;

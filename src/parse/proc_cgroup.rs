@@ -1,7 +1,7 @@
 //! `/proc/<pid>/cgroup`: `hierarchy-ID:controller-list:cgroup-path` a line.
 
 use super::ParseError;
-use super::keyed::lines;
+use super::token::lines;
 
 /// One line of `/proc/<pid>/cgroup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl Membership {
 /// Parse the whole file. Any malformed line fails it: discovery must not
 /// guess where the process lives.
 pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
-    super::keyed::complete(content)?;
+    super::token::complete(content)?;
     let mut out = Vec::new();
     for (n, line) in lines(content) {
         let mut parts = line.splitn(3, ':');
@@ -38,7 +38,7 @@ pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
                 format!("expected \"id:controllers:path\", got {line:?}"),
             ));
         };
-        let hierarchy_id = super::value::parse_u64(id)
+        let hierarchy_id = super::token::parse_u64(id)
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| ParseError::new(n, format!("bad hierarchy id {id:?}")))?;
         let (path, deleted) = match path.strip_suffix(" (deleted)") {

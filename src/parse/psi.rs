@@ -7,7 +7,7 @@
 
 use super::ParseError;
 use super::keyed::nested;
-use super::value::parse_u64;
+use super::token::{complete, decimal, parse_u64};
 
 /// One line of a PSI file.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -34,7 +34,7 @@ pub struct Pressure {
 /// Parse a PSI file. Every one of the four fields must be present on a
 /// `some` or `full` line; other lines and fields are ignored.
 pub fn parse(content: &str) -> Result<Pressure, ParseError> {
-    super::keyed::complete(content)?;
+    complete(content)?;
     let mut out = Pressure::default();
     for line in nested(content) {
         let slot = match line.key {
@@ -73,15 +73,9 @@ pub fn parse(content: &str) -> Result<Pressure, ParseError> {
     Ok(out)
 }
 
-/// `12.93`: digits, one dot, digits; never `nan` or `inf`, which `f64::from_str` would take.
+/// A share of time, 0 to 100, as `avg10=12.93` holds it.
 fn percentage(s: &str) -> Option<f64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
-    parse_u64(int)?;
-    if !super::value::is_digits(frac) {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    (0.0..=100.0).contains(&v).then_some(v)
+    decimal(s).filter(|v| (0.0..=100.0).contains(v))
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::ParseError;
 use super::keyed::{flat_numbered, nested};
-use super::value::{MaxOr, max_or_file, parse_i64, parse_u64, u64_file};
+use super::token::{complete, decimal, parse_i64, parse_u64};
+use super::value::{MaxOr, max_or_file, u64_file};
 
 /// One number as a statistics file holds it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,7 +93,7 @@ pub enum Layout {
 /// Parse `content` as `layout`. Duplicate keys are an error: the kernel
 /// never repeats one, so a repeat means a damaged file.
 pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
-    super::keyed::complete(content)?;
+    complete(content)?;
     match layout {
         Layout::Counter => Ok(FileStats::Single(Number::Uint(u64_file(content)?))),
         Layout::Limit => Ok(FileStats::Single(match max_or_file(content)? {
@@ -203,16 +204,6 @@ fn signed(v: &str) -> Option<Number> {
         Some(n) => Some(Number::Uint(n)),
         None => parse_i64(v).map(Number::Int),
     }
-}
-
-/// `12.34`: digits, a dot, digits. Never `nan`, `inf` or exponents.
-pub(crate) fn decimal(s: &str) -> Option<f64> {
-    let (int, frac) = s.split_once('.')?;
-    parse_u64(int)?;
-    if !super::value::is_digits(frac) {
-        return None;
-    }
-    s.parse().ok()
 }
 
 fn is_device(key: &str) -> bool {

@@ -1,6 +1,7 @@
 //! Single-value files: `memory.current`, `pids.max`, `cpu.max`, `cgroup.freeze` ...
 
 use super::ParseError;
+use super::token::{complete, is_word, parse_u64};
 
 /// A limit as the kernel prints it: a number, or `max` for none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,7 +25,7 @@ impl MaxOr {
 /// The one line of a single-value file, without its newline: exactly as
 /// the kernel prints it (words one space apart, a final newline).
 pub fn single_line(content: &str) -> Result<&str, ParseError> {
-    super::keyed::complete(content)?;
+    complete(content)?;
     let body = content.strip_suffix('\n').unwrap_or(content);
     if body.contains('\n') {
         return Err(ParseError::new(2, "expected a single line"));
@@ -32,42 +33,13 @@ pub fn single_line(content: &str) -> Result<&str, ParseError> {
     if body.is_empty() {
         return Err(ParseError::new(0, "empty file"));
     }
-    if !body.split(' ').all(super::keyed::is_word) {
+    if !body.split(' ').all(is_word) {
         return Err(ParseError::new(
             1,
             format!("unexpected white space in {body:?}"),
         ));
     }
     Ok(body)
-}
-
-/// A decimal unsigned integer exactly as the kernel prints it: digits
-/// only, no sign, no spaces, and no leading zero (a `0` turned into `08`
-/// by damage must not read as 8).
-pub fn parse_u64(token: &str) -> Option<u64> {
-    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if token.len() > 1 && token.starts_with('0') {
-        return None;
-    }
-    token.parse().ok()
-}
-
-/// True for a non-empty run of ASCII digits (leading zeros allowed, as in
-/// the fraction of `0.05`).
-pub fn is_digits(token: &str) -> bool {
-    !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A decimal signed integer (`memory.stat` can hold small negative counters
-/// transiently on some kernels).
-pub fn parse_i64(token: &str) -> Option<i64> {
-    let digits = token.strip_prefix('-').unwrap_or(token);
-    if parse_u64(digits)? == 0 && digits.len() != token.len() {
-        return None; // "-0"
-    }
-    token.parse().ok()
 }
 
 /// A file holding one unsigned number: `memory.current`, `pids.current` ...
@@ -147,15 +119,6 @@ mod tests {
         assert_eq!(max_or_file("max\n"), Ok(MaxOr::Max));
         assert_eq!(max_or_file("33554432\n"), Ok(MaxOr::Value(33554432)));
         assert!(max_or_file("maxx\n").is_err());
-    }
-
-    #[test]
-    fn signed() {
-        assert_eq!(parse_i64("-4096"), Some(-4096));
-        assert_eq!(parse_i64("12"), Some(12));
-        assert_eq!(parse_i64("-"), None);
-        assert_eq!(parse_i64("-0"), None);
-        assert_eq!(parse_i64("+1"), None);
     }
 
     #[test]

@@ -30,7 +30,8 @@ use std::sync::Arc;
 
 use crate::fs::{Access, CgroupFs};
 use crate::parse::keyed::{flat, nested};
-use crate::parse::value::{parse_u64, u64_file};
+use crate::parse::token::{complete, parse_u64};
+use crate::parse::value::u64_file;
 
 /// `cpu.stat` counters of a snapshot; each `None` when the kernel did not
 /// report it (the throttling keys need the cpu controller).
@@ -349,7 +350,7 @@ fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
 /// `out[i]`, other keys are skipped; false for a bad line, a bad number or
 /// a repeated key (any key).
 fn counters(text: &str, keys: &[&str], out: &mut [Option<u64>]) -> bool {
-    if crate::parse::keyed::complete(text).is_err() {
+    if complete(text).is_err() {
         return false;
     }
     for (i, item) in flat(text).enumerate() {
@@ -374,7 +375,7 @@ fn counters(text: &str, keys: &[&str], out: &mut [Option<u64>]) -> bool {
 /// The `total=` of the `some` and `full` lines of a PSI file; `None` when
 /// damaged or when `some` is missing.
 fn stall_totals(text: &str) -> Option<StallTotals> {
-    crate::parse::keyed::complete(text).ok()?;
+    complete(text).ok()?;
     let (mut some, mut full) = (None, None);
     for line in nested(text) {
         let slot = match line.key {

@@ -74,9 +74,32 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The running kernel's release (`/proc/sys/kernel/osrelease`), trimmed.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The running kernel's `(major, minor)`; `(0, 0)` when unreadable.
+pub fn kernel_version() -> (u32, u32) {
+    let release = kernel_release();
+    let mut parts = release.split(['.', '-', '+']);
+    let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (next(), next())
+}
+
+/// True when the running kernel is `major.minor` or newer.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    kernel_version() >= (major, minor)
+}
+
 /// The app tree (`<home>/<app>/agents`) outlives the boxes by design: a test
 /// that makes boxes of its own app removes the tree when it ends, also when
-/// an assertion fails.
+/// an assertion fails, with whatever the test left in it: processes are
+/// killed the way this kernel allows (`KillMethod::Auto`: a box made with
+/// a forced `cgroup.kill` on 5.10 is still full), then every cgroup is
+/// removed. So a failed test leaves nothing for the next one to trip over.
 pub struct AppTree {
     pub fs: std::sync::Arc<cgbox::fs::SysFs>,
     pub app: String,
@@ -84,11 +107,30 @@ pub struct AppTree {
 
 impl Drop for AppTree {
     fn drop(&mut self) {
-        let placement = cgbox::discover::Discovery::probe(&*self.fs, &self.app).require_placement();
-        if let Ok(Some(app)) =
-            placement.and_then(|p| cgbox::App::existing(self.fs.clone(), p, &self.app))
+        use cgbox::fs::{Access, CgroupFs};
+        use std::time::Duration;
+        let fs = &*self.fs;
+        let Ok(placement) = cgbox::discover::Discovery::probe(fs, &self.app).require_placement()
+        else {
+            return;
+        };
+        let Ok(home) = fs.open_dir(&placement.home) else {
+            return;
+        };
+        let Ok(dir) = fs.open_child(&home, &self.app) else {
+            return; // nothing left
+        };
+        let deadline = fs.now() + Duration::from_secs(20);
+        if let Err(e) = cgbox::kill::kill(fs, &dir, cgbox::kill::KillMethod::Auto, deadline) {
+            eprintln!("cleanup: kill {}: {e}", self.app);
+        }
+        if let Ok(events) = fs.open_file(&dir, "cgroup.events", Access::Read)
+            && let Err(e) = cgbox::kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)
         {
-            let _ = app.remove();
+            eprintln!("cleanup: wait {}: {e}", self.app);
+        }
+        if let Err(e) = cgbox::kill::remove_tree(fs, &home, &self.app, deadline) {
+            eprintln!("cleanup: remove {}: {e}", self.app);
         }
     }
 }

@@ -1,62 +1,138 @@
 #!/usr/bin/env bash
 # tests/vm/run.sh: the real-kernel suite. Builds the test binaries as static
-# musl executables and runs each in a throw-away VM (tests/vm/boot.sh) with
-# every cgroup controller, where CGBOX_REQUIRE_REAL_CGROUP=1 turns any skip
-# into a failure. Two layouts: our process in the root cgroup, and inside a
-# box made by `cgbox run` (nested: the suite's boxes must go inside that
-# box, and cgbox steps into a leaf of it for limits). Exits non-zero if
-# anything failed.
+# musl executables and runs each in a throw-away VM (tests/vm/boot.sh, one
+# boot per binary) with every cgroup controller, where
+# CGBOX_REQUIRE_REAL_CGROUP=1 turns a missing cgroup into a failure.
+#
+# Kernels: Debian's cloud kernels 5.10, 6.1 and 6.12 (tests/vm/setup.sh
+# fetches them). Layouts: `root` (our process in the root cgroup) and
+# `nested` (inside a box made by `cgbox run`: the suite's boxes must go
+# inside that box, and cgbox steps into a leaf of it for limits).
+#
+# A test that cannot run on a kernel prints a line starting with SKIPPED
+# and the reason; it is counted as skipped, not passed. Output: a line per
+# binary as it ends, then one summary line per kernel and layout, then
+# `vm: N passed, M failed, K skipped`; the exit status is non-zero on any
+# failure.
+#
+# Iterating: CGBOX_VM_KERNELS="5.10", CGBOX_VM_LAYOUTS="root" and
+# CGBOX_VM_TESTS="real_kernel" run a part of the matrix. Each boot waits for
+# the shared VM lock, so a binary's time includes other users' VMs; to time
+# the suite alone, hold the lock for all of it:
+#   CGBOX_VM_LOCKED=/tmp/cgbox-vm.lock flock /tmp/cgbox-vm.lock tests/vm/run.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
 
+# ---------------------------------------------------------------------------
+# What runs where. Each addition is one line.
+#
+TARGET=x86_64-unknown-linux-musl
+CGBOX=$PWD/target/$TARGET/debug/cgbox
+# Test binaries (cargo test targets) that a cell runs unless it names its own:
+TESTS=(
+    real_kernel
+    differential
+    host_kernel
+    cli_run
+    no_alloc
+    where_it_runs
+    long_lived
+)
+# Layouts: one boot.sh setting (VAR=value) each, empty for none.
+declare -A LAYOUT=(
+    [root]=""
+    # A box passes on the controllers it was given: the suite's box gets a
+    # cpuset so that its own boxes can be given one.
+    [nested]="CGBOX_VM_WRAP=$CGBOX run --quiet --cpuset 0-1 --name suite --"
+)
+# Cells, in the order they run: KERNEL LAYOUT [TEST ...].
+CELLS=(
+    "6.1 root"
+    "6.1 nested real_kernel host_kernel cli_run"
+    "5.10 root"
+    "6.12 root"
+)
+# ---------------------------------------------------------------------------
+
 sh tests/vm/setup.sh || { echo "vm: setup failed (see above)" >&2; exit 1; }
 
-TARGET=x86_64-unknown-linux-musl
 cargo build -q --target $TARGET --bin cgbox || exit 1
-CGBOX=$PWD/target/$TARGET/debug/cgbox
 cargo test -q --target $TARGET --no-run || exit 1
 declare -A BIN
 while read -r name exe; do
     BIN[$name]=$exe
 done < <(cargo test -q --target $TARGET --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"target":{[^}]*"name":"\([a-z_]*\)".*"executable":"\([^"]*\)".*/\1 \2/p')
-for t in real_kernel differential host_kernel cli_run no_alloc where_it_runs long_lived; do
-    [ -x "${BIN[$t]:-}" ] || { echo "vm: no test binary for $t" >&2; exit 1; }
-done
+    sed -n 's/.*"target":{[^}]*"name":"\([a-z_0-9]*\)".*"executable":"\([^"]*\)".*/\1 \2/p')
 
-passed=0; failed=0; failures=""
-run() {   # run LAYOUT TEST
-    local layout=$1 test=$2 log
+wanted() {   # wanted LIST ITEM: ITEM is in the space-separated LIST, or LIST is empty
+    [ -z "$1" ] || [[ " $1 " == *" $2 "* ]]
+}
+
+declare -A P F S T   # per cell: passed, failed, skipped, seconds
+cell_order=()
+failures=""
+run_one() {   # run_one KERNEL LAYOUT TEST
+    local kernel=$1 layout=$2 test=$3 cell="$1 $2" log t0 rc image
     log=$(mktemp)
-    local wrap=""
-    # A box passes on the controllers it was given: the suite's box gets a
-    # cpuset so that its own boxes can be given one.
-    [ "$layout" = nested ] && wrap="$CGBOX run --quiet --cpuset 0-1 --name suite --"
-    CGBOX_VM_WRAP=$wrap CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
-        CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
-        tests/vm/boot.sh "${BIN[$test]}" --test-threads=1 >"$log" 2>&1
-    local rc=$?
-    local line
-    line=$(grep -a '^test result:' "$log" | tail -n1)
-    local p f
-    p=$(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$line"); f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line")
-    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-    if [ $rc -ne 0 ]; then
-        [ -n "$f" ] && [ "$f" != 0 ] || failed=$((failed + 1))
-        failures="$failures $layout/$test"
-        echo "vm: $layout/$test FAILED (exit $rc):"
-        grep -a -v '^\[ *[0-9.]*\]' "$log" | tail -n 60
+    t0=$(date +%s)
+    image=$(sh tests/vm/setup.sh kernel-path "$kernel")
+    if [ -z "${BIN[$test]:-}" ] || [ ! -x "${BIN[$test]}" ]; then
+        echo "no test binary for $test" >"$log"; rc=125
+    elif [ -z "$image" ]; then
+        echo "no kernel $kernel (tests/vm/setup.sh fetches it)" >"$log"; rc=125
+    elif [ -z "${LAYOUT[$layout]+set}" ]; then
+        echo "no layout $layout" >"$log"; rc=125
     else
-        echo "vm: $layout/$test: ${line#test result: }"
+        local setting=()
+        [ -z "${LAYOUT[$layout]}" ] || setting=("${LAYOUT[$layout]}")
+        env "${setting[@]}" CGBOX_VM_KERNEL="$image" \
+            CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
+            CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
+            tests/vm/boot.sh "${BIN[$test]}" --test-threads=1 --show-output >"$log" 2>&1
+        rc=$?
+    fi
+    local line p f s secs
+    line=$(grep -a '^test result:' "$log" | tail -n1)
+    p=$(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$line")
+    f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line")
+    # A passing test whose output starts a line with SKIPPED did not run.
+    s=$(awk '/^---- .* stdout ----$/ {t = $2} /^SKIPPED/ && t != "" && !seen[t]++ {n++} END {print n + 0}' "$log")
+    p=${p:-0}; f=${f:-0}
+    p=$((p > s ? p - s : 0))
+    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+    secs=$(( $(date +%s) - t0 ))
+    P[$cell]=$(( ${P[$cell]:-0} + p )); F[$cell]=$(( ${F[$cell]:-0} + f ))
+    S[$cell]=$(( ${S[$cell]:-0} + s )); T[$cell]=$(( ${T[$cell]:-0} + secs ))
+    if [ $rc -ne 0 ]; then
+        failures="$failures $kernel/$layout/$test"
+        echo "vm: $kernel $layout $test: FAILED (exit $rc, ${secs} s):"
+        grep -a -v '^\[ *[0-9.]*\]' "$log" | grep -a -v '^$' | tail -n 60
+    else
+        echo "vm: $kernel $layout $test: $p passed, $f failed, $s skipped (${secs} s)"
+        grep -a '^SKIPPED' "$log" | sed 's/^/vm:     /'
     fi
     rm -f "$log"
 }
 
-for test in real_kernel differential host_kernel cli_run no_alloc where_it_runs long_lived; do run root "$test"; done
-for test in real_kernel host_kernel cli_run; do run nested "$test"; done
+for cell in "${CELLS[@]}"; do
+    read -r kernel layout tests <<<"$cell"
+    wanted "${CGBOX_VM_KERNELS:-}" "$kernel" && wanted "${CGBOX_VM_LAYOUTS:-}" "$layout" || continue
+    ran=""
+    for test in ${tests:-${TESTS[*]}}; do
+        wanted "${CGBOX_VM_TESTS:-}" "$test" || continue
+        run_one "$kernel" "$layout" "$test"
+        ran=1
+    done
+    [ -z "$ran" ] || cell_order+=("$kernel $layout")
+done
 
+passed=0; failed=0; skipped=0
+for cell in "${cell_order[@]}"; do
+    echo "vm: Linux $cell: ${P[$cell]:-0} passed, ${F[$cell]:-0} failed, ${S[$cell]:-0} skipped (${T[$cell]:-0} s)"
+    passed=$((passed + ${P[$cell]:-0})); failed=$((failed + ${F[$cell]:-0})); skipped=$((skipped + ${S[$cell]:-0}))
+done
 echo "vm: $(( $(date +%s) - start )) s in all"
 [ -z "$failures" ] || echo "vm: failed:$failures"
-echo "vm: $passed passed, $failed failed"
-[ -z "$failures" ]
+echo "vm: $passed passed, $failed failed, $skipped skipped"
+[ -z "$failures" ] && [ ${#cell_order[@]} -gt 0 ]

@@ -33,7 +33,7 @@ pub const LIMIT_FLAGS: [&str; 9] = [
 
 /// A whole number as the kernel prints it, with what is wrong said.
 pub fn whole(flag: &str, v: &str) -> Result<u64, String> {
-    if let Some(n) = cgbox::parse::value::parse_u64(v) {
+    if let Some(n) = cgbox::parse::token::parse_u64(v) {
         return Ok(n);
     }
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {

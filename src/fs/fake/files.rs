@@ -109,6 +109,9 @@ impl State {
     }
 
     fn standard_file(&self, id: u64, name: &str) -> bool {
+        if let Some(shown) = self.profile_file(id, name) {
+            return shown; // a file this kernel lacks, or one only the profile knows
+        }
         let Ok(node) = self.node(id) else {
             return false;
         };
@@ -167,7 +170,7 @@ impl State {
         if let Some(v) = self.node(id)?.values.get(name) {
             return Ok(v.clone());
         }
-        Ok(self.generate(id, name))
+        Ok(self.profile_content(id, name, self.generate(id, name)))
     }
 
     fn generate(&self, id: u64, name: &str) -> String {
@@ -337,7 +340,10 @@ impl State {
                 Some(("-", n)) => (false, n),
                 _ => return Err(Errno::INVAL),
             };
-            let Some(&c) = CONTROLLERS.iter().find(|c| **c == name) else {
+            let Some(&c) = CONTROLLERS
+                .iter()
+                .find(|c| **c == name && self.kernel.knows(c))
+            else {
                 return Err(Errno::INVAL);
             };
             if on {

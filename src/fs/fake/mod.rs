@@ -7,7 +7,9 @@
 //! kernel's errno for each failure, populated non-root cgroups cannot
 //! enable controllers and cgroups with controllers cannot take processes,
 //! `rmdir` fails with `EBUSY` while anything is inside, values are
-//! validated as the kernel validates them. Faults can be injected by
+//! validated as the kernel validates them. It imitates one kernel
+//! ([`Kernel`]: 5.10, 6.1 by default, or 6.12; see [`FakeFs::with_kernel`]),
+//! whose files, controllers and keys it shows. Faults can be injected by
 //! operation and path, files can be hidden as an older kernel would, and
 //! processes can fork while they are being killed or linger after `SIGKILL`.
 //!
@@ -27,6 +29,7 @@
 
 mod files;
 mod procs;
+mod profile;
 mod threads;
 mod values;
 
@@ -45,6 +48,7 @@ use super::{Access, CgroupFs, Handle, check_component};
 use crate::{Error, ErrorKind, Result};
 
 pub use procs::ProcState;
+pub use profile::Kernel;
 
 /// Every controller the model knows, in the kernel's order.
 pub const CONTROLLERS: [&str; 8] = [
@@ -131,6 +135,7 @@ pub(crate) struct State {
     devices: BTreeSet<(u32, u32)>,
     cpus: u32,
     mems: u32,
+    kernel: Kernel,
 }
 
 /// The in-memory kernel model. See the [module docs](self).
@@ -248,10 +253,23 @@ impl FakeFs {
 
     /// Like [`FakeFs::new`] but only `controllers` are available at the root.
     pub fn with_controllers(controllers: &[&str]) -> FakeFs {
+        FakeFs::with_kernel_controllers(Kernel::default(), controllers)
+    }
+
+    /// Like [`FakeFs::new`] but as `kernel` would be: its files, keys and
+    /// controllers (see [`Kernel`]).
+    pub fn with_kernel(kernel: Kernel) -> FakeFs {
+        FakeFs::with_kernel_controllers(kernel, &CONTROLLERS)
+    }
+
+    /// As `kernel` would be, with only those of `controllers` available at
+    /// the root that this kernel has.
+    pub fn with_kernel_controllers(kernel: Kernel, controllers: &[&str]) -> FakeFs {
+        let offered = kernel.controllers();
         let available = CONTROLLERS
             .iter()
             .copied()
-            .filter(|c| controllers.contains(c))
+            .filter(|c| controllers.contains(c) && offered.contains(c))
             .collect();
         let mut nodes = BTreeMap::new();
         nodes.insert(
@@ -276,6 +294,10 @@ impl FakeFs {
             PathBuf::from("/proc/self/mountinfo"),
             b"30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate\n".to_vec(),
         );
+        host_files.insert(
+            PathBuf::from("/proc/sys/kernel/osrelease"),
+            format!("{}\n", kernel.release()).into_bytes(),
+        );
         let state = State {
             mount,
             view_root: ROOT,
@@ -294,6 +316,7 @@ impl FakeFs {
             devices: [(259, 0)].into_iter().collect(),
             cpus: 2,
             mems: 1,
+            kernel,
         };
         FakeFs {
             state: Arc::new(Mutex::new(state)),
@@ -305,6 +328,11 @@ impl FakeFs {
         // A panic while holding the lock (a failed assertion in a test) must
         // not hide the state from the rest of that test's cleanup.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The kernel this fake imitates.
+    pub fn kernel(&self) -> Kernel {
+        self.lock().kernel
     }
 
     /// Where the fake cgroup2 is mounted.

@@ -153,12 +153,12 @@ fn begin_stop(
     }
     out.stop_signal = Some(sig);
     let signal = Signal::from_named_raw(sig)?;
-    let ours = rustix::process::getpgrp();
+    let ours = process_group("self");
     for pid in jb.pids().unwrap_or_default() {
         let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
             continue;
         };
-        if tty && rustix::process::getpgid(Some(p)).is_ok_and(|g| g == ours) {
+        if tty && ours.is_some() && process_group(&pid.to_string()) == ours {
             continue;
         }
         // A pidfd pins the process: the signal cannot reach a recycled PID.
@@ -175,14 +175,26 @@ fn from_terminal(sig: i32) -> bool {
     if ![signals::SIGINT, signals::SIGQUIT, signals::SIGHUP].contains(&sig) {
         return false;
     }
-    let ours = rustix::process::getpgrp();
+    let Some(ours) = process_group("self") else {
+        return false;
+    };
     [
         std::io::stdin().as_fd(),
         std::io::stderr().as_fd(),
         std::io::stdout().as_fd(),
     ]
     .into_iter()
-    .any(|fd| rustix::termios::tcgetpgrp(fd).is_ok_and(|fg| fg == ours))
+    .any(|fd| rustix::termios::tcgetpgrp(fd).is_ok_and(|fg| fg.as_raw_nonzero().get() == ours))
+}
+
+/// The process group of `/proc/<pid>` (`self` for this process), from its
+/// `stat`: the process group of a process the kernel's init started can be
+/// 0, which rustix's `getpgrp` does not allow for.
+fn process_group(pid: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, in parentheses: state, ppid, pgrp.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split(' ').nth(2)?.parse().ok()
 }
 
 fn kill_now(child: &mut Child, jb: &JobBox<SysFs>, mut out: Outcome) -> io::Result<Outcome> {
