@@ -475,3 +475,39 @@ fn bad_traces_and_bad_usage_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("write /nonexistent/dir/x.svg"));
 }
+
+#[test]
+fn a_real_build_traced_in_the_vm() {
+    // fixtures/traces/vm-build.jsonl: tests/vm/trace-demo.sh on Linux 6.1
+    // with every controller (the picture in docs/run.svg).
+    let doc = plot("vm-build.jsonl");
+    assert_eq!(
+        doc.all("series", "data-series"),
+        [
+            "memory.current",
+            "memory.peak",
+            "cpu.stat usage_usec",
+            "pids.current",
+            "cpu.pressure some",
+            "memory.pressure some",
+            "io.pressure some"
+        ]
+    );
+    assert_eq!(
+        doc.all("limit", "data-limit"),
+        ["memory.max", "memory.high", "cpu.max", "pids.max"]
+    );
+    let events = doc.all("event", "data-event");
+    assert_eq!(events.iter().filter(|e| *e == "oom_kill").count(), 1);
+    assert!(events.iter().filter(|e| *e == "memory.high").count() > 10);
+    assert!(
+        !doc.all("band", "data-event").is_empty(),
+        "the compile was throttled"
+    );
+    let text = doc.all_text();
+    assert!(text.contains("cgbox run: sh build.sh"), "{text}");
+    assert!(text.contains("exit 2 after 1 min 48 s"), "{text}");
+    assert!(text.contains(
+        "limits: memory.max 192 MiB  ·  memory.high 176 MiB  ·  cpu.max 1.5 CPUs  ·  pids.max 64"
+    ));
+}

@@ -299,7 +299,7 @@ fn cpu(trace: &Trace) -> Option<Panel> {
         });
     }
     p.summary.push_str(&format!(
-        ", busiest interval {}",
+        ", peak {} CPUs",
         number((busiest * 100.0).round() / 100.0)
     ));
     p.series.push(Series {

@@ -339,6 +339,7 @@ fn panel(
     let mut order: Vec<&Limit> = p.limits.iter().collect();
     order.sort_by(|a, b| b.value.total_cmp(&a.value));
     let mut taken: Vec<f64> = Vec::new();
+    let mut boxes: Vec<(f64, f64, f64, f64)> = Vec::new();
     for l in order {
         let yy = y(l.value);
         let above = yy - 5.0;
@@ -350,9 +351,17 @@ fn panel(
         };
         taken.push(label_y);
         limit(s, l, yy, label_y, y_max, top);
+        // What the label covers, for the markers' labels to keep clear of.
+        let width = text_width(&l.label, 11.0);
+        let at = if l.value > y_max * 1.0001 {
+            top + 24.0
+        } else {
+            label_y
+        };
+        boxes.push((right - 6.0 - width, at - 11.0, right - 6.0, at + 3.0));
     }
     for m in &p.markers {
-        marker(s, m, x, top, bottom);
+        marker(s, m, x, top, bottom, &mut boxes);
     }
     draw_legend(s, legend, bottom + TIME_LABELS + 14.0);
     s.push_str("</g>\n");
@@ -483,7 +492,48 @@ fn limit(s: &mut String, l: &Limit, yy: f64, label_y: f64, y_max: f64, top: f64)
     );
 }
 
-fn marker(s: &mut String, m: &Marker, x: &dyn Fn(f64) -> f64, top: f64, bottom: f64) {
+/// About how wide `text` is in the picture's sans-serif at `size` px.
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.6
+}
+
+/// Where a label of `width` can go next to the line at `xx`: below the
+/// limit labels and other marker labels already placed (`boxes`), right of
+/// the line, or left of it near the right edge.
+fn free_spot(
+    boxes: &[(f64, f64, f64, f64)],
+    xx: f64,
+    width: f64,
+    top: f64,
+    bottom: f64,
+) -> (f64, f64, &'static str) {
+    let (x0, anchor) = if xx + 5.0 + width > WIDTH - RIGHT {
+        (xx - 5.0 - width, "end")
+    } else {
+        (xx + 5.0, "start")
+    };
+    let mut y = top + 26.0;
+    while y < bottom - 4.0 {
+        let clear = boxes
+            .iter()
+            .all(|b| x0 + width < b.0 || x0 > b.2 || y + 3.0 < b.1 || y - 11.0 > b.3);
+        if clear {
+            break;
+        }
+        y += 14.0;
+    }
+    let lx = if anchor == "end" { xx - 5.0 } else { xx + 5.0 };
+    (lx, y.min(bottom - 4.0), anchor)
+}
+
+fn marker(
+    s: &mut String,
+    m: &Marker,
+    x: &dyn Fn(f64) -> f64,
+    top: f64,
+    bottom: f64,
+    boxes: &mut Vec<(f64, f64, f64, f64)>,
+) {
     let xx = x(m.t);
     let what = if m.count > 1.0 && !m.strong {
         format!(
@@ -496,22 +546,19 @@ fn marker(s: &mut String, m: &Marker, x: &dyn Fn(f64) -> f64, top: f64, bottom: 
         format!("{} at {}", m.label, scale::duration(m.t))
     };
     if m.strong {
-        // The label goes left of the line where the right edge is near.
-        let (lx, anchor) = if xx + 80.0 > WIDTH - RIGHT {
-            (xx - 5.0, "end")
-        } else {
-            (xx + 5.0, "start")
-        };
+        let width = text_width(m.label, 11.0);
+        let (lx, ly, anchor) = free_spot(boxes, xx, width, top, bottom);
+        let x0 = if anchor == "end" { lx - width } else { lx };
+        boxes.push((x0, ly - 11.0, x0 + width, ly + 3.0));
         let _ = writeln!(
             s,
-            r#"<g class="event" data-event="{}"><title>{}</title><line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{}" stroke-width="1.6"/><path d="M{:.1},{:.1} l5,5 m0,-5 l-5,5" stroke="{}" stroke-width="2"/><text class="lim" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text></g>"#,
+            r#"<g class="event" data-event="{}"><title>{}</title><line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{}" stroke-width="1.6"/><path d="M{:.1},{:.1} l5,5 m0,-5 l-5,5" stroke="{}" stroke-width="2"/><text class="lim" x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text></g>"#,
             esc(&m.kind),
             esc(&what),
             m.color,
             xx - 2.5,
             top + 4.0,
             m.color,
-            top + 26.0,
             m.color,
             esc(m.label)
         );
