@@ -17,6 +17,24 @@ impl JobBox<SysFs> {
     /// to is a duplicate owned by the hook itself, so the `Command` stays
     /// safe to spawn again even after the box handle is gone (it then fails
     /// with the kernel's error instead of writing to a stale fd number).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use std::sync::Arc;
+    /// use cgbox::fs::SysFs;
+    /// use cgbox::{Builder, Limits, Size};
+    ///
+    /// let job = Builder::new()
+    ///     .limits(Limits::new().memory_max(Size::parse("1G")?).cpus(2.0))
+    ///     .create(Arc::new(SysFs::new()?))?;
+    /// let mut child = job.spawn(Command::new("make").arg("-j4"))?; // born in the box
+    /// let status = child.wait()?;
+    /// job.destroy()?; // and whatever make left running goes with the box
+    /// println!("make: {status}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
         let path = self.procs_file().path().to_path_buf();
         let fd = rustix::io::fcntl_dupfd_cloexec(self.procs_file().fd(), 0)

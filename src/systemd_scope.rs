@@ -3,6 +3,37 @@
 //! the right manager for a scope of our own with `Delegate=yes`
 //! ([`enter_delegated_scope`]), as `systemd-run --scope -p Delegate=yes`
 //! would, so that `cgbox run` needs no prefix on a systemd host.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::path::Path;
+//! use cgbox::dbus::BusKind;
+//! use cgbox::systemd_scope::{manager_for, scope_name};
+//!
+//! assert_eq!(scope_name("build 42")?, "cgbox-build_42.scope");
+//! // Root refused in a system service asks the system manager; a user, or a
+//! // refusal inside the user's manager, asks the user manager.
+//! assert_eq!(manager_for(Some(Path::new("/sys/fs/cgroup/system.slice/x.service")), 0), BusKind::System);
+//! assert_eq!(manager_for(None, 1000), BusKind::User);
+//! # Ok::<(), cgbox::Error>(())
+//! ```
+//!
+//! On a systemd host (what `cgbox run` does when its unit does not delegate):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use cgbox::systemd_scope::{ManagerOracle, enter_delegated_scope, manager_for, scope_name};
+//!
+//! let timeout = Duration::from_secs(30);
+//! let unit = enter_delegated_scope(manager_for(None, 1000), &scope_name("tool")?, "cgbox boxes of tool", timeout)?;
+//! // This process is now in `unit`, which systemd delegates to it; discovery
+//! // may trust it without asking again.
+//! let oracle = ManagerOracle::new(timeout).trusting(unit);
+//! let found = cgbox::discover::Probe::new("tool").oracle(&oracle).run(&cgbox::fs::SysFs::new()?);
+//! assert!(found.usable());
+//! # Ok::<(), cgbox::Error>(())
+//! ```
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -15,6 +46,8 @@ use crate::{Error, ErrorKind, Result};
 /// Asks the user manager, over the user's bus, whether a unit has
 /// `Delegate=yes`. Connects on first use; a bus that cannot be reached is
 /// the reason given to placement, which then refuses.
+///
+/// See the [example](crate::systemd_scope#examples).
 #[derive(Debug)]
 pub struct ManagerOracle {
     timeout: Duration,
@@ -25,6 +58,8 @@ pub struct ManagerOracle {
 
 impl ManagerOracle {
     /// An oracle that asks the user manager, each exchange within `timeout`.
+    ///
+    /// See the [example](crate::systemd_scope#examples).
     pub fn new(timeout: Duration) -> ManagerOracle {
         ManagerOracle {
             timeout,
@@ -35,6 +70,8 @@ impl ManagerOracle {
 
     /// Answer yes for `unit` without asking: the scope this process was
     /// just moved into by [`enter_delegated_scope`].
+    ///
+    /// See the [example](crate::systemd_scope#examples).
     pub fn trusting(mut self, unit: impl Into<String>) -> ManagerOracle {
         self.trusted = Some(unit.into());
         self
@@ -62,6 +99,8 @@ impl UnitOracle for ManagerOracle {
 /// Which manager to ask for a scope, from where this process is refused
 /// and who it is: the user manager for a user (and for a refusal inside
 /// its tree), the system manager for root.
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn manager_for(refused_at: Option<&Path>, euid: u32) -> BusKind {
     let in_user_manager = refused_at.is_some_and(|p| {
         p.components().any(|c| {
@@ -80,6 +119,8 @@ pub fn manager_for(refused_at: Option<&Path>, euid: u32) -> BusKind {
 /// Ask the manager on `bus` for a scope `name` with `Delegate=yes` that
 /// holds this process, and wait until it is started: this process is then
 /// in it. The scope ends by itself when its last process has gone.
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn enter_delegated_scope(
     bus: BusKind,
     name: &str,
@@ -98,6 +139,8 @@ pub fn enter_delegated_scope(
 
 /// A scope name for `what` (a box or app name): `cgbox-<what>.scope`, with
 /// what systemd does not take in a unit name replaced.
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn scope_name(what: &str) -> Result<String> {
     let clean: String = what
         .chars()

@@ -1,30 +1,6 @@
 //! The hot path: the common snapshot with one `pread` per file and no
 //! heap allocation.
 //!
-//! [`Sampler::new`] keeps the five files every snapshot needs open;
-//! [`Sampler::extended`] also keeps `memory.events`, `pids.events` and the
-//! pressure files, for a trace of a whole run (what `cgbox run --trace`
-//! records), still with one `pread` per file and no allocation.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use cgbox::fs::FakeFs;
-//! use cgbox::stats::Sampler;
-//! use cgbox::{Builder, Limits, Size};
-//!
-//! let fake = Arc::new(FakeFs::new());
-//! let limits = Limits::new().memory_max(Size::parse("64M")?).pids_max(16);
-//! let job = Builder::new().name("traced").limits(limits).create(fake.clone())?;
-//! let sampler = Sampler::extended_for(&job)?;
-//! fake.set_file("cgbox/agents/traced", "memory.events",
-//!     "low 0\nhigh 12\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n")?;
-//! let snap = sampler.sample()?;
-//! assert_eq!(snap.memory_events.high, Some(12));
-//! assert_eq!(snap.memory_events.oom_kill, Some(1));
-//! assert_eq!(snap.pids_events_max, Some(0));
-//! assert_eq!(snap.pressure.memory.map(|p| p.some_usec), Some(0));
-//! # Ok::<(), cgbox::Error>(())
-//! ```
 
 use std::sync::Arc;
 
@@ -35,6 +11,8 @@ use crate::parse::value::u64_file;
 
 /// `cpu.stat` counters of a snapshot; each `None` when the kernel did not
 /// report it (the throttling keys need the cpu controller).
+///
+/// See the [example](crate::stats::Sampler#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuUsage {
     /// Total CPU time, microseconds.
@@ -53,6 +31,8 @@ pub struct CpuUsage {
 
 /// `memory.events` counters (since the box was made); each `None` when
 /// the file is not sampled, absent (no memory controller) or lacks the key.
+///
+/// See the [example](crate::stats::Sampler#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryEvents {
     /// Times usage went under `memory.low` protection and was reclaimed anyway.
@@ -71,6 +51,8 @@ pub struct MemoryEvents {
 /// microseconds since the box was made: the share of a time span in which
 /// some (or all) of the box's tasks stalled is the growth of these totals
 /// over the span's length.
+///
+/// See the [example](crate::stats::Sampler#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StallTotals {
     /// `some ... total=`: time in which at least one task stalled.
@@ -83,6 +65,8 @@ pub struct StallTotals {
 /// The pressure files of a snapshot; each `None` when not sampled or
 /// when the kernel has no PSI (absent files, or reads failing with
 /// `EOPNOTSUPP`).
+///
+/// See the [example](crate::stats::Sampler#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pressure {
     /// `cpu.pressure`.
@@ -94,6 +78,8 @@ pub struct Pressure {
 }
 
 /// The common numbers of a box at one moment.
+///
+/// See the [example](crate::stats::Sampler#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// `cgroup.events` populated.
@@ -126,8 +112,55 @@ const SLOTS: usize = 10;
 
 /// Keeps a box's hot files open and re-reads them with `pread` at offset 0
 /// into a stack buffer: one system call per file, no heap allocation.
-/// Made by [`JobBox::sampler`](crate::JobBox::sampler) and
-/// [`Sampler::extended_for`]; see the [module example](self).
+///
+/// [`Sampler::new`] (or [`JobBox::sampler`](crate::JobBox::sampler)) keeps
+/// the five files every snapshot needs ([`Sampler::FILES`]);
+/// [`Sampler::extended`] (or [`Sampler::extended_for`]) also keeps
+/// `memory.events`, `pids.events` and the pressure files
+/// ([`Sampler::EXTENDED_FILES`]), for a trace of a whole run (what `cgbox
+/// run --trace` records), still with one `pread` per file and no
+/// allocation. A file the kernel lacks is not kept, and its fields are
+/// `None`, never 0.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::stats::Sampler;
+/// use cgbox::{Builder, Limits, Size};
+///
+/// let fake = Arc::new(FakeFs::new());
+/// let limits = Limits::new().memory_max(Size::parse("64M")?).pids_max(16);
+/// let job = Builder::new().name("traced").limits(limits).create(fake.clone())?;
+///
+/// let hot = job.sampler()?;
+/// assert!(hot.samples("memory.current") && !hot.samples("memory.events"));
+/// let sampler = Sampler::extended_for(&job)?;
+/// assert_eq!(sampler.open_files(), 10);
+/// assert!(sampler.memory_events_file().is_some()); // to poll for POLLPRI
+///
+/// fake.spawn("cgbox/agents/traced")?;
+/// fake.set_file("cgbox/agents/traced", "memory.events",
+///     "low 0\nhigh 12\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n")?;
+/// let snap = sampler.sample()?;
+/// assert_eq!(snap.populated, Some(true));
+/// assert_eq!(snap.pids_current, Some(1));
+/// assert_eq!(snap.cpu.usage_usec, Some(0));
+/// assert_eq!(snap.memory_events.high, Some(12));
+/// assert_eq!(snap.memory_events.oom_kill, Some(1));
+/// assert_eq!(snap.pids_events_max, Some(0));
+/// assert_eq!(snap.pressure.memory.map(|p| p.some_usec), Some(0));
+/// assert_eq!(snap.damaged, 0);
+///
+/// // A damaged file: its bit is set and its fields are None.
+/// fake.set_file("cgbox/agents/traced", "cpu.stat", "usage_usec 1\nusage_usec 2\n")?;
+/// let snap = sampler.sample()?;
+/// let bit = Sampler::<FakeFs>::FILES.iter().position(|f| *f == "cpu.stat").unwrap();
+/// assert_eq!(snap.damaged, 1 << bit);
+/// assert_eq!(snap.cpu.usage_usec, None);
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Sampler<F: CgroupFs> {
     fs: Arc<F>,
@@ -139,6 +172,8 @@ const BUF: usize = 4096;
 
 impl<F: CgroupFs> Sampler<F> {
     /// The sampled files, in bit order of [`Snapshot::damaged`].
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub const FILES: [&'static str; 5] = [
         "cgroup.events",
         "cpu.stat",
@@ -149,6 +184,8 @@ impl<F: CgroupFs> Sampler<F> {
 
     /// The files [`Sampler::extended`] keeps as well, in bit order of
     /// [`Snapshot::damaged`] after [`Sampler::FILES`].
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub const EXTENDED_FILES: [&'static str; 5] = [
         "memory.events",
         "pids.events",
@@ -158,6 +195,8 @@ impl<F: CgroupFs> Sampler<F> {
     ];
 
     /// Open the hot files of `dir` that exist ([`Sampler::FILES`]).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn new(fs: Arc<F>, dir: &F::Dir) -> crate::Result<Sampler<F>> {
         Sampler::open(fs, dir, false)
     }
@@ -165,11 +204,15 @@ impl<F: CgroupFs> Sampler<F> {
     /// Open the hot files and the [`Sampler::EXTENDED_FILES`] of `dir`
     /// that exist. A pressure file whose reads fail with `EOPNOTSUPP`
     /// (`cgroup.pressure` off, or PSI disabled at boot) counts as absent.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn extended(fs: Arc<F>, dir: &F::Dir) -> crate::Result<Sampler<F>> {
         Sampler::open(fs, dir, true)
     }
 
     /// [`Sampler::extended`] for a box.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn extended_for(job: &crate::JobBox<F>) -> crate::Result<Sampler<F>> {
         Sampler::extended(job.app().fs().clone(), job.dir())
     }
@@ -199,6 +242,8 @@ impl<F: CgroupFs> Sampler<F> {
     }
 
     /// How many files are kept open.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn open_files(&self) -> usize {
         self.files.iter().filter(|f| f.is_some()).count()
     }
@@ -206,6 +251,8 @@ impl<F: CgroupFs> Sampler<F> {
     /// Whether the file `name` ([`Sampler::FILES`] or
     /// [`Sampler::EXTENDED_FILES`]) is kept open: it exists, and its
     /// fields are `Some` unless damaged.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn samples(&self, name: &str) -> bool {
         Self::FILES
             .iter()
@@ -217,11 +264,15 @@ impl<F: CgroupFs> Sampler<F> {
     /// The kept `memory.events` file, when sampled: the kernel wakes a
     /// `poll` for `POLLPRI` on it when a counter changes (rate-limited to
     /// one wake per 10 ms or so), and a sample re-arms it.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn memory_events_file(&self) -> Option<&F::File> {
         self.files.get(5).and_then(Option::as_ref)
     }
 
     /// Take a snapshot. Fails only when the cgroup is gone (`ENODEV`).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn sample(&self) -> crate::Result<Snapshot> {
         let mut snap = Snapshot::default();
         let mut buf = [0u8; BUF];
