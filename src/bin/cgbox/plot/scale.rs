@@ -1,19 +1,20 @@
 //! Axes a person reads at a glance: round ticks, human units.
 
-/// About `want` round ticks (1, 2 or 5 times a power of ten) from 0 up to
-/// at least `max`: the step, and the top of the axis.
+/// Round ticks (1, 2 or 5 times a power of ten) from 0 up to at least
+/// `max`, at most `want + 1` intervals of them: the step, and the top of
+/// the axis.
 pub fn ticks(max: f64, want: usize) -> (f64, f64) {
     let max = if max.is_finite() && max > 0.0 {
         max
     } else {
         1.0
     };
-    let rough = max / want.max(1) as f64;
-    let power = 10f64.powf(rough.log10().floor());
+    let most = (want + 1) as f64;
+    let power = 10f64.powf((max / most).log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * power)
-        .find(|s| *s >= rough)
+        .find(|s| max / s <= most)
         .unwrap_or(10.0 * power);
     let top = (max / step).ceil() * step;
     (step, top)
