@@ -16,11 +16,12 @@
 //! waits for the box to be empty.
 
 use std::error::Error;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::sync::Arc;
 
 use cgbox::fs::{CgroupFs, FakeFs, SysFs};
 use cgbox::jobbox::Changed;
+use cgbox::spawn::{BoxChild, BoxCommand};
 use cgbox::stats::Sampler;
 use cgbox::{App, Builder, JobBox, Limits, Policy, Size};
 
@@ -120,10 +121,11 @@ impl<F: CgroupFs> AgentCgroup<F> {
 }
 
 impl AgentCgroup<SysFs> {
-    /// Start the agent's program already inside the box: it never runs
-    /// outside it, not even for the moment a move would take.
-    fn spawn(&self, command: &mut Command) -> cgbox::Result<Child> {
-        self.job.spawn(command)
+    /// Start the agent's program already inside the box: born there by
+    /// `clone3(CLONE_INTO_CGROUP)` (forked and moved in before `exec` where
+    /// the kernel refuses that), it never runs outside it.
+    fn start(&self, command: &BoxCommand) -> cgbox::Result<BoxChild> {
+        self.job.start(command)
     }
 }
 
@@ -246,11 +248,22 @@ fn agents_on_this_machine(app: &App<SysFs>, policy: Policy) -> Result<(), Box<dy
     for s in a.job.skipped() {
         println!("create {}: skipped {}: {}", a.agent_id, s.what, s.error);
     }
-    let mut child = a.spawn(Command::new("sh").args([
+    let mut program = BoxCommand::new("sh");
+    program.args([
         "-c",
         "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; sleep 30",
-    ]))?;
-    println!("start {}: pid {}, born in the box", a.agent_id, child.id());
+    ]);
+    let mut child = a.start(&program)?;
+    println!(
+        "start {}: pid {}, {}",
+        a.agent_id,
+        child.id(),
+        if child.born_inside() {
+            "born in the box (clone3)"
+        } else {
+            "moved in before exec (fork path)"
+        }
+    );
 
     let b = AgentCgroup::create(app, "agent-b21c", LIMITS, policy)?;
     println!("create {}: {}", b.agent_id, b.job.path().display());

@@ -1,6 +1,6 @@
 //! A CI step in a box: run a command with limits and a timeout, kill what
 //! it leaves behind, print a summary and write a JSON report, with the
-//! library alone ([`Builder`], [`JobBox::spawn`], [`Stats`]). This is what
+//! library alone ([`Builder`], [`JobBox::start`], [`Stats`]). This is what
 //! `cgbox run --timeout ... --report ...` does, in a page.
 //!
 //! ```text
@@ -16,11 +16,12 @@
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cgbox::fs::{CgroupFs, FakeFs, SysFs};
+use cgbox::spawn::{BoxChild, BoxCommand};
 use cgbox::stats::{FileStats, Number, Stats};
 use cgbox::{Builder, JobBox, Limits, Policy, Size};
 
@@ -165,14 +166,8 @@ fn file_json(f: &FileStats) -> String {
 
 /// Wait for `child` at most until `deadline`: one `poll` on its pidfd, no
 /// sleeping loop. `None` when the time ran out first.
-fn wait_until(
-    child: &mut std::process::Child,
-    deadline: Instant,
-) -> std::io::Result<Option<ExitStatus>> {
+fn wait_until(child: &mut BoxChild, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    use rustix::process::{Pid, PidfdFlags, pidfd_open};
-    let pid = Pid::from_child(child);
-    let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
@@ -181,11 +176,15 @@ fn wait_until(
         if left.is_zero() {
             return Ok(None);
         }
+        let Some(pidfd) = child.pidfd() else {
+            // A kernel without pidfds (before 5.3): no timeout to be had.
+            return child.wait().map(Some);
+        };
         let timeout = Timespec {
             tv_sec: left.as_secs() as i64,
             tv_nsec: i64::from(left.subsec_nanos()),
         };
-        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        let mut fds = [PollFd::from_borrowed_fd(pidfd, PollFlags::IN)];
         match poll(&mut fds, Some(&timeout)) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e.into()),
@@ -208,7 +207,9 @@ fn on_this_machine(
         .create(fs)?;
     println!("box {} made", job.path().display());
     let start = Instant::now();
-    let mut child = job.spawn(Command::new(program).args(args))?;
+    let mut cmd = BoxCommand::new(program);
+    cmd.args(args);
+    let mut child = job.start(&cmd)?; // born in the box
     let (status, timed_out) = match wait_until(&mut child, start + timeout)? {
         Some(status) => (status, false),
         None => {

@@ -91,11 +91,9 @@ pub fn kill<F: CgroupFs>(
     method: KillMethod,
     deadline: Duration,
 ) -> Result<KillMethod> {
-    let use_kill_file = match method {
-        KillMethod::CgroupKill => true,
-        KillMethod::Signal => false,
-        KillMethod::Auto => fs.has_file(dir, "cgroup.kill")?,
-    };
+    // Auto writes cgroup.kill without looking first: the write fails with
+    // ENOENT on a kernel without it, and the signal path takes over.
+    let use_kill_file = method != KillMethod::Signal;
     if use_kill_file {
         match fs.write_file(dir, "cgroup.kill", b"1") {
             Ok(()) => return Ok(KillMethod::CgroupKill),
@@ -374,6 +372,14 @@ pub fn remove_tree<F: CgroupFs>(
     name: &str,
     deadline: Duration,
 ) -> Result<()> {
+    // The common case, an empty box with no cgroup of its own inside, is
+    // one rmdir: only a busy one is walked.
+    match fs.remove_child(parent, name) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.is_gone() => return Ok(()),
+        Err(e) if e.is_busy() => {}
+        Err(e) => return Err(e),
+    }
     let top = match fs.open_child(parent, name) {
         Ok(d) => d,
         Err(e) if e.is_gone() => return Ok(()),

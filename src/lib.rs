@@ -116,6 +116,17 @@
 //! assert!(found.usable());
 //! ```
 #![deny(missing_docs)]
+// Library code never panics on data from outside: no unwrap, expect or
+// indexing (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod dbus;
 pub mod discover;
@@ -128,7 +139,7 @@ pub mod limits;
 pub mod parse;
 pub mod placement;
 pub mod prepare;
-mod spawn;
+pub mod spawn;
 pub mod stats;
 pub mod systemd_scope;
 

@@ -158,7 +158,7 @@ pub struct NoOracle;
 
 impl UnitOracle for NoOracle {
     fn delegates(&self, _unit: &str) -> std::result::Result<bool, String> {
-        Err("cgbox was not asked to query the service manager".into())
+        Err("cgbox was told not to ask the service manager (--no-systemd)".into())
     }
 }
 
@@ -321,6 +321,7 @@ fn systemd_territory(
     } else {
         "systemd"
     };
+    let why_unknown_given = why_unknown.is_some();
     let mut detail = format!(
         "{unit} belongs to {owner}, which did not delegate it to this process: boxes made there would escape the unit's limits and outlive it"
     );
@@ -329,10 +330,16 @@ fn systemd_territory(
             " (whether {unit} has Delegate=yes could not be asked: {why})"
         ));
     }
+    let mut hint = fixes::systemd_delegation(unit, user_manager, root_user);
+    if user_manager && !unit.ends_with(".slice") && why_unknown_given {
+        hint = format!(
+            "if {unit} was started with Delegate=yes, let cgbox ask the user manager (without --no-systemd); else {hint}"
+        );
+    }
     Error::new(ErrorKind::NotDelegated, "place boxes")
         .with_path(path)
         .with_detail(detail)
-        .with_hint(fixes::systemd_delegation(unit, user_manager, root_user))
+        .with_hint(hint)
 }
 
 fn not_delegated_to_user(path: &Path, uid: u32) -> Error {

@@ -26,7 +26,7 @@
 //! use cgbox::systemd_scope::{ManagerOracle, enter_delegated_scope, manager_for, scope_name};
 //!
 //! let timeout = Duration::from_secs(30);
-//! let unit = enter_delegated_scope(manager_for(None, 1000), &scope_name("tool")?, "cgbox boxes of tool", timeout)?;
+//! let unit = enter_delegated_scope(manager_for(None, 1000), &scope_name("tool")?, "cgbox boxes of tool", None, timeout)?;
 //! // This process is now in `unit`, which systemd delegates to it; discovery
 //! // may trust it without asking again.
 //! let oracle = ManagerOracle::new(timeout).trusting(unit);
@@ -40,6 +40,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::dbus::{BusKind, Scope, Systemd, Unit};
+use crate::fs::{CgroupFs, read_optional};
 use crate::placement::UnitOracle;
 use crate::{Error, ErrorKind, Result};
 
@@ -116,22 +117,87 @@ pub fn manager_for(refused_at: Option<&Path>, euid: u32) -> BusKind {
     }
 }
 
+/// The unit a process was refused in, as systemd sees it.
+///
+/// See the [example](crate::systemd_scope#examples).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The unit (`x.service`, `session-c1.scope`).
+    pub unit: String,
+    /// The slice it is in, when its cgroup's parent is one.
+    pub slice: Option<String>,
+    /// Whether the user manager runs it (it lies below `user@UID.service`).
+    pub user_manager: bool,
+}
+
+impl Refused {
+    /// From the cgroup placement refused (a unit's cgroup path).
+    ///
+    /// See the [example](crate::systemd_scope#examples).
+    pub fn at(path: &Path) -> Option<Refused> {
+        let name = |c: Option<&std::ffi::OsStr>| c.and_then(|n| n.to_str()).map(str::to_owned);
+        let unit = name(path.file_name())?;
+        let slice = name(path.parent().and_then(Path::file_name)).filter(|s| s.ends_with(".slice"));
+        Some(Refused {
+            user_manager: manager_for(Some(path), 0) == BusKind::User,
+            unit,
+            slice,
+        })
+    }
+}
+
+/// The limits of the unit's own cgroup that a job would escape by
+/// leaving it for a scope: `memory.max`, `memory.high`, `cpu.max`,
+/// `io.max` set to something. (`pids.max` is left out: systemd gives every
+/// service one, `DefaultTasksMax`.)
+///
+/// See the [example](crate::systemd_scope#examples).
+pub fn escaped_limits<F: CgroupFs + ?Sized>(fs: &F, unit_cgroup: &Path) -> Vec<String> {
+    let Ok(dir) = fs.open_dir(unit_cgroup) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for file in ["memory.max", "memory.high", "cpu.max", "io.max"] {
+        let Ok(Some(text)) = read_optional(fs, &dir, file) else {
+            continue;
+        };
+        let value = text.trim();
+        let unlimited = value.is_empty() || value == "max" || value.starts_with("max ");
+        if !unlimited {
+            out.push(format!("{file} {}", value.lines().next().unwrap_or(value)));
+        }
+    }
+    out
+}
+
 /// Ask the manager on `bus` for a scope `name` with `Delegate=yes` that
 /// holds this process, and wait until it is started: this process is then
-/// in it. The scope ends by itself when its last process has gone.
+/// in it. The scope ends by itself when its last process has gone. When
+/// the same manager runs the unit this process was `refused` in, the
+/// scope goes into that unit's slice (the slice's limits hold) and ends
+/// with the unit (`BindsTo=`).
 ///
 /// See the [example](crate::systemd_scope#examples).
 pub fn enter_delegated_scope(
     bus: BusKind,
     name: &str,
     description: &str,
+    refused: Option<&Refused>,
     timeout: Duration,
 ) -> Result<String> {
     let pid = rustix::process::getpid()
         .as_raw_nonzero()
         .get()
         .unsigned_abs();
-    let scope = Scope::new(name, pid)?.description(description);
+    let mut scope = Scope::new(name, pid)?.description(description);
+    if let Some(r) = refused
+        && r.user_manager == (bus == BusKind::User)
+    {
+        scope = scope.bound_to(&r.unit)?;
+        if let Some(slice) = &r.slice {
+            scope = scope.slice(slice)?;
+        }
+    }
     let mut systemd = Systemd::connect(bus, timeout)?;
     let started = systemd.start_delegated_scope(&scope, timeout)?;
     Ok(started.unit().to_owned())
@@ -174,6 +240,48 @@ mod tests {
         assert_eq!(manager_for(Some(user_tree), 0), BusKind::User);
         assert_eq!(scope_name("job-1").unwrap(), "cgbox-job-1.scope");
         assert_eq!(scope_name("a b").unwrap(), "cgbox-a_b.scope");
+    }
+
+    #[test]
+    fn the_refused_unit_and_what_leaving_it_would_escape() {
+        let r = Refused::at(Path::new(
+            "/sys/fs/cgroup/system.slice/agents.slice/x.service",
+        ))
+        .unwrap();
+        assert_eq!(
+            (r.unit.as_str(), r.slice.as_deref(), r.user_manager),
+            ("x.service", Some("agents.slice"), false)
+        );
+        let fake = crate::fs::FakeFs::new();
+        fake.write_file(
+            &fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap(),
+            "cgroup.subtree_control",
+            b"+memory +pids +cpu",
+        )
+        .unwrap();
+        fake.mkdir_p("system.slice").unwrap();
+        fake.write_file(
+            &fake
+                .open_dir(Path::new("/sys/fs/cgroup/system.slice"))
+                .unwrap(),
+            "cgroup.subtree_control",
+            b"+memory +pids +cpu",
+        )
+        .unwrap();
+        fake.mkdir_p("system.slice/x.service").unwrap();
+        let unit = Path::new("/sys/fs/cgroup/system.slice/x.service");
+        assert!(
+            escaped_limits(&fake, unit).is_empty(),
+            "defaults escape nothing"
+        );
+        let dir = fake.open_dir(unit).unwrap();
+        fake.write_file(&dir, "pids.max", b"4915").unwrap();
+        assert!(
+            escaped_limits(&fake, unit).is_empty(),
+            "DefaultTasksMax is not the unit's own"
+        );
+        fake.write_file(&dir, "memory.max", b"33554432").unwrap();
+        assert_eq!(escaped_limits(&fake, unit), ["memory.max 33554432"]);
     }
 
     #[test]

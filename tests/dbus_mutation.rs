@@ -44,18 +44,23 @@ fn shrank(by: usize) {
     let _ = LIVE.try_with(|l| l.set(l.get().saturating_sub(by)));
 }
 
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// counting beside it allocates nothing.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         grew(layout.size());
+        // SAFETY: the caller's layout, as GlobalAlloc::alloc received it.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         shrank(layout.size());
+        // SAFETY: `ptr` came from this allocator (System) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         shrank(layout.size());
         grew(new_size);
+        // SAFETY: `ptr` came from System with `layout`; the caller's new size.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

@@ -522,7 +522,10 @@ pub fn frame_len(prefix: &[u8]) -> Result<Option<usize>, WireError> {
         ));
     }
     let word = |at: usize| {
-        let b = [head[at], head[at + 1], head[at + 2], head[at + 3]];
+        let b: [u8; 4] = head
+            .get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .unwrap_or_default();
         u64::from(if big {
             u32::from_be_bytes(b)
         } else {
@@ -554,10 +557,12 @@ fn check_fields(kind: MessageType, fields: &[(u8, Value)]) -> Result<(), WireErr
     let bad = |code: u8, why: &str| {
         WireError::unplaced(format!("header field {}: {why}", field_name(code)))
     };
+    // A u8 indexes 256 slots: every code has one.
     let mut seen = [false; 256];
     for (code, v) in fields {
-        let slot = &mut seen[usize::from(*code)];
-        if std::mem::replace(slot, true) {
+        if let Some(slot) = seen.get_mut(usize::from(*code))
+            && std::mem::replace(slot, true)
+        {
             return Err(bad(*code, "given twice"));
         }
         let ok = match (*code, v) {
@@ -586,7 +591,7 @@ fn check_fields(kind: MessageType, fields: &[(u8, Value)]) -> Result<(), WireErr
         MessageType::Other(_) => &[],
     };
     for &code in required {
-        if !seen[usize::from(code)] {
+        if !seen.get(usize::from(code)).copied().unwrap_or(false) {
             return Err(WireError::unplaced(format!(
                 "a {kind:?} message without the {} header field",
                 field_name(code)

@@ -36,6 +36,7 @@ pub struct Scope {
     pids: Vec<u32>,
     description: String,
     slice: Option<String>,
+    bound_to: Option<String>,
 }
 
 impl Scope {
@@ -49,6 +50,7 @@ impl Scope {
             pids: vec![pid],
             description: format!("cgbox {name}"),
             slice: None,
+            bound_to: None,
         })
     }
 
@@ -67,6 +69,17 @@ impl Scope {
     pub fn slice(mut self, slice: &str) -> Result<Scope> {
         unit_name::check(slice, ".slice")?;
         self.slice = Some(slice.into());
+        Ok(self)
+    }
+
+    /// Stop the scope when `unit` stops or dies (`BindsTo=` and `After=`,
+    /// of the same manager): a job that had to leave a unit for a scope of
+    /// its own still ends with that unit, SIGKILL included.
+    ///
+    /// See the [example](crate::dbus#examples).
+    pub fn bound_to(mut self, unit: &str) -> Result<Scope> {
+        unit_name::check_any(unit)?;
+        self.bound_to = Some(unit.into());
         Ok(self)
     }
 
@@ -94,6 +107,14 @@ impl Scope {
         let mut props = vec![prop("Description", Value::str(self.description.as_str()))];
         if let Some(slice) = &self.slice {
             props.push(prop("Slice", Value::str(slice.as_str())));
+        }
+        if let Some(unit) = &self.bound_to {
+            for dependency in ["BindsTo", "After"] {
+                props.push(prop(
+                    dependency,
+                    Value::array(Type::Str, vec![Value::str(unit.as_str())]),
+                ));
+            }
         }
         props.push(prop(
             "PIDs",

@@ -142,15 +142,34 @@ impl<F: CgroupFs> App<F> {
         };
         let bus = manager_for(refusal.path(), fs.euid());
         let name = scope_name(&format!("{app}-{}", fs.self_pid()))?;
-        let unit = enter_delegated_scope(bus, &name, &format!("cgbox boxes of {app}"), timeout)
-            .map_err(|e| {
-                let why = format!("asking systemd for a delegated scope failed: {e}");
-                let detail = match refusal.detail() {
-                    Some(d) => format!("{d}; {why}"),
-                    None => why,
-                };
-                refusal.clone().with_detail(detail)
-            })?;
+        let refused = refusal.path().and_then(crate::systemd_scope::Refused::at);
+        let escaped = refusal
+            .path()
+            .map(|p| crate::systemd_scope::escaped_limits(&*fs, p))
+            .unwrap_or_default();
+        if !escaped.is_empty() {
+            let detail = format!(
+                "{}; leaving the unit for a scope of its own would escape its limits ({})",
+                refusal.detail().unwrap_or(""),
+                escaped.join(", ")
+            );
+            return Err(refusal.with_detail(detail));
+        }
+        let unit = enter_delegated_scope(
+            bus,
+            &name,
+            &format!("cgbox boxes of {app}"),
+            refused.as_ref(),
+            timeout,
+        )
+        .map_err(|e| {
+            let why = format!("asking systemd for a delegated scope failed: {e}");
+            let detail = match refusal.detail() {
+                Some(d) => format!("{d}; {why}"),
+                None => why,
+            };
+            refusal.clone().with_detail(detail)
+        })?;
         let oracle = ManagerOracle::new(timeout).trusting(unit);
         let placement = crate::discover::Probe::new(app)
             .oracle(&oracle)

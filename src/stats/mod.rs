@@ -154,7 +154,29 @@ impl Stats {
             files: Vec::new(),
             errors: Vec::new(),
         };
+        // Only the files that can be there are opened: a controller's files
+        // exist where it is enabled (a failing open costs as much as a read,
+        // and a box without controllers would have a dozen).
+        let controllers = match read_string(fs, dir, "cgroup.controllers") {
+            Ok(c) => Some(c),
+            Err(e) if e.is_errno(rustix::io::Errno::NODEV) => return Err(e),
+            Err(_) => None,
+        };
+        let has = |controller: &str| {
+            controllers
+                .as_deref()
+                .is_none_or(|c| crate::parse::value::words(c).any(|w| w == controller))
+        };
         for (name, layout) in FILES {
+            let owner = name.split_once('.').map_or("", |(prefix, _)| prefix);
+            let needed = match (owner, layout) {
+                (_, Layout::Pressure) => true,
+                ("memory" | "pids" | "io", _) => has(owner),
+                _ => true,
+            };
+            if !needed {
+                continue;
+            }
             match read_string(fs, dir, name) {
                 Ok(content) => match parse(layout, &content) {
                     Ok(parsed) => stats.files.push((name, parsed)),

@@ -38,6 +38,7 @@ TESTS=(
     no_alloc
     where_it_runs
     long_lived
+    spawn_fast
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(

@@ -6,7 +6,7 @@
 //! the command's pidfd. No disposition is changed: a signal the caller
 //! ignored (`nohup` ignores SIGHUP) stays ignored, for cgbox and for the
 //! command, which inherits it through `exec`. The command starts with an
-//! empty mask (std's spawn resets it). When the box is gone the old mask
+//! empty mask (`BoxCommand::unblock_signals`). When the box is gone the old mask
 //! comes back, and a signal still pending then ends cgbox as it would
 //! have.
 
@@ -127,24 +127,6 @@ impl Drop for Signals {
     fn drop(&mut self) {
         // SAFETY: restoring the mask saved by `block`.
         unsafe { sigprocmask(SIG_SETMASK, &self.old, std::ptr::null_mut()) };
-    }
-}
-
-/// Make `cmd` start with an empty signal mask: the command must not
-/// inherit the signals cgbox blocks for itself (std's spawn leaves the
-/// mask of a `pre_exec` child as the parent's).
-pub fn unblock_in_child(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: between fork and exec the closure calls only sigprocmask on
-    // a zeroed set on its own stack: async-signal-safe, no allocation.
-    unsafe {
-        cmd.pre_exec(|| {
-            let empty = SigSet([0; 16]);
-            if sigprocmask(SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 

@@ -787,12 +787,16 @@ mod tests {
         static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
+    // SAFETY: every call is passed on to the system allocator unchanged;
+    // the counting beside it allocates nothing.
     unsafe impl std::alloc::GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
             let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: the caller's layout, as GlobalAlloc::alloc received it.
             unsafe { std::alloc::System.alloc(layout) }
         }
         unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+            // SAFETY: `ptr` came from this allocator (System) with `layout`.
             unsafe { std::alloc::System.dealloc(ptr, layout) }
         }
         unsafe fn realloc(
@@ -802,6 +806,7 @@ mod tests {
             new_size: usize,
         ) -> *mut u8 {
             let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: `ptr` came from System with `layout`; the caller's new size.
             unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
         }
     }

@@ -7,11 +7,11 @@ mod stop;
 
 pub use args::seconds;
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::Command;
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use cgbox::fs::{CgroupFs, SysFs};
+use cgbox::spawn::BoxCommand;
 use cgbox::{Builder, JobBox, Policy};
 
 use crate::Global;
@@ -203,10 +203,10 @@ fn run(
     };
 
     let start = Instant::now();
-    let mut command = Command::new(&program);
-    command.arg0(cmd).args(cmd_args);
-    crate::signals::unblock_in_child(&mut command);
-    let mut child = match jb.spawn(&mut command) {
+    let mut command = BoxCommand::new(&program);
+    // CMD must not inherit the signals cgbox blocks for itself.
+    command.arg0(cmd).args(cmd_args).unblock_signals();
+    let mut child = match jb.start(&command) {
         Ok(c) => c,
         Err(e) => {
             let code = exec_failure(e.errno());
@@ -341,6 +341,22 @@ fn placed_context(global: &Global, box_name: &str, quiet: bool) -> Result<Contex
     let ctx = Context::new(global).map_err(|e| e.to_string())?;
     match ctx.placement() {
         Err(e) if e.kind() == cgbox::ErrorKind::NotDelegated && global.asks_systemd() => {
+            // Leaving a unit with limits of its own would escape them: the
+            // job stays refused, with the fix.
+            let escaped = e
+                .path()
+                .map(|p| cgbox::systemd_scope::escaped_limits(&*ctx.fs, p))
+                .unwrap_or_default();
+            if !escaped.is_empty() {
+                return Err(format!(
+                    "{e}\ncgbox: not asking systemd for a scope of its own: the job would leave {} and escape its limits ({})",
+                    e.path()
+                        .and_then(|p| p.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    escaped.join(", ")
+                ));
+            }
             let unit = enter_own_scope(&e, box_name, quiet).ok_or_else(|| e.to_string())?;
             Context::in_scope(global, &unit).map_err(|e| e.to_string())
         }
@@ -353,13 +369,15 @@ fn placed_context(global: &Global, box_name: &str, quiet: bool) -> Result<Contex
 /// scope of our own with Delegate=yes and move into it. `None` (said in one
 /// line) when no manager answers.
 fn enter_own_scope(refusal: &cgbox::Error, box_name: &str, quiet: bool) -> Option<String> {
-    use cgbox::systemd_scope::{enter_delegated_scope, manager_for, scope_name};
+    use cgbox::systemd_scope::{Refused, enter_delegated_scope, manager_for, scope_name};
     let bus = manager_for(refusal.path(), rustix::process::geteuid().as_raw());
+    let refused = refusal.path().and_then(Refused::at);
     let asked = scope_name(box_name).and_then(|name| {
         enter_delegated_scope(
             bus,
             &name,
             &format!("cgbox run {box_name}"),
+            refused.as_ref(),
             crate::context::SYSTEMD_TIMEOUT,
         )
     });

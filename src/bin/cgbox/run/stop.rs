@@ -14,11 +14,12 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use cgbox::JobBox;
 use cgbox::fs::SysFs;
+use cgbox::spawn::BoxChild;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
@@ -55,7 +56,7 @@ pub struct Stopping {
 }
 
 pub fn wait(
-    child: &mut Child,
+    child: &mut BoxChild,
     jb: &JobBox<SysFs>,
     signals: &Signals,
     how: &Stopping,
@@ -64,7 +65,7 @@ pub fn wait(
     let mut out = Outcome::default();
     let pid = Pid::from_raw(i32::try_from(child.id()).map_err(io::Error::other)?)
         .ok_or_else(|| io::Error::other("CMD has PID 0"))?;
-    // Not yet reaped (we hold the Child), so the PID is still CMD.
+    // Not yet reaped (we hold the child), so the PID is still CMD.
     let pidfd = pidfd_open(pid, PidfdFlags::empty()).ok();
     let mut grace: Option<Instant> = None;
     loop {
@@ -197,7 +198,7 @@ fn process_group(pid: &str) -> Option<i32> {
     rest.split(' ').nth(2)?.parse().ok()
 }
 
-fn kill_now(child: &mut Child, jb: &JobBox<SysFs>, mut out: Outcome) -> io::Result<Outcome> {
+fn kill_now(child: &mut BoxChild, jb: &JobBox<SysFs>, mut out: Outcome) -> io::Result<Outcome> {
     if child.try_wait()?.is_none() {
         out.killed = true;
     }

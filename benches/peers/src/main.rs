@@ -1,0 +1,596 @@
+//! cgbox next to the libraries users would pick instead: cgroups-rs,
+//! libcgroups (youki, v2 only) and a tokio::fs manager in the async style
+//! cgbox replaces. Same kernel, same run, contenders interleaved round by
+//! round; medians, and a correctness column in every table.
+//!
+//! Safety: everything happens in a fresh cgroup2 directory that this
+//! program makes under `--parent` and bind-mounts over `/sys/fs/cgroup` in
+//! a private mount namespace (see `sandbox.rs`). It refuses to start unless
+//! `--parent`, the new directory and then `/sys/fs/cgroup` are cgroup2, and
+//! it removes the directory (killing what is left) when it ends.
+//!
+//! Usage: `cgbox-peers --parent /sys/fs/cgroup/unified --venue host [--quick]`
+//! (see run.sh).
+
+mod peers;
+mod sandbox;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use peers::{ALL, Ctx, Job, Made, Peer, StatsKind};
+
+/// Per contender and operation: times and what went right or wrong.
+#[derive(Default)]
+struct Cell {
+    times: Vec<f64>,
+    gone: (usize, usize),
+    limits: (usize, usize),
+    errors: BTreeMap<String, usize>,
+    cannot: Option<&'static str>,
+}
+
+impl Cell {
+    fn error(&mut self, e: String) {
+        // Keep the kind, not the box name.
+        let key: String = e.chars().take(90).collect();
+        *self.errors.entry(key).or_default() += 1;
+    }
+
+    fn median(&self) -> Option<f64> {
+        let mut v = self.times.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    }
+
+    fn correctness(&self, limits_here: bool, track_gone: bool, track_limits: bool) -> String {
+        if let Some(why) = self.cannot {
+            return why.to_owned();
+        }
+        let mut parts = Vec::new();
+        if track_gone {
+            parts.push(format!("gone {}/{}", self.gone.0, self.gone.1));
+        }
+        if track_limits {
+            parts.push(if limits_here {
+                format!("limits {}/{}", self.limits.0, self.limits.1)
+            } else {
+                "limits n/a (no cpu, memory, pids controllers here)".into()
+            });
+        }
+        let n: usize = self.errors.values().sum();
+        if n == 0 {
+            parts.push("no errors".into());
+        } else {
+            let (first, _) = self.errors.iter().max_by_key(|(_, c)| **c).expect("some");
+            parts.push(format!("{n} errors (most: {first})"));
+        }
+        parts.join("; ")
+    }
+}
+
+fn human(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} us", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+struct Table<'a> {
+    title: String,
+    rows: Vec<(&'a str, Cell)>,
+    gone: bool,
+    limits: bool,
+}
+
+fn print(t: &Table<'_>, limits_here: bool) {
+    println!("\n### {}\n", t.title);
+    println!("| contender | median | min | max | runs | vs cgbox | correctness |");
+    println!("|---|---|---|---|---|---|---|");
+    let base = t.rows.first().and_then(|(_, c)| c.median());
+    for (label, c) in &t.rows {
+        let (med, min, max) = match c.median() {
+            Some(m) => {
+                let min = c.times.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = c.times.iter().copied().fold(0.0, f64::max);
+                (human(m), human(min), human(max))
+            }
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        let ratio = match (c.median(), base) {
+            (Some(m), Some(b)) if b > 0.0 => format!("{:.2}x", m / b),
+            _ => "-".into(),
+        };
+        println!(
+            "| {label} | {med} | {min} | {max} | {} | {ratio} | {} |",
+            c.times.len(),
+            c.correctness(limits_here, t.gone, t.limits)
+        );
+    }
+}
+
+/// Rotate the order of the contenders each round, so that none always
+/// runs first (the kernel state drifts over a run).
+fn order<T: Copy>(items: &[T], round: usize) -> Vec<(usize, T)> {
+    let n = items.len();
+    (0..n)
+        .map(|k| ((round + k) % n, items[(round + k) % n]))
+        .collect()
+}
+
+/// Remove a box a contender left behind (not timed), and count it.
+fn clean(path: &Path) {
+    if path.exists() {
+        let mut left = Vec::new();
+        sandbox::remove_tree(path, path, &mut left);
+    }
+}
+
+struct Rounds {
+    create: usize,
+    stats: usize,
+    lifecycle: usize,
+    tree: usize,
+}
+
+fn op_create(ctx: &Ctx, r: usize) -> Table<'static> {
+    let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
+    for round in 0..r {
+        for (i, peer) in order(&ALL, round) {
+            let name = format!("create-{round}");
+            let cell = &mut cells[i];
+            let t = Instant::now();
+            let made = peers::create(ctx, peer, &name);
+            let ns = t.elapsed().as_nanos() as f64;
+            let Some(made) = made else {
+                cell.cannot = Some(
+                    "cannot: a libcgroups v2 cgroup is made only by add_task (with a process)",
+                );
+                continue;
+            };
+            match made {
+                Ok(m) => {
+                    cell.times.push(ns);
+                    let path = peers::path_of(&m, peer, &name);
+                    if ctx.limits {
+                        cell.limits.1 += 1;
+                        cell.limits.0 += usize::from(peers::limits_applied(&path));
+                    }
+                    if let Err(e) = peers::remove(ctx, m) {
+                        cell.error(format!("(cleanup) {e}"));
+                    }
+                    clean(&path);
+                }
+                Err(e) => {
+                    cell.error(e);
+                    clean(&peer.path(&name));
+                }
+            }
+        }
+    }
+    Table {
+        title:
+            "create an empty box (with memory.max, cpu.max, pids.max where the controllers exist)"
+                .into(),
+        rows: ALL.iter().map(|p| p.label()).zip(cells).collect(),
+        gone: false,
+        limits: true,
+    }
+}
+
+fn op_remove(ctx: &Ctx, r: usize) -> Table<'static> {
+    let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
+    for round in 0..r {
+        for (i, peer) in order(&ALL, round) {
+            let name = format!("remove-{round}");
+            let cell = &mut cells[i];
+            let made = match peers::create(ctx, peer, &name) {
+                Some(m) => m,
+                None => peers::premake(peer, &name),
+            };
+            let made = match made {
+                Ok(m) => m,
+                Err(e) => {
+                    cell.error(format!("(setup) {e}"));
+                    clean(&peer.path(&name));
+                    continue;
+                }
+            };
+            let path = peers::path_of(&made, peer, &name);
+            let t = Instant::now();
+            let r = peers::remove(ctx, made);
+            let ns = t.elapsed().as_nanos() as f64;
+            match r {
+                Ok(()) => cell.times.push(ns),
+                Err(e) => cell.error(e),
+            }
+            cell.gone.1 += 1;
+            cell.gone.0 += usize::from(!path.exists());
+            clean(&path);
+        }
+    }
+    Table {
+        title: "remove an empty box".into(),
+        rows: ALL.iter().map(|p| p.label()).zip(cells).collect(),
+        gone: true,
+        limits: false,
+    }
+}
+
+/// Full stats and the hot-path sample of a live box (one `sleep` in it).
+fn op_stats(ctx: &Ctx, r: usize) -> (Table<'static>, Table<'static>) {
+    let mut live: Vec<Option<(Made, peers::Proc)>> = Vec::new();
+    let mut setup_errors: Vec<Option<String>> = Vec::new();
+    for peer in ALL {
+        match peers::create_with(ctx, peer, "stats", Job::Sleep) {
+            Ok(v) => {
+                live.push(Some(v));
+                setup_errors.push(None);
+            }
+            Err(e) => {
+                live.push(None);
+                setup_errors.push(Some(e));
+            }
+        }
+    }
+    let sampler = match &live[0] {
+        Some((Made::Cgbox(b), _)) => b.sampler().ok(),
+        _ => None,
+    };
+    // Full: cgbox, cgroups-rs (same files), cgroups-rs (cpu()+memory_stat()),
+    // libcgroups, tokio.
+    let full_labels = [
+        "cgbox Stats::read (every file there is)",
+        "cgroups-rs, the same files (API + std::fs)",
+        "cgroups-rs cpu() + memory_stat()",
+        "libcgroups stats()",
+        "tokio::fs manager (cpu.stat, memory.current)",
+    ];
+    let full_src = [0usize, 1, 1, 2, 3];
+    let mut full: Vec<Cell> = full_labels.iter().map(|_| Cell::default()).collect();
+    let sample_labels = [
+        "cgbox Sampler::sample (kept fds)",
+        "cgroups-rs cpu() + memory_stat()",
+        "libcgroups stats() (its only read)",
+        "tokio::fs manager (cpu.stat, memory.current)",
+    ];
+    let mut sample: Vec<Cell> = sample_labels.iter().map(|_| Cell::default()).collect();
+    let ids: Vec<usize> = (0..full_labels.len()).collect();
+    let sids: Vec<usize> = (0..sample_labels.len()).collect();
+    let mut sink = 0u64;
+    for round in 0..r {
+        for (_, k) in order(&ids, round) {
+            let cell = &mut full[k];
+            let Some((made, _)) = &live[full_src[k]] else {
+                if let Some(e) = &setup_errors[full_src[k]] {
+                    cell.error(format!("(setup) {e}"));
+                }
+                continue;
+            };
+            let t = Instant::now();
+            let got = match (k, made) {
+                (1, Made::CgroupsRs(cg)) => Ok(peers::cgroups_rs_same_files(cg)),
+                (2, Made::CgroupsRs(cg)) => Ok(peers::cgroups_rs_api(cg)),
+                _ => peers::stats(ctx, made, &StatsKind::Full, None),
+            };
+            let ns = t.elapsed().as_nanos() as f64;
+            match got {
+                Ok(v) => {
+                    sink = sink.wrapping_add(v);
+                    cell.times.push(ns);
+                }
+                Err(e) => cell.error(e),
+            }
+        }
+        for (_, k) in order(&sids, round) {
+            let cell = &mut sample[k];
+            let Some((made, _)) = &live[k] else {
+                continue;
+            };
+            let t = Instant::now();
+            let got = peers::stats(ctx, made, &StatsKind::Sample, sampler.as_ref());
+            let ns = t.elapsed().as_nanos() as f64;
+            match got {
+                Ok(v) => {
+                    sink = sink.wrapping_add(v);
+                    cell.times.push(ns);
+                }
+                Err(e) => cell.error(e),
+            }
+        }
+    }
+    std::hint::black_box(sink);
+    drop(sampler);
+    for (k, v) in live.into_iter().enumerate() {
+        if let Some((made, mut proc)) = v {
+            let path = peers::path_of(&made, ALL[k], "stats");
+            if let Err(e) = peers::end(ctx, made, &mut proc) {
+                eprintln!("peers: stats cleanup of {}: {e}", ALL[k].label());
+            }
+            clean(&path);
+        }
+    }
+    (
+        Table {
+            title: "full stats of a live box (one sleep in it)".into(),
+            rows: full_labels.into_iter().zip(full).collect(),
+            gone: false,
+            limits: false,
+        },
+        Table {
+            title: "hot-path sample of a live box (CPU usage and memory.current)".into(),
+            rows: sample_labels.into_iter().zip(sample).collect(),
+            gone: false,
+            limits: false,
+        },
+    )
+}
+
+/// Lifecycle (create, start one sleep, kill, wait until empty, remove) or
+/// the kill of a 51-process tree (timed from the kill to the removal).
+fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
+    let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
+    let tag = match job {
+        Job::Sleep => "life",
+        Job::Tree => "tree",
+    };
+    for round in 0..r {
+        for (i, peer) in order(&ALL, round) {
+            let name = format!("{tag}-{round}");
+            let cell = &mut cells[i];
+            let t = Instant::now();
+            let made = peers::create_with(ctx, peer, &name, job);
+            let (made, mut proc) = match made {
+                Ok(v) => v,
+                Err(e) => {
+                    cell.error(e);
+                    clean(&peer.path(&name));
+                    continue;
+                }
+            };
+            let path = peers::path_of(&made, peer, &name);
+            let t = match job {
+                Job::Sleep => t,
+                Job::Tree => {
+                    if let Err(e) = peers::release_tree(&mut proc) {
+                        cell.error(format!("(setup) {e}"));
+                    }
+                    Instant::now()
+                }
+            };
+            let ended = peers::end(ctx, made, &mut proc);
+            let ns = t.elapsed().as_nanos() as f64;
+            let gone = !path.exists();
+            match ended {
+                Ok(()) => cell.times.push(ns),
+                // A failed removal still took that long; the box is counted
+                // as not gone below.
+                Err(e) => {
+                    cell.times.push(ns);
+                    cell.error(e);
+                }
+            }
+            cell.gone.1 += 1;
+            cell.gone.0 += usize::from(gone);
+            clean(&path);
+        }
+    }
+    let title = match job {
+        Job::Sleep => "lifecycle: create, start one sleep, kill, wait until empty, remove",
+        Job::Tree => "kill a tree of 51 processes (sh + 50 sleeps): kill, wait, remove",
+    };
+    Table {
+        title: title.into(),
+        rows: ALL.iter().map(|p| p.label()).zip(cells).collect(),
+        gone: true,
+        limits: false,
+    }
+}
+
+/// N boxes at once: create N, then remove N; per box.
+fn op_many(ctx: &Ctx, n: usize, r: usize) -> (Table<'static>, Table<'static>) {
+    let mut create: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
+    let mut remove: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
+    for round in 0..r {
+        for (i, peer) in order(&ALL, round) {
+            let names: Vec<String> = (0..n).map(|j| format!("n{n}-{round}-{j}")).collect();
+            if peer == Peer::Libcgroups {
+                create[i].cannot = Some("cannot: made only by add_task (with a process)");
+                remove[i].cannot = create[i].cannot;
+                continue;
+            }
+            let t = Instant::now();
+            let made: Vec<Result<Made, String>> = names
+                .iter()
+                .map(|name| peers::create(ctx, peer, name).unwrap_or_else(|| Err("cannot".into())))
+                .collect();
+            let ns = t.elapsed().as_nanos() as f64 / n as f64;
+            create[i].times.push(ns);
+            let mut ok = Vec::new();
+            for (name, m) in names.iter().zip(made) {
+                match m {
+                    Ok(m) => {
+                        if ctx.limits {
+                            create[i].limits.1 += 1;
+                            create[i].limits.0 +=
+                                usize::from(peers::limits_applied(&peers::path_of(&m, peer, name)));
+                        }
+                        ok.push((peers::path_of(&m, peer, name), m));
+                    }
+                    Err(e) => create[i].error(e),
+                }
+            }
+            let paths: Vec<_> = ok.iter().map(|(p, _)| p.clone()).collect();
+            let t = Instant::now();
+            for (_, m) in ok {
+                if let Err(e) = peers::remove(ctx, m) {
+                    remove[i].error(e);
+                }
+            }
+            remove[i]
+                .times
+                .push(t.elapsed().as_nanos() as f64 / n as f64);
+            for p in &paths {
+                remove[i].gone.1 += 1;
+                remove[i].gone.0 += usize::from(!p.exists());
+                clean(p);
+            }
+        }
+    }
+    (
+        Table {
+            title: format!("N = {n} boxes at once: create, per box"),
+            rows: ALL.iter().map(|p| p.label()).zip(create).collect(),
+            gone: false,
+            limits: true,
+        },
+        Table {
+            title: format!("N = {n} boxes at once: remove, per box"),
+            rows: ALL.iter().map(|p| p.label()).zip(remove).collect(),
+            gone: true,
+            limits: false,
+        },
+    )
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
+}
+
+/// Raise RLIMIT_NOFILE to `want` (or the most we may); returns the soft limit.
+fn raise_fd_limit(want: u64) -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Nofile);
+    let wanted = Rlimit {
+        current: Some(want),
+        maximum: Some(want.max(now.maximum.unwrap_or(want))),
+    };
+    if setrlimit(Resource::Nofile, wanted).is_err() {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: now.maximum,
+                maximum: now.maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let Some(parent) = value("--parent") else {
+        eprintln!("usage: cgbox-peers --parent CGROUP2_DIR --venue NAME [--quick]");
+        std::process::exit(2);
+    };
+    let venue = value("--venue").unwrap_or_else(|| "?".into());
+    let quick = args.iter().any(|a| a == "--quick");
+    // cgbox keeps a few fds per box (directory, cgroup.procs,
+    // cgroup.events, <app>, agents): 1000 boxes at once need more than
+    // the usual soft limit of 1024 (and the 4096 hard limit of a VM's
+    // init). Raise both, as root may; say what we have.
+    let fds = raise_fd_limit(65_536);
+    let sandbox = match sandbox::Sandbox::enter(Path::new(&parent)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cgbox-peers: {e}");
+            std::process::exit(1);
+        }
+    };
+    let ctx = Ctx::new();
+    let rounds = if quick {
+        Rounds {
+            create: 5,
+            stats: 5,
+            lifecycle: 5,
+            tree: 2,
+        }
+    } else {
+        Rounds {
+            create: 101,
+            stats: 201,
+            lifecycle: 101,
+            tree: 21,
+        }
+    };
+    let start = Instant::now();
+    println!("## Peer benchmark, venue: {venue}\n");
+    println!("- machine: {}", machine());
+    println!("- open-file limit raised to {fds} (RLIMIT_NOFILE)");
+    println!(
+        "- cgroup2 subtree: {} bind-mounted over /sys/fs/cgroup in a private mount namespace; controllers there: {:?}",
+        sandbox.dir.display(),
+        std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .unwrap_or_default()
+            .trim()
+    );
+    println!(
+        "- contenders interleaved round by round (order rotating); medians; \"vs cgbox\" is the median over cgbox's; {}",
+        if ctx.limits {
+            "limits: memory.max 512M, cpu.max 150000 100000, pids.max 256"
+        } else {
+            "no limits (this cgroup2 has no cpu, memory or pids controller)"
+        }
+    );
+    let mut tables = vec![
+        op_create(&ctx, rounds.create),
+        op_remove(&ctx, rounds.create),
+    ];
+    let (full, sample) = op_stats(&ctx, rounds.stats);
+    tables.push(full);
+    tables.push(sample);
+    tables.push(op_jobs(&ctx, rounds.lifecycle, Job::Sleep));
+    tables.push(op_jobs(&ctx, rounds.tree, Job::Tree));
+    for (n, r) in [
+        (1, if quick { 3 } else { 51 }),
+        (100, if quick { 1 } else { 5 }),
+        (1000, 1),
+    ] {
+        let (c, d) = op_many(&ctx, n, r);
+        tables.push(c);
+        tables.push(d);
+    }
+    for t in &tables {
+        print(t, ctx.limits);
+    }
+    drop(ctx);
+    // The contenders' home directories (cgrs, youki, tokio; cgbox's app
+    // and agents) are long-lived by design: not leaks.
+    let homes = ["cgrs", "youki", "tokio", "cgbox", "cgbox/agents"];
+    let left: Vec<String> = sandbox
+        .leave()
+        .into_iter()
+        .filter(|p| !homes.contains(&p.as_str()))
+        .collect();
+    println!(
+        "\n- leftovers removed by the harness at the end: {}",
+        if left.is_empty() {
+            "none".to_owned()
+        } else {
+            left.join(", ")
+        }
+    );
+    println!("- took {:.1} s", start.elapsed().as_secs_f64());
+}
