@@ -13,62 +13,31 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use cgbox::discover::Discovery;
 use cgbox::fs::SysFs;
 use cgbox::kill::KillMethod;
-use cgbox::{Builder, ErrorKind, JobBox};
+use cgbox::{Builder, JobBox};
 
 /// The live backend and the parent for boxes, or `None` (with the reason
 /// printed) when this machine cannot run real-cgroup tests.
 fn host(test: &str) -> Option<(Arc<SysFs>, String, common::AppTree)> {
-    let app = format!("cgbox-test-{test}-{}", std::process::id());
-    let reason = match SysFs::new() {
-        Err(e) => format!("cannot open /: {e}"),
-        Ok(fs) => {
-            let d = Discovery::probe(&fs, &app);
-            if d.usable() {
-                let fs = Arc::new(fs);
-                let tree = common::AppTree {
-                    fs: fs.clone(),
-                    app: app.clone(),
-                };
-                return Some((fs, app, tree));
-            }
-            format!("no writable cgroup2 here: {:?}", d.problems)
-        }
-    };
-    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
-        panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but {reason}");
-    }
-    eprintln!("SKIPPED {test}: {reason}");
-    None
+    let live = common::live("cgbox-test", test)?;
+    Some((live.fs, live.app, live.tree))
 }
 
-/// Destroy `b`, built with `method`. A forced `cgroup.kill` on a kernel
-/// without it (before 5.14) must fail at once with the typed error and
-/// kill nothing; the default method then ends the box.
-fn destroy_with(fs: &Arc<SysFs>, app: &str, b: JobBox<SysFs>, method: KillMethod) {
-    let has_kill = b.path().join("cgroup.kill").exists();
+/// The box for a kill test forcing `method`; `None` where the kernel has
+/// no `cgroup.kill` and refused it, as `common::create_forcing` asserts.
+fn boxed_forcing(fs: &Arc<SysFs>, app: &str, method: KillMethod) -> Option<JobBox<SysFs>> {
+    let parent = Discovery::probe(&**fs, app).parent.unwrap();
+    let agents = parent.join(app).join("agents");
+    let b = common::create_forcing(fs, &agents, Builder::new().app(app), method)?;
     assert_eq!(
-        has_kill,
+        b.path().join("cgroup.kill").exists(),
         common::kernel_at_least(5, 14),
         "cgroup.kill came in 5.14"
     );
-    if method != KillMethod::CgroupKill || has_kill {
-        b.destroy().unwrap();
-        return;
-    }
-    let name = b.name().to_owned();
-    let start = Instant::now();
-    let e = b.destroy().unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(1), "not at once: {e}");
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    assert!(e.to_string().contains("needs Linux 5.14"), "{e}");
-    let again = JobBox::open(fs.clone(), app, &name).unwrap();
-    assert!(again.is_populated().unwrap(), "nothing was killed");
-    again.destroy().unwrap();
+    Some(b)
 }
 
 fn rel_cgroup(pid: u32) -> String {
@@ -162,11 +131,9 @@ fn nested_cgroups_are_killed_from_the_top() {
         let Some((fs, app, _tree)) = host("nested") else {
             return;
         };
-        let b = Builder::new()
-            .app(&app)
-            .kill_method(method)
-            .create(fs.clone())
-            .unwrap();
+        let Some(b) = boxed_forcing(&fs, &app, method) else {
+            continue;
+        };
         let script = r#"
             cg=$1
             for d in a a/b a/b/c; do mkdir "$cg/$d"; done
@@ -197,7 +164,7 @@ fn nested_cgroups_are_killed_from_the_top() {
         let pids = b.pids().unwrap();
         assert!(pids.len() >= 4, "{method:?}: {pids:?}");
         let path = b.path().to_path_buf();
-        destroy_with(&fs, &app, b, method);
+        b.destroy().unwrap();
         assert_eq!(signal_of(&mut child), Some(9), "{method:?}");
         for pid in pids {
             assert!(is_dead(pid), "{pid} survived");
@@ -212,16 +179,14 @@ fn kill_right_after_spawn_leaves_nothing() {
         return;
     };
     for method in [KillMethod::CgroupKill, KillMethod::Signal] {
-        let b = Builder::new()
-            .app(&app)
-            .kill_method(method)
-            .create(fs.clone())
-            .unwrap();
+        let Some(b) = boxed_forcing(&fs, &app, method) else {
+            continue;
+        };
         let mut child = b
             .spawn(Command::new("sh").args(["-c", "sleep 1000 & sleep 1000 & wait"]))
             .unwrap();
         let path = b.path().to_path_buf();
-        destroy_with(&fs, &app, b, method);
+        b.destroy().unwrap();
         assert_eq!(signal_of(&mut child), Some(9));
         assert!(!path.exists());
     }

@@ -156,48 +156,33 @@ fn kernel_has_pids_peak() -> bool {
     common::kernel_at_least(6, 1)
 }
 
-/// `cgroup.kill`: Linux 5.14 (absent on 5.10).
-fn kernel_has_cgroup_kill(vm: &Vm, b: &JobBox<SysFs>) -> bool {
-    let has = b.path().join("cgroup.kill").exists();
+/// The box for a kill test forcing `method`; `None` where the kernel has
+/// no `cgroup.kill` and refused it, as `common::create_forcing` asserts.
+fn boxed_forcing(vm: &Vm, limits: Limits, method: KillMethod) -> Option<JobBox<SysFs>> {
+    let agents = vm
+        .discovery
+        .parent
+        .clone()
+        .unwrap()
+        .join(&vm.app)
+        .join("agents");
+    let b = common::create_forcing(
+        &vm.fs,
+        &agents,
+        Builder::new().app(&vm.app).limits(limits),
+        method,
+    )?;
     assert_eq!(
-        has,
+        b.path().join("cgroup.kill").exists(),
         common::kernel_at_least(5, 14),
         "cgroup.kill came in 5.14"
     );
-    assert_eq!(vm.discovery.features.kill, has, "discovery says so too");
-    has
-}
-
-/// Destroy `b`, built with `method`. Where the kernel has no
-/// `cgroup.kill`, a forced `KillMethod::CgroupKill` must fail at once with
-/// the typed error naming the version it needs, kill nothing, and leave
-/// the box to the default method, which then ends it.
-fn destroy_with(vm: &Vm, b: JobBox<SysFs>, method: KillMethod) {
-    if method != KillMethod::CgroupKill || kernel_has_cgroup_kill(vm, &b) {
-        b.destroy().unwrap();
-        return;
-    }
-    let name = b.name().to_owned();
-    let start = Instant::now();
-    let e = b.destroy().unwrap_err();
-    let took = start.elapsed();
-    assert!(
-        took < Duration::from_secs(1),
-        "failed at once, not after {took:?}: {e}"
+    assert_eq!(
+        vm.discovery.features.kill,
+        common::kernel_at_least(5, 14),
+        "discovery says so too"
     );
-    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
-    let text = e.to_string();
-    assert!(
-        text.contains("needs Linux 5.14") && text.contains(&common::kernel_release()),
-        "{text}"
-    );
-    assert!(
-        !text.contains("outside"),
-        "nobody outside is to blame: {text}"
-    );
-    let again = JobBox::open(vm.fs.clone(), &vm.app, &name).unwrap();
-    assert!(again.is_populated().unwrap(), "nothing was killed");
-    again.destroy().unwrap();
+    Some(b)
 }
 
 #[test]
@@ -379,18 +364,16 @@ fn io_max_throttles_writes_to_the_scratch_disk() {
 
 fn hundred_processes(method: KillMethod) {
     let Some(vm) = vm("hundred") else { return };
-    let b = Builder::new()
-        .app(&vm.app)
-        .kill_method(method)
-        .create(vm.fs.clone())
-        .unwrap();
+    let Some(b) = boxed_forcing(&vm, Limits::new(), method) else {
+        return;
+    };
     let mut child = sh_bg(
         &b,
         "i=0; while [ $i -lt 100 ]; do sleep 1000 & i=$((i+1)); done; echo ready; wait",
     );
     assert_eq!(ready(&mut child), "ready\n");
     assert!(b.pids().unwrap().len() >= 101);
-    destroy_with(&vm, b, method);
+    b.destroy().unwrap();
     assert_eq!(signal(child.wait().unwrap()), Some(9));
     gone(&vm.app_dir());
 }
@@ -409,11 +392,9 @@ fn a_hundred_processes_die_by_the_signal_path() {
 /// selftests' test_cgkill_tree shape), killed from the top.
 fn nested_tree(method: KillMethod) {
     let Some(vm) = vm("tree") else { return };
-    let b = Builder::new()
-        .app(&vm.app)
-        .kill_method(method)
-        .create(vm.fs.clone())
-        .unwrap();
+    let Some(b) = boxed_forcing(&vm, Limits::new(), method) else {
+        return;
+    };
     let script = r#"
         cg=$1
         p1=$cg/l1; p4=$p1/l2/l3/l4; p7=$p4/l5/l6/l7; p10=$p7/l8/l9/l10
@@ -440,7 +421,7 @@ fn nested_tree(method: KillMethod) {
     let pids = b.pids().unwrap();
     assert!(pids.len() >= 5, "{pids:?}");
     let path = b.path().to_path_buf();
-    destroy_with(&vm, b, method);
+    b.destroy().unwrap();
     assert_eq!(signal(child.wait().unwrap()), Some(9));
     gone(&path);
 }
@@ -460,17 +441,14 @@ fn fork_bomb(method: KillMethod) {
     let limits = Limits::new()
         .pids_max(300)
         .memory_max(Size::Bytes(256 << 20));
-    let b = Builder::new()
-        .app(&vm.app)
-        .limits(limits)
-        .kill_method(method)
-        .create(vm.fs.clone())
-        .unwrap();
+    let Some(b) = boxed_forcing(&vm, limits, method) else {
+        return;
+    };
     let mut bomb = sh_bg(&b, "bomb() { bomb | bomb & }; bomb 2>/dev/null; wait");
     until(&b, "the bomb hits pids.max", |s| {
         s.pids_max_events().unwrap_or(0) >= 1
     });
-    destroy_with(&vm, b, method);
+    b.destroy().unwrap();
     bomb.wait().unwrap();
     gone(&vm.app_dir());
 }

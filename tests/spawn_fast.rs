@@ -10,50 +10,20 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cgbox::discover::Discovery;
 use cgbox::fs::SysFs;
 use cgbox::spawn::{BoxChild, BoxCommand, Stdio};
 use cgbox::{Builder, JobBox, Limits};
 use rustix::io::Errno;
 
-fn required() -> bool {
-    std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1")
-}
+mod common;
 
-/// Skip with a reason, or fail under CGBOX_REQUIRE_REAL_CGROUP=1.
-fn skip(test: &str, why: &str) {
-    assert!(!required(), "CGBOX_REQUIRE_REAL_CGROUP=1 but {test}: {why}");
-    eprintln!("SKIPPED {test}: {why}");
-}
-
-struct Host {
-    fs: Arc<SysFs>,
-    app: String,
-    discovery: Discovery,
-}
+type Host = common::Live;
 
 /// The live backend when boxes can be made here, else `None` (said).
 fn host(test: &str) -> Option<Host> {
-    let app = format!("cgbox-spawn-{test}-{}", std::process::id());
-    let why = match SysFs::new() {
-        Err(e) => format!("cannot open /: {e}"),
-        Ok(fs) => {
-            let discovery = Discovery::probe(&fs, &app);
-            if discovery.usable() {
-                return Some(Host {
-                    fs: Arc::new(fs),
-                    app,
-                    discovery,
-                });
-            }
-            format!("no writable cgroup2 here: {:?}", discovery.problems)
-        }
-    };
-    skip(test, &why);
-    None
+    common::live("cgbox-spawn", test)
 }
 
 impl Host {
@@ -143,14 +113,14 @@ fn pids_max_counts_the_clone3_child_at_birth_and_the_forked_one_never() {
         return;
     };
     if !h.discovery.controllers.iter().any(|c| c == "pids") {
-        skip(
+        common::skip(
             "pids",
             "the pids controller is not available to cgroup2 here",
         );
         return;
     }
     if !cfg!(target_arch = "x86_64") {
-        skip("pids", "the clone3 path is built for x86_64 only");
+        common::skip("pids", "the clone3 path is built for x86_64 only");
         return;
     }
     let b = Builder::new()

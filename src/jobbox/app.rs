@@ -31,6 +31,10 @@ pub(crate) struct AppDirs<F: CgroupFs> {
     pub(crate) home: F::Dir,
     pub(crate) app: F::Dir,
     pub(crate) agents: F::Dir,
+    /// A box made through these handles has had its controllers enabled
+    /// at every level (the statistics controllers included): later boxes
+    /// only check that `agents` passes what their limits need.
+    pub(crate) settled: std::sync::atomic::AtomicBool,
 }
 
 /// The boxes of one app at one home: the long-lived `<home>/<app>/agents`
@@ -210,6 +214,7 @@ impl<F: CgroupFs> App<F> {
                 home,
                 app: app_dir,
                 agents,
+                settled: Default::default(),
             }),
             fs,
             made: (made_app, made_agents),
@@ -239,6 +244,7 @@ impl<F: CgroupFs> App<F> {
                 home,
                 app: app_dir,
                 agents,
+                settled: Default::default(),
             }),
             fs,
             made: (false, false),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use super::app::App;
-use super::enable::enable;
+use super::enable::{self, Enabled};
 use super::{DEFAULT_TIMEOUT, JobBox};
 use crate::fs::{CgroupFs, Handle, validate_name};
 use crate::kill::KillMethod;
@@ -249,13 +249,20 @@ impl Builder {
     ) -> std::result::Result<JobBox<F>, Retry> {
         let fs = &*app.fs;
         let dirs = &*app.dirs;
-        match fs.open_child(&dirs.agents, name) {
-            Ok(_) => return Err(Retry::Fail(taken(name, dirs.agents.path()))),
-            Err(e) if e.is_gone() => {}
-            Err(e) => return Err(Retry::Fail(e)),
-        }
         let mut skipped = Vec::new();
-        let mut enabled = enable(fs, dirs, required, self.policy, &mut skipped)?;
+        let mut enabled = if enable::settled(fs, dirs, required)? {
+            // Nothing to enable, so nothing to take back: mkdir's EEXIST
+            // is the only check a taken name needs.
+            Enabled::nothing(fs, dirs)
+        } else {
+            // Look before enabling, so that a taken name changes nothing.
+            match fs.open_child(&dirs.agents, name) {
+                Ok(_) => return Err(Retry::Fail(taken(name, dirs.agents.path()))),
+                Err(e) if e.is_gone() => {}
+                Err(e) => return Err(Retry::Fail(e)),
+            }
+            enable::enable(fs, dirs, required, self.policy, &mut skipped)?
+        };
         let made = fs.make_child(&dirs.agents, name).map_err(|e| {
             if e.is_exist() {
                 taken(name, dirs.agents.path())
@@ -268,7 +275,13 @@ impl Builder {
             return Err(Retry::from(e));
         }
         match self.fill(app, name, writes, &mut skipped) {
-            Ok(Some(jb)) => Ok(jb),
+            Ok(Some(jb)) => {
+                if jb.skipped().is_empty() {
+                    dirs.settled
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(jb)
+            }
             Ok(None) => {
                 // A reaper removed the empty box between our mkdir and our
                 // lock: make it again.

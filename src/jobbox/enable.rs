@@ -61,6 +61,27 @@ impl<F: CgroupFs> AppDirs<F> {
     }
 }
 
+/// True when nothing needs enabling for a box with `required`: a box
+/// made through `dirs` settled every level before, and `agents` still
+/// passes on `required` (one read; none when nothing is required). A
+/// controller in `agents`' `cgroup.subtree_control` is, by the kernel's
+/// rule, enabled at every level above it.
+pub(crate) fn settled<F: CgroupFs>(
+    fs: &F,
+    dirs: &AppDirs<F>,
+    required: &[&'static str],
+) -> Result<bool> {
+    if !dirs.settled.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(false);
+    }
+    if required.is_empty() {
+        return Ok(true);
+    }
+    let enabled = read_string(fs, &dirs.agents, "cgroup.subtree_control")?;
+    let enabled = words(&enabled);
+    Ok(required.iter().all(|c| enabled.contains(c)))
+}
+
 fn words(text: &str) -> Vec<&str> {
     value::words(text).collect()
 }
@@ -69,6 +90,19 @@ fn words(text: &str) -> Vec<&str> {
 /// [`Policy::BestEffort`], a controller that cannot be had is recorded in
 /// `skipped` and left out; under [`Policy::Strict`] it is an error, and
 /// nothing has been written.
+impl<'a, F: CgroupFs> Enabled<'a, F> {
+    /// Nothing was enabled: undoing it does nothing.
+    pub(crate) fn nothing(fs: &'a F, dirs: &'a AppDirs<F>) -> Enabled<'a, F> {
+        Enabled {
+            fs,
+            dirs,
+            added: Vec::new(),
+            moved_self: None,
+            boxes_before: Vec::new(),
+        }
+    }
+}
+
 pub(crate) fn enable<'a, F: CgroupFs>(
     fs: &'a F,
     dirs: &'a AppDirs<F>,
@@ -76,13 +110,7 @@ pub(crate) fn enable<'a, F: CgroupFs>(
     policy: Policy,
     skipped: &mut Vec<Skipped>,
 ) -> Result<Enabled<'a, F>> {
-    let mut done = Enabled {
-        fs,
-        dirs,
-        added: Vec::new(),
-        moved_self: None,
-        boxes_before: Vec::new(),
-    };
+    let mut done = Enabled::nothing(fs, dirs);
     let mut required: Vec<&'static str> = required.to_vec();
     let mut refuse =
         |e: Error, what: &[&'static str], required: &mut Vec<&'static str>| match policy {

@@ -133,7 +133,9 @@ pub struct JobBox<F: CgroupFs> {
     path: PathBuf,
     /// The box's directory; made by a builder, it holds the box's lock.
     dir: F::Dir,
-    procs: F::File,
+    /// `cgroup.procs`, opened for writing the first time a PID is moved in
+    /// (a box whose job is born inside it by clone3 never needs it).
+    procs: std::sync::OnceLock<F::File>,
     events: F::File,
     skipped: Vec<Skipped>,
     pub(crate) kill_method: KillMethod,
@@ -154,14 +156,13 @@ impl<F: CgroupFs> JobBox<F> {
         cleanup: bool,
     ) -> Result<JobBox<F>> {
         let fs = &*app.fs;
-        let procs = fs.open_file(&dir, "cgroup.procs", Access::Write)?;
         let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
         Ok(JobBox {
             path: dir.path().to_path_buf(),
             app,
             name,
             dir,
-            procs,
+            procs: std::sync::OnceLock::new(),
             events,
             skipped,
             kill_method: KillMethod::Auto,
@@ -232,9 +233,16 @@ impl<F: CgroupFs> JobBox<F> {
         &self.dir
     }
 
-    /// The kept, writable `cgroup.procs`.
-    pub(crate) fn procs_file(&self) -> &F::File {
-        &self.procs
+    /// The kept, writable `cgroup.procs`, opened on first use.
+    pub(crate) fn procs_file(&self) -> Result<&F::File> {
+        if let Some(file) = self.procs.get() {
+            return Ok(file);
+        }
+        let file = self
+            .fs()
+            .open_file(&self.dir, "cgroup.procs", Access::Write)?;
+        // A racing thread may have set it first: either file will do.
+        Ok(self.procs.get_or_init(|| file))
     }
 
     /// How long kill, freeze, thaw and destroy may take from now on.
@@ -260,7 +268,7 @@ impl<F: CgroupFs> JobBox<F> {
         let text = pid.to_string();
         let mut tries = 0;
         loop {
-            match fs.write_kept(&self.procs, text.as_bytes()) {
+            match fs.write_kept(self.procs_file()?, text.as_bytes()) {
                 Err(e) if e.is_errno(Errno::INVAL) && tries < 10 => {
                     tries += 1;
                     fs.sleep(Duration::from_millis(1));

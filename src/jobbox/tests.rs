@@ -243,7 +243,6 @@ fn a_fault_at_any_step_leaks_nothing() {
         (Op::Write, "/job/memory.max"),
         (Op::Write, "/job/pids.max"),
         (Op::Write, "/job/io.max"),
-        (Op::Open, "/job/cgroup.procs"),
         (Op::Open, "/job/cgroup.events"),
     ];
     let limits = Limits::new()
@@ -697,4 +696,73 @@ fn a_forced_cgroup_kill_on_a_kernel_without_it_is_refused_when_the_box_is_made()
     // Auto works there, by signals.
     let b = Builder::new().create(fake.clone()).unwrap();
     b.destroy().unwrap();
+}
+
+/// Once a box of an app handle has settled every level, the next box reads
+/// only `agents`' `cgroup.subtree_control`: a fault on the home's files
+/// does not reach it. A box that needs a controller `agents` does not pass
+/// (cpuset here, or memory after someone disabled it) takes the full path
+/// again, and meets the fault.
+#[test]
+fn later_boxes_of_an_app_check_only_agents() {
+    let fake = fake();
+    let app = App::open(fake.clone(), "cgbox").unwrap();
+    let memory = Builder::new().limits(Limits::new().memory_max(Size::Bytes(1 << 26)));
+    memory.create_in(&app).unwrap().destroy().unwrap();
+    fake.fail(
+        Op::Read,
+        "/sys/fs/cgroup/cgroup.subtree_control",
+        Errno::IO,
+        None,
+    );
+    let b = memory.create_in(&app).unwrap();
+    let agents = fake
+        .open_dir(Path::new("/sys/fs/cgroup/cgbox/agents"))
+        .unwrap();
+    let passed = read_string(&*fake, &agents, "cgroup.subtree_control").unwrap();
+    assert!(passed.split_whitespace().any(|c| c == "memory"), "{passed}");
+    b.destroy().unwrap();
+    Builder::new().create_in(&app).unwrap().destroy().unwrap();
+    let e = Builder::new()
+        .limits(Limits::new().cpuset_cpus("0"))
+        .create_in(&app)
+        .unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::IO.raw_os_error()), "{e}");
+    // memory taken away under the handle: checked, not assumed.
+    fake.clear_faults();
+    fake.write_file(&agents, "cgroup.subtree_control", b"-memory")
+        .unwrap();
+    fake.fail(
+        Op::Read,
+        "/sys/fs/cgroup/cgroup.subtree_control",
+        Errno::IO,
+        None,
+    );
+    let e = memory.create_in(&app).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::IO.raw_os_error()), "{e}");
+    fake.clear_faults();
+    let b = memory.create_in(&app).unwrap();
+    assert_eq!(
+        read_string(&*fake, b.dir(), "memory.max").unwrap(),
+        "67108864\n"
+    );
+    b.destroy().unwrap();
+    assert_eq!(fake.cgroups(), vec!["/", "/cgbox", "/cgbox/agents"]);
+}
+
+/// `cgroup.procs` is opened the first time a PID is moved in; a failure
+/// there is the kernel's error, and the box stays whole.
+#[test]
+fn cgroup_procs_is_opened_on_first_move() {
+    let fake = fake();
+    let b = Builder::new().name("job").create(fake.clone()).unwrap();
+    let pid = fake.spawn("").unwrap();
+    fake.fail(Op::Open, "/job/cgroup.procs", Errno::ACCESS, None);
+    let e = b.move_pid(pid).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::ACCESS.raw_os_error()), "{e}");
+    fake.clear_faults();
+    b.move_pid(pid).unwrap();
+    assert_eq!(b.pids().unwrap(), vec![pid]);
+    b.destroy().unwrap();
+    assert!(!fake.live_pids().contains(&pid), "{pid} was killed");
 }

@@ -120,8 +120,9 @@ impl JobBox<SysFs> {
     ///
     /// See the [example](crate::spawn#examples).
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
-        let path = self.procs_file().path().to_path_buf();
-        let fd = rustix::io::fcntl_dupfd_cloexec(self.procs_file().fd(), 0)
+        let procs = self.procs_file()?;
+        let path = procs.path().to_path_buf();
+        let fd = rustix::io::fcntl_dupfd_cloexec(procs.fd(), 0)
             .map_err(|e| Error::from_rustix("dup", &path, e))?;
         let fd = Arc::new(fd);
         // SAFETY: the hook only calls `write(2)` through rustix's raw

@@ -134,3 +134,99 @@ impl Drop for AppTree {
         }
     }
 }
+
+/// Make a box with `builder` forcing `method`. A forced `cgroup.kill` on a
+/// kernel without it (before 5.14) must be refused when the box is made,
+/// with the typed error naming the version it needs and no box left
+/// behind; this asserts that and returns `None`, saying so in the output.
+/// Every other case returns the box.
+pub fn create_forcing(
+    fs: &std::sync::Arc<cgbox::fs::SysFs>,
+    agents: &Path,
+    builder: cgbox::Builder,
+    method: cgbox::kill::KillMethod,
+) -> Option<cgbox::JobBox<cgbox::fs::SysFs>> {
+    let before = list_dir(agents);
+    let result = builder.kill_method(method).create(fs.clone());
+    if method != cgbox::kill::KillMethod::CgroupKill || kernel_at_least(5, 14) {
+        return Some(result.expect("the box is made"));
+    }
+    let e = match result {
+        Ok(b) => panic!(
+            "{}: a forced cgroup.kill was accepted on {}",
+            b.name(),
+            kernel_release()
+        ),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), cgbox::ErrorKind::Unsupported, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("needs Linux 5.14") && text.contains(&kernel_release()),
+        "{text}"
+    );
+    assert_eq!(list_dir(agents), before, "no box left behind: {text}");
+    eprintln!(
+        "{}: a forced cgroup.kill is refused at creation, as asserted",
+        kernel_release()
+    );
+    None
+}
+
+fn list_dir(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map(|it| it.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// True when this run must prove things on a real cgroup2
+/// (`CGBOX_REQUIRE_REAL_CGROUP=1`, as the VM suite sets it).
+pub fn required() -> bool {
+    std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1")
+}
+
+/// Say why `test` cannot run here; under `CGBOX_REQUIRE_REAL_CGROUP=1` that
+/// is a failure.
+pub fn skip(test: &str, why: &str) {
+    assert!(!required(), "CGBOX_REQUIRE_REAL_CGROUP=1 but {test}: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// The live system, for a test with an app of its own.
+pub struct Live {
+    pub fs: std::sync::Arc<cgbox::fs::SysFs>,
+    pub app: String,
+    pub discovery: cgbox::discover::Discovery,
+    /// The app's tree, removed when the test ends, also on failure.
+    pub tree: AppTree,
+}
+
+/// The live system with the app `<prefix>-<test>-<pid>` when boxes can be
+/// made here, else `None` (said through [`skip`]).
+pub fn live(prefix: &str, test: &str) -> Option<Live> {
+    let app = format!("{prefix}-{test}-{}", std::process::id());
+    let why = match cgbox::fs::SysFs::new() {
+        Err(e) => format!("cannot open /: {e}"),
+        Ok(fs) => {
+            let discovery = cgbox::discover::Discovery::probe(&fs, &app);
+            if discovery.usable() {
+                let fs = std::sync::Arc::new(fs);
+                let tree = AppTree {
+                    fs: fs.clone(),
+                    app: app.clone(),
+                };
+                return Some(Live {
+                    fs,
+                    app,
+                    discovery,
+                    tree,
+                });
+            }
+            format!("no writable cgroup2 here: {:?}", discovery.problems)
+        }
+    };
+    skip(test, &why);
+    None
+}

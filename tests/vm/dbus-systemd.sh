@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/vm/dbus-systemd.sh [--capture DIR]: the D-Bus client against a real
-# systemd (252, Debian bookworm) in the systemd VM (../shared/sysvm, built
-# by its build.sh). Builds tests/dbus_real_bus.rs as a static binary and
-# runs it in one VM boot:
+# systemd (252, Debian bookworm) in the project's systemd VM
+# (tests/vm/systemd: build.sh makes the image, cached; run.sh boots it).
+# Builds tests/dbus_real_bus.rs as a static binary and runs it in one VM boot:
 #   - as root on the system bus (system_* tests), from a plain service;
 #   - as user u on the user bus (user_* tests), after `loginctl enable-linger u`;
 # with CGBOX_REQUIRE_REAL_BUS=1, so that a test that cannot run fails. After
@@ -13,15 +13,21 @@
 # and what systemd-run sends and gets (dbus-monitor --binary), and unpack
 # them into DIR on this side: how fixtures/dbus/ was made.
 #
-# Environment: SYSVM_RIG (default ../shared/sysvm beside the checkout),
-# SYSVM_* as in its README. Takes /tmp/cgbox-vm.lock (one VM at a time).
+# Environment: SYSVM_LOG, SYSVM_TIMEOUT, SYSVM_MEM as in tests/vm/systemd/run.sh.
+# SYSVM_RIG=DIR runs on another rig with the same interface as the shared
+# ../shared/sysvm (DIR/run.sh TEST_SCRIPT, more files in SYSVM_FILES) instead.
+# Takes /tmp/cgbox-vm.lock (one VM at a time).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-RIG=${SYSVM_RIG:-$ROOT/../shared/sysvm}
+RIG=${SYSVM_RIG:-}
 CAPTURE=""
 if [ "${1:-}" = --capture ]; then CAPTURE=$(realpath -m "${2:?--capture DIR}"); fi
-[ -x "$RIG/run.sh" ] || { echo "dbus-systemd: no VM rig at $RIG (set SYSVM_RIG)" >&2; exit 125; }
+if [ -n "$RIG" ]; then
+    [ -x "$RIG/run.sh" ] || { echo "dbus-systemd: no VM rig at $RIG (SYSVM_RIG)" >&2; exit 125; }
+else
+    tests/vm/systemd/build.sh || { echo "dbus-systemd: the systemd VM image could not be built" >&2; exit 125; }
+fi
 
 TARGET=x86_64-unknown-linux-musl
 BIN=$(cargo test -q --target $TARGET --test dbus_real_bus --no-run --message-format=json 2>/dev/null |
@@ -114,8 +120,12 @@ EOF
 
 LOG=$WORK/console.log
 set +e
-SYSVM_FILES="$WORK/dbus_real_bus" SYSVM_LOG=$LOG \
-    flock /tmp/cgbox-vm.lock "$RIG/run.sh" "$WORK/guest.sh"
+if [ -n "$RIG" ]; then
+    SYSVM_FILES="$WORK/dbus_real_bus" SYSVM_LOG=$LOG \
+        flock /tmp/cgbox-vm.lock "$RIG/run.sh" "$WORK/guest.sh"
+else   # run.sh takes the lock itself
+    SYSVM_LOG=$LOG tests/vm/systemd/run.sh "$WORK/guest.sh" "$WORK/dbus_real_bus"
+fi
 rc=$?
 set -e
 if [ -n "$CAPTURE" ]; then
