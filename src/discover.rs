@@ -4,6 +4,41 @@
 //! through a [`CgroupFs`] and never guesses: what it cannot establish is a
 //! named problem, and what stops boxes from being made at all is kept as a
 //! typed [`Error`] ([`Discovery::require_parent`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use std::path::Path;
+//! use cgbox::discover::{Discovery, Mode, Probe};
+//! use cgbox::fs::FakeFs;
+//! use cgbox::placement::{HomeKind, NoOracle};
+//! use cgbox::ErrorKind;
+//!
+//! // A unified host, this process in the root: boxes go under the root.
+//! let found = Discovery::probe(&FakeFs::new(), "cgbox");
+//! assert_eq!((found.mode, found.mode.as_str()), (Mode::Unified, "unified"));
+//! assert_eq!(found.mount.as_deref(), Some(Path::new("/sys/fs/cgroup")));
+//! assert_eq!(found.require_parent()?, Path::new("/sys/fs/cgroup"));
+//! assert_eq!(found.require_placement()?.kind, HomeKind::RealRoot);
+//! assert!(found.usable() && found.writable && found.problems.is_empty());
+//! assert!(found.features.kill && found.features.memory_peak && found.features.psi);
+//! assert!(found.controllers.contains(&"memory".to_owned()));
+//!
+//! // In a systemd service that does not delegate: refused, with the fix.
+//! let fake = FakeFs::new();
+//! fake.enter("system.slice/agent.service")?;
+//! let found = Probe::new("cgbox").oracle(&NoOracle).run(&fake);
+//! assert!(!found.usable());
+//! let err = found.require_parent().unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::NotDelegated);
+//! assert!(err.hint().unwrap().contains("Delegate=yes"));
+//!
+//! // A home the caller names.
+//! fake.mkdir_p("mine")?;
+//! let found = Probe::new("cgbox").parent(Some(Path::new("/sys/fs/cgroup/mine"))).run(&fake);
+//! assert_eq!(found.require_placement()?.kind, HomeKind::Explicit);
+//! # Ok::<(), cgbox::Error>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +48,8 @@ use crate::placement::{self, HomeKind, NoOracle, Placement, UnitOracle};
 use crate::{Error, ErrorKind, Result, fixes};
 
 /// How cgroups are mounted on this system.
+///
+/// See the [example](crate::discover#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Only cgroup2.
@@ -27,6 +64,8 @@ pub enum Mode {
 
 impl Mode {
     /// The name used in `cgbox inspect --json`.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Unified => "unified",
@@ -38,6 +77,8 @@ impl Mode {
 }
 
 /// What the kernel offers the boxes.
+///
+/// See the [example](crate::discover#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Features {
     /// `cgroup.kill` (Linux 5.14).
@@ -51,6 +92,8 @@ pub struct Features {
 }
 
 /// Everything discovery found out. See the [module docs](self).
+///
+/// See the [example](crate::discover#examples).
 #[derive(Debug)]
 pub struct Discovery {
     /// How cgroups are mounted.
@@ -60,7 +103,7 @@ pub struct Discovery {
     /// Our cgroup path from `/proc/self/cgroup`, cleaned of ` (deleted)`.
     pub cgroup: Option<String>,
     /// The home of the boxes: the absolute directory that holds
-    /// `<app>/agents/` (see [`placement`](crate::placement)).
+    /// `<app>/agents/` (see [`placement`]).
     pub parent: Option<PathBuf>,
     /// What that home is; `None` when boxes cannot be placed here.
     pub placement: Option<HomeKind>,
@@ -83,6 +126,8 @@ pub struct Discovery {
 
 /// How [`Discovery`] looks: the app, a home the caller names, and who to
 /// ask about units that carry no delegation mark.
+///
+/// See the [example](crate::discover#examples).
 pub struct Probe<'a> {
     app: &'a str,
     parent: Option<&'a Path>,
@@ -91,6 +136,8 @@ pub struct Probe<'a> {
 
 impl<'a> Probe<'a> {
     /// Look for the boxes of `app` (`cgbox` by default).
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn new(app: &'a str) -> Probe<'a> {
         Probe {
             app,
@@ -100,18 +147,24 @@ impl<'a> Probe<'a> {
     }
 
     /// Use this home instead of finding one (the caller vouches for it).
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn parent(mut self, parent: Option<&'a Path>) -> Probe<'a> {
         self.parent = parent;
         self
     }
 
     /// Ask `oracle` whether unmarked units of the user manager delegate.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn oracle(mut self, oracle: &'a dyn UnitOracle) -> Probe<'a> {
         self.oracle = oracle;
         self
     }
 
     /// Run discovery through `fs`.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn run<F: CgroupFs>(&self, fs: &F) -> Discovery {
         let mut d = Discovery {
             mode: Mode::None,
@@ -145,12 +198,16 @@ impl Discovery {
     /// Look at this process's cgroups through `fs`, for the boxes of `app`
     /// (`cgbox` by default). Never fails: see [`Discovery::require_parent`].
     /// [`Probe`] takes more options.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn probe<F: CgroupFs>(fs: &F, app: &str) -> Discovery {
         Probe::new(app).run(fs)
     }
 
     /// The home of the boxes, or the typed error that explains why there
     /// is none here.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn require_parent(&self) -> Result<&Path> {
         if let Some(e) = &self.fatal {
             return Err(e.clone());
@@ -162,6 +219,8 @@ impl Discovery {
     }
 
     /// The placement, or the typed error that explains why there is none.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn require_placement(&self) -> Result<Placement> {
         let home = self.require_parent()?.to_path_buf();
         let kind = self.placement.clone().unwrap_or(HomeKind::Explicit);
@@ -169,6 +228,8 @@ impl Discovery {
     }
 
     /// Whether boxes (at least with the core interface) can be made here.
+    ///
+    /// See the [example](crate::discover#examples).
     pub fn usable(&self) -> bool {
         self.fatal.is_none() && self.parent.is_some() && self.writable
     }

@@ -10,6 +10,19 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// What went wrong, coarsely, for callers that want to react to it.
+///
+/// # Examples
+///
+/// ```
+/// use cgbox::ErrorKind;
+/// use rustix::io::Errno;
+///
+/// assert_eq!(ErrorKind::from_errno(Errno::NOENT.raw_os_error()), ErrorKind::NotFound);
+/// assert_eq!(ErrorKind::from_errno(Errno::BUSY.raw_os_error()), ErrorKind::Busy);
+/// assert_eq!(ErrorKind::from_errno(Errno::ROFS.raw_os_error()), ErrorKind::PermissionDenied);
+/// // The kinds cgbox finds out itself (ControllerUnavailable, NotDelegated,
+/// // ...) come with a hint: see the example of [`Error`](cgbox::Error#examples).
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -59,6 +72,8 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The kind that an errno from a cgroup file operation most likely means.
+    ///
+    /// See the [example](crate::ErrorKind#examples).
     pub fn from_errno(errno: i32) -> ErrorKind {
         use rustix::io::Errno;
         let e = Errno::from_raw_os_error(errno);
@@ -95,6 +110,63 @@ impl ErrorKind {
 }
 
 /// An error from cgbox: what was done, on which path, with the errno kept.
+///
+/// # Examples
+///
+/// Every error says what was done, on which path, the errno as the kernel
+/// returned it, what was wrong and, where cgbox knows, the fix:
+///
+/// ```
+/// use std::path::Path;
+/// use cgbox::{Error, ErrorKind};
+/// use rustix::io::Errno;
+///
+/// let e = Error::from_errno("rmdir", Path::new("/sys/fs/cgroup/job"), Errno::BUSY.raw_os_error())
+///     .with_detail("processes remain in it")
+///     .with_hint("kill them first");
+/// assert_eq!(e.kind(), ErrorKind::Busy);
+/// assert_eq!(e.operation(), "rmdir");
+/// assert_eq!(e.path(), Some(Path::new("/sys/fs/cgroup/job")));
+/// assert_eq!(e.errno(), Some(Errno::BUSY.raw_os_error()));
+/// assert_eq!(e.detail(), Some("processes remain in it"));
+/// assert_eq!(e.hint(), Some("kill them first"));
+/// assert!(e.is_busy() && e.is_errno(Errno::BUSY));
+/// assert!(!e.is_gone() && !e.is_absent() && !e.is_exist());
+/// assert_eq!(e.io_error().map(|io| io.kind()), Some(std::io::ErrorKind::ResourceBusy));
+/// assert_eq!(
+///     e.to_string(),
+///     "rmdir /sys/fs/cgroup/job: Device or resource busy (os error 16): processes remain in it (fix: kill them first)"
+/// );
+///
+/// // Into io::Error, keeping the kind and the message.
+/// let io: std::io::Error = e.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::ResourceBusy);
+///
+/// // Built by hand, and classified again.
+/// let e = Error::new(ErrorKind::Other, "read cpu.stat")
+///     .with_path("/sys/fs/cgroup/job/cpu.stat")
+///     .with_errno(Errno::NODEV.raw_os_error())
+///     .with_kind(ErrorKind::NotFound);
+/// assert!(e.is_gone());
+/// assert_eq!(e.kind(), ErrorKind::NotFound);
+/// ```
+///
+/// What creating a box without a controller says:
+///
+/// ```
+/// use std::sync::Arc;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::{Builder, ErrorKind, Limits, Size};
+///
+/// let fake = Arc::new(FakeFs::with_controllers(&["cpu"]));
+/// let err = Builder::new()
+///     .limits(Limits::new().memory_max(Size::parse("64M")?))
+///     .create(fake)
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::ControllerUnavailable);
+/// assert!(err.hint().is_some());
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Error {
     inner: Box<Inner>,
@@ -111,10 +183,14 @@ struct Inner {
 }
 
 /// The crate's result type.
+///
+/// See the [example](Error#examples) of [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// A new error of `kind` while doing `operation`.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn new(kind: ErrorKind, operation: impl Into<String>) -> Error {
         Error {
             inner: Box::new(Inner {
@@ -129,6 +205,8 @@ impl Error {
     }
 
     /// An error from a system call: the kind is derived from the errno.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn from_errno(operation: impl Into<String>, path: &Path, errno: i32) -> Error {
         Error::new(ErrorKind::from_errno(errno), operation)
             .with_path(path)
@@ -144,77 +222,105 @@ impl Error {
     }
 
     /// Attach the path the operation was on.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Error {
         self.inner.path = Some(path.into());
         self
     }
 
     /// Attach the raw errno.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn with_errno(mut self, errno: i32) -> Error {
         self.inner.errno = Some(errno);
         self
     }
 
     /// Attach a sentence that explains what was wrong.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn with_detail(mut self, detail: impl Into<String>) -> Error {
         self.inner.detail = Some(detail.into());
         self
     }
 
     /// Attach what the user can do about it.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn with_hint(mut self, hint: impl Into<String>) -> Error {
         self.inner.hint = Some(hint.into());
         self
     }
 
     /// Re-classify the error, keeping everything else.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn with_kind(mut self, kind: ErrorKind) -> Error {
         self.inner.kind = kind;
         self
     }
 
     /// The kind of error, to match on.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
     }
 
     /// What cgbox was doing, such as `write cgroup.subtree_control`.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn operation(&self) -> &str {
         &self.inner.operation
     }
 
     /// The path it was doing it on, when there was one.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
     }
 
     /// The errno exactly as the kernel returned it, when there was one.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn errno(&self) -> Option<i32> {
         self.inner.errno
     }
 
     /// The errno as an `io::Error`, when there was one.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn io_error(&self) -> Option<io::Error> {
         self.inner.errno.map(io::Error::from_raw_os_error)
     }
 
     /// The explanation of what was wrong, when cgbox has one.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn detail(&self) -> Option<&str> {
         self.inner.detail.as_deref()
     }
 
     /// What to do about it, when cgbox knows.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn hint(&self) -> Option<&str> {
         self.inner.hint.as_deref()
     }
 
     /// True when the errno is `errno`.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn is_errno(&self, errno: rustix::io::Errno) -> bool {
         self.inner.errno == Some(errno.raw_os_error())
     }
 
     /// The cgroup (or file) is gone: `ENOENT`, or `ENODEV` for a cgroup
     /// removed while a descriptor of it was open.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn is_gone(&self) -> bool {
         use rustix::io::Errno;
         self.is_errno(Errno::NOENT) || self.is_errno(Errno::NODEV)
@@ -222,6 +328,8 @@ impl Error {
 
     /// The interface file is not there on this kernel: `ENOENT`, or
     /// `EOPNOTSUPP`, which PSI files give when pressure accounting is off.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn is_absent(&self) -> bool {
         use rustix::io::Errno;
         self.is_errno(Errno::NOENT) || self.is_errno(Errno::OPNOTSUPP)
@@ -229,11 +337,15 @@ impl Error {
 
     /// The cgroup is busy (`EBUSY`): it has processes or children, or a
     /// child still uses a controller.
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn is_busy(&self) -> bool {
         self.is_errno(rustix::io::Errno::BUSY)
     }
 
     /// A cgroup of that name exists already (`EEXIST`).
+    ///
+    /// See the [example](crate::Error#examples).
     pub fn is_exist(&self) -> bool {
         self.is_errno(rustix::io::Errno::EXIST)
     }

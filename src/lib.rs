@@ -39,6 +39,8 @@
 //! - [`parse`] holds pure parsers for every file format involved; [`Error`]
 //!   says what failed, on which path, with the errno kept and the fix.
 //!
+//! # Examples
+//!
 //! Every example below runs on the fake, so it needs neither root nor cgroups.
 //!
 //! ```

@@ -4,12 +4,61 @@
 //! (NaN, infinities, zero, out of range, overflow, a bad cpuset list, a bad
 //! device) and renders the `(file, value)` writes in the kernel's format;
 //! nothing touches the filesystem until that has succeeded.
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::limits::{IoMax, Limits, Size, controllers_of};
+//!
+//! let limits = Limits::new()
+//!     .memory_max(Size::parse("512M")?)
+//!     .memory_high(Size::parse("448M")?)
+//!     .memory_swap_max(Size::Bytes(0))
+//!     .memory_oom_group(true)
+//!     .cpus(1.5)
+//!     .cpu_period_us(50_000)
+//!     .cpu_weight(200)
+//!     .pids_max(256)
+//!     .cpuset_cpus("0-1")
+//!     .cpuset_mems("0")
+//!     .io_max(IoMax::parse("259:0 wbps=4194304")?)
+//!     .io_weight(50);
+//! let writes = limits.writes()?; // every field checked, nothing touched yet
+//! let rendered: Vec<(&str, &str)> = writes.iter().map(|w| (w.file, w.value.as_str())).collect();
+//! assert_eq!(rendered[0], ("cpu.max", "75000 50000"));
+//! assert!(rendered.contains(&("memory.max", "536870912")));
+//! assert!(rendered.contains(&("io.max", "259:0 rbps=max wbps=4194304 riops=max wiops=max")));
+//! assert_eq!(limits.controllers(), ["cpu", "memory", "pids", "cpuset", "io"]);
+//! assert_eq!(controllers_of(&writes), limits.controllers());
+//!
+//! // Lifting a limit: `max`.
+//! let lifted = Limits::new().memory_max(Size::Max).pids_unlimited().writes()?;
+//! assert_eq!(lifted[1].value, "max");
+//!
+//! // A limit that could only fail is refused with the field named.
+//! let err = Limits::new().cpus(0.001).writes().unwrap_err();
+//! assert!(err.to_string().contains("cpus"));
+//! # Ok::<(), cgbox::Error>(())
+//! ```
 
 use std::fmt;
 
 use crate::{Error, ErrorKind, Result};
 
 /// A memory size: bytes, or `max` for no limit.
+///
+/// # Examples
+///
+/// ```
+/// use cgbox::Size;
+///
+/// assert_eq!(Size::parse("512M")?, Size::Bytes(512 << 20));
+/// assert_eq!(Size::parse("1g")?, Size::Bytes(1 << 30));
+/// assert_eq!(Size::parse("max")?, Size::Max);
+/// assert!(Size::parse("1.5G").is_err()); // whole numbers only: 1536M
+/// assert_eq!(Size::Bytes(4096).to_string(), "4096"); // as the kernel takes it
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
     /// No limit.
@@ -21,6 +70,8 @@ pub enum Size {
 impl Size {
     /// Parse `max`, or bytes with an optional `K`, `M`, `G` or `T` suffix
     /// (powers of 1024), as the CLI takes them.
+    ///
+    /// See the [example](crate::limits::Size#examples).
     pub fn parse(text: &str) -> Result<Size> {
         let bad = |why: &str| {
             Error::new(ErrorKind::InvalidInput, "parse size")
@@ -64,6 +115,17 @@ impl fmt::Display for Size {
 }
 
 /// An `io.max` line for one block device.
+///
+/// # Examples
+///
+/// ```
+/// use cgbox::IoMax;
+///
+/// let io = IoMax::parse("8:0 rbps=1048576 wiops=max")?;
+/// assert_eq!((io.major, io.minor, io.rbps, io.wiops), (8, 0, Some(1048576), None));
+/// assert!(IoMax::parse("8:0 wbps=0").is_err()); // would stop all I/O
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IoMax {
     /// Device major number.
@@ -83,6 +145,8 @@ pub struct IoMax {
 impl IoMax {
     /// Parse `MAJ:MIN rbps=N wbps=N riops=N wiops=N` (any subset of keys;
     /// a value may be `max`).
+    ///
+    /// See the [example](crate::limits::IoMax#examples).
     pub fn parse(text: &str) -> Result<IoMax> {
         let bad = |why: String| {
             Error::new(ErrorKind::InvalidInput, "parse io.max")
@@ -157,6 +221,8 @@ impl IoMax {
 }
 
 /// One interface-file write that a limit turns into.
+///
+/// See the [example](crate::limits#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitWrite {
     /// The controller that must be enabled for the file to exist.
@@ -169,6 +235,8 @@ pub struct LimitWrite {
 
 /// Resource limits for a box. Every field is optional; `None` leaves the
 /// kernel's default.
+///
+/// See the [example](crate::limits#examples).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     /// `memory.max`: the hard limit; beyond it the OOM killer acts.
@@ -198,6 +266,17 @@ pub struct Limits {
 }
 
 /// The controllers that `writes` need, each once, in order.
+///
+/// # Examples
+///
+/// ```
+/// use cgbox::Limits;
+/// use cgbox::limits::controllers_of;
+///
+/// let writes = Limits::new().cpus(1.0).cpu_weight(50).pids_max(8).writes()?;
+/// assert_eq!(controllers_of(&writes), ["cpu", "pids"]);
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 pub fn controllers_of(writes: &[LimitWrite]) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for w in writes {
@@ -221,89 +300,119 @@ fn invalid(field: &str, value: impl fmt::Display, why: &str) -> Error {
 
 impl Limits {
     /// No limits.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn new() -> Limits {
         Limits::default()
     }
 
     /// Set `memory.max`.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn memory_max(mut self, size: Size) -> Limits {
         self.memory_max = Some(size);
         self
     }
 
     /// Set `cpu.max` as a number of CPUs.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn cpus(mut self, cpus: f64) -> Limits {
         self.cpus = Some(cpus);
         self
     }
 
     /// Set `pids.max`.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn pids_max(mut self, pids: u64) -> Limits {
         self.pids_max = Some(Some(pids));
         self
     }
 
     /// Set `pids.max` to `max`: no limit on the number of processes.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn pids_unlimited(mut self) -> Limits {
         self.pids_max = Some(None);
         self
     }
 
     /// Set `memory.high`, the throttling limit.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn memory_high(mut self, size: Size) -> Limits {
         self.memory_high = Some(size);
         self
     }
 
     /// Set `memory.swap.max`.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn memory_swap_max(mut self, size: Size) -> Limits {
         self.memory_swap_max = Some(size);
         self
     }
 
     /// Set `memory.oom.group`: an OOM kill takes the whole box.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn memory_oom_group(mut self, whole_box: bool) -> Limits {
         self.memory_oom_group = Some(whole_box);
         self
     }
 
     /// Set the `cpu.max` period in microseconds (with [`Limits::cpus`]).
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn cpu_period_us(mut self, period: u64) -> Limits {
         self.cpu_period_us = Some(period);
         self
     }
 
     /// Set `cpu.weight`, 1 to 10 000.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn cpu_weight(mut self, weight: u64) -> Limits {
         self.cpu_weight = Some(weight);
         self
     }
 
     /// Set `cpuset.cpus`, such as `0-3,6`.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn cpuset_cpus(mut self, list: impl Into<String>) -> Limits {
         self.cpuset_cpus = Some(list.into());
         self
     }
 
     /// Set `cpuset.mems`.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn cpuset_mems(mut self, list: impl Into<String>) -> Limits {
         self.cpuset_mems = Some(list.into());
         self
     }
 
     /// Add an `io.max` line for one device.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn io_max(mut self, io: IoMax) -> Limits {
         self.io_max.push(io);
         self
     }
 
     /// Set `io.weight` (the default weight), 1 to 10 000.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn io_weight(mut self, weight: u64) -> Limits {
         self.io_weight = Some(weight);
         self
     }
 
     /// The controllers these limits need.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn controllers(&self) -> Vec<&'static str> {
         self.writes()
             .map(|w| controllers_of(&w))
@@ -311,6 +420,8 @@ impl Limits {
     }
 
     /// Validate every field and render the writes, in a safe order.
+    ///
+    /// See the [example](crate::limits#examples).
     pub fn writes(&self) -> Result<Vec<LimitWrite>> {
         let mut out = Vec::new();
         let mut push = |controller, file, value: String| {

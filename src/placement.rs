@@ -24,6 +24,47 @@
 //! ends the walk with a refusal, before anything is written: its cgroups are
 //! systemd's. Cgroups without a unit's name that are not marked (a leaf such
 //! as `init` that holds our processes) are walked through.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::path::Path;
+//! use cgbox::fs::{CgroupFs, FakeFs};
+//! use cgbox::placement::{self, HomeKind, NoOracle, Placement, UnitOracle, is_marked_delegated, is_unit_name};
+//!
+//! let fake = FakeFs::new();
+//! let mount = Path::new("/sys/fs/cgroup");
+//!
+//! // A service with Delegate=yes (systemd marks it with user.delegate = 1).
+//! fake.mkdir_p("system.slice/runner.service")?;
+//! fake.set_xattr("system.slice/runner.service", "user.delegate", b"1")?;
+//! let dir = fake.open_dir(&mount.join("system.slice/runner.service"))?;
+//! assert!(is_marked_delegated(&fake, &dir));
+//! assert!(is_unit_name("runner.service") && !is_unit_name("agents"));
+//! let home = placement::find(&fake, mount, "system.slice/runner.service", &NoOracle)?;
+//! assert_eq!(home.kind, HomeKind::Delegated("runner.service".into()));
+//! assert_eq!(home.kind.as_str(), "delegated");
+//! assert_eq!(home.home, mount.join("system.slice/runner.service"));
+//!
+//! // A service without it: systemd's, refused.
+//! fake.mkdir_p("system.slice/plain.service")?;
+//! assert!(placement::find(&fake, mount, "system.slice/plain.service", &NoOracle).is_err());
+//!
+//! // The user manager marks nothing: an oracle asks it (here: a stand-in).
+//! struct Says(bool);
+//! impl UnitOracle for Says {
+//!     fn delegates(&self, _unit: &str) -> Result<bool, String> { Ok(self.0) }
+//! }
+//! let user = "user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope";
+//! fake.mkdir_p(user)?;
+//! let home = placement::find(&fake, mount, user, &Says(true))?;
+//! assert_eq!(home.kind, HomeKind::Delegated("run-1.scope".into()));
+//!
+//! // The root of a host without a manager, and a home the caller names.
+//! assert!(placement::find(&fake, mount, "", &NoOracle)?.kind.is_real_root());
+//! assert_eq!(Placement::explicit("/sys/fs/cgroup/x").kind, HomeKind::Explicit);
+//! # Ok::<(), cgbox::Error>(())
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +73,8 @@ use crate::jobbox::AGENTS;
 use crate::{Error, ErrorKind, Result, fixes};
 
 /// What the home of the boxes is.
+///
+/// See the [example](crate::placement#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HomeKind {
     /// The real root of a host without a cgroup manager: exempt from the
@@ -52,6 +95,8 @@ pub enum HomeKind {
 
 impl HomeKind {
     /// The word used by `cgbox inspect --json`.
+    ///
+    /// See the [example](crate::placement#examples).
     pub fn as_str(&self) -> &'static str {
         match self {
             HomeKind::RealRoot => "root",
@@ -63,12 +108,16 @@ impl HomeKind {
     }
 
     /// Whether the home is exempt from the no-internal-process rule.
+    ///
+    /// See the [example](crate::placement#examples).
     pub fn is_real_root(&self) -> bool {
         *self == HomeKind::RealRoot
     }
 }
 
 /// Where the boxes of this process go. See the [module docs](self).
+///
+/// See the [example](crate::placement#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     /// The cgroup that holds `<app>/agents/<name>`.
@@ -79,6 +128,8 @@ pub struct Placement {
 
 impl Placement {
     /// A home the caller vouches for.
+    ///
+    /// See the [example](crate::placement#examples).
     pub fn explicit(home: impl Into<PathBuf>) -> Placement {
         Placement {
             home: home.into(),
@@ -89,13 +140,19 @@ impl Placement {
 
 /// Answers whether a unit of the user manager delegates its cgroup, where
 /// the cgroup carries no mark. `None`: cannot tell (no bus).
+///
+/// See the [example](crate::placement#examples).
 pub trait UnitOracle {
     /// Whether `unit` (a scope or service of the user manager) has
     /// `Delegate=yes`; `Err` says why it could not be asked.
+    ///
+    /// See the [example](crate::placement#examples).
     fn delegates(&self, unit: &str) -> std::result::Result<bool, String>;
 }
 
 /// The oracle of a process that cannot ask: every unmarked unit is refused.
+///
+/// See the [example](crate::placement#examples).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoOracle;
 
@@ -107,12 +164,16 @@ impl UnitOracle for NoOracle {
 
 /// The extended attributes that mark a delegated cgroup. systemd sets both
 /// (`trusted.*` only where it may); `user.*` is readable by everyone.
+///
+/// See the [example](crate::placement#examples).
 pub const DELEGATE_XATTRS: [&str; 2] = ["user.delegate", "trusted.delegate"];
 
 /// The suffixes of systemd's unit cgroups.
 const UNIT_SUFFIXES: [&str; 3] = [".service", ".scope", ".slice"];
 
 /// Whether `name` is a systemd unit's cgroup (`x.service`, `x.scope`, `x.slice`).
+///
+/// See the [example](crate::placement#examples).
 pub fn is_unit_name(name: &str) -> bool {
     UNIT_SUFFIXES
         .iter()
@@ -121,6 +182,8 @@ pub fn is_unit_name(name: &str) -> bool {
 
 /// Whether the cgroup `dir` is marked delegated (systemd's `Delegate=yes`,
 /// or a cgbox box).
+///
+/// See the [example](crate::placement#examples).
 pub fn is_marked_delegated<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir) -> bool {
     DELEGATE_XATTRS
         .iter()
@@ -130,6 +193,8 @@ pub fn is_marked_delegated<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir) -> bool {
 /// Find the home for the boxes of a process whose cgroup is `rel` (relative
 /// to `mount`, `""` for the root of what it sees). Reads only; a refusal is
 /// a typed error with the fix for this situation.
+///
+/// See the [example](crate::placement#examples).
 pub fn find<F: CgroupFs + ?Sized>(
     fs: &F,
     mount: &Path,

@@ -8,6 +8,45 @@
 //! the home into it (again and again, since processes fork while being
 //! moved), then enables every controller the home is offered, in one write.
 //! Run twice, the second run changes nothing.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use cgbox::discover::Discovery;
+//! use cgbox::fs::{CgroupFs, FakeFs};
+//! use cgbox::prepare::prepare;
+//! use cgbox::{Builder, Limits, Size};
+//!
+//! // A container: the runtime offers it controllers, and this process
+//! // (and a sidecar) run in its namespace root.
+//! let fake = Arc::new(FakeFs::new());
+//! fake.mkdir_p("containers/c1")?;
+//! for level in ["/sys/fs/cgroup", "/sys/fs/cgroup/containers"] {
+//!     let dir = fake.open_dir(Path::new(level))?;
+//!     fake.write_file(&dir, "cgroup.subtree_control", b"+cpu +memory +pids")?;
+//! }
+//! fake.enter_namespace("containers/c1")?;
+//! let sidecar = fake.spawn("containers/c1")?;
+//! let placement = Discovery::probe(&*fake, "cgbox").require_placement()?;
+//! // Limits cannot be given yet: the home holds processes.
+//! let limits = Limits::new().memory_max(Size::parse("64M")?);
+//! assert!(Builder::new().limits(limits.clone()).create(fake.clone()).is_err());
+//!
+//! let done = prepare(&*fake, &placement, "init", Duration::from_secs(5))?;
+//! assert!(done.made_leaf);
+//! assert_eq!(done.leaf, Path::new("/sys/fs/cgroup/init"));
+//! assert_eq!(done.moved.len(), 2); // this process and the sidecar
+//! assert!(done.enabled.contains(&"memory".to_owned()));
+//! assert_eq!(fake.cgroup_of(sidecar).as_deref(), Some("/containers/c1/init"));
+//! Builder::new().limits(limits).create(fake.clone())?.destroy()?;
+//!
+//! // Run again, it changes nothing.
+//! assert!(prepare(&*fake, &placement, "init", Duration::from_secs(5))?.changed_nothing());
+//! # Ok::<(), cgbox::Error>(())
+//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +63,8 @@ use crate::{Error, ErrorKind, Result, fixes};
 const MAX_ROUNDS: u32 = 1000;
 
 /// What [`prepare`] did.
+///
+/// See the [example](crate::prepare#examples).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prepared {
     /// The leaf the processes now live in.
@@ -41,6 +82,8 @@ pub struct Prepared {
 
 impl Prepared {
     /// True when nothing had to be done.
+    ///
+    /// See the [example](crate::prepare#examples).
     pub fn changed_nothing(&self) -> bool {
         !self.made_leaf
             && self.moved.is_empty()
@@ -53,6 +96,8 @@ impl Prepared {
 /// offered controller at the home. Refused, changing nothing, on the real
 /// root (it is exempt from the rule, so nothing is needed) and in a
 /// thread-mode subtree it cannot repair.
+///
+/// See the [example](crate::prepare#examples).
 pub fn prepare<F: CgroupFs>(
     fs: &F,
     placement: &Placement,

@@ -3,6 +3,37 @@
 //! the right manager for a scope of our own with `Delegate=yes`
 //! ([`enter_delegated_scope`]), as `systemd-run --scope -p Delegate=yes`
 //! would, so that `cgbox run` needs no prefix on a systemd host.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::path::Path;
+//! use cgbox::dbus::BusKind;
+//! use cgbox::systemd_scope::{manager_for, scope_name};
+//!
+//! assert_eq!(scope_name("build 42")?, "cgbox-build_42.scope");
+//! // Root refused in a system service asks the system manager; a user, or a
+//! // refusal inside the user's manager, asks the user manager.
+//! assert_eq!(manager_for(Some(Path::new("/sys/fs/cgroup/system.slice/x.service")), 0), BusKind::System);
+//! assert_eq!(manager_for(None, 1000), BusKind::User);
+//! # Ok::<(), cgbox::Error>(())
+//! ```
+//!
+//! On a systemd host (what `cgbox run` does when its unit does not delegate):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use cgbox::systemd_scope::{ManagerOracle, enter_delegated_scope, manager_for, scope_name};
+//!
+//! let timeout = Duration::from_secs(30);
+//! let unit = enter_delegated_scope(manager_for(None, 1000), &scope_name("tool")?, "cgbox boxes of tool", None, timeout)?;
+//! // This process is now in `unit`, which systemd delegates to it; discovery
+//! // may trust it without asking again.
+//! let oracle = ManagerOracle::new(timeout).trusting(unit);
+//! let found = cgbox::discover::Probe::new("tool").oracle(&oracle).run(&cgbox::fs::SysFs::new()?);
+//! assert!(found.usable());
+//! # Ok::<(), cgbox::Error>(())
+//! ```
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -16,6 +47,8 @@ use crate::{Error, ErrorKind, Result};
 /// Asks the user manager, over the user's bus, whether a unit has
 /// `Delegate=yes`. Connects on first use; a bus that cannot be reached is
 /// the reason given to placement, which then refuses.
+///
+/// See the [example](crate::systemd_scope#examples).
 #[derive(Debug)]
 pub struct ManagerOracle {
     timeout: Duration,
@@ -26,6 +59,8 @@ pub struct ManagerOracle {
 
 impl ManagerOracle {
     /// An oracle that asks the user manager, each exchange within `timeout`.
+    ///
+    /// See the [example](crate::systemd_scope#examples).
     pub fn new(timeout: Duration) -> ManagerOracle {
         ManagerOracle {
             timeout,
@@ -36,6 +71,8 @@ impl ManagerOracle {
 
     /// Answer yes for `unit` without asking: the scope this process was
     /// just moved into by [`enter_delegated_scope`].
+    ///
+    /// See the [example](crate::systemd_scope#examples).
     pub fn trusting(mut self, unit: impl Into<String>) -> ManagerOracle {
         self.trusted = Some(unit.into());
         self
@@ -63,6 +100,8 @@ impl UnitOracle for ManagerOracle {
 /// Which manager to ask for a scope, from where this process is refused
 /// and who it is: the user manager for a user (and for a refusal inside
 /// its tree), the system manager for root.
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn manager_for(refused_at: Option<&Path>, euid: u32) -> BusKind {
     let in_user_manager = refused_at.is_some_and(|p| {
         p.components().any(|c| {
@@ -79,6 +118,8 @@ pub fn manager_for(refused_at: Option<&Path>, euid: u32) -> BusKind {
 }
 
 /// The unit a process was refused in, as systemd sees it.
+///
+/// See the [example](crate::systemd_scope#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     /// The unit (`x.service`, `session-c1.scope`).
@@ -91,6 +132,8 @@ pub struct Refused {
 
 impl Refused {
     /// From the cgroup placement refused (a unit's cgroup path).
+    ///
+    /// See the [example](crate::systemd_scope#examples).
     pub fn at(path: &Path) -> Option<Refused> {
         let name = |c: Option<&std::ffi::OsStr>| c.and_then(|n| n.to_str()).map(str::to_owned);
         let unit = name(path.file_name())?;
@@ -107,6 +150,8 @@ impl Refused {
 /// leaving it for a scope: `memory.max`, `memory.high`, `cpu.max`,
 /// `io.max` set to something. (`pids.max` is left out: systemd gives every
 /// service one, `DefaultTasksMax`.)
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn escaped_limits<F: CgroupFs + ?Sized>(fs: &F, unit_cgroup: &Path) -> Vec<String> {
     let Ok(dir) = fs.open_dir(unit_cgroup) else {
         return Vec::new();
@@ -131,6 +176,8 @@ pub fn escaped_limits<F: CgroupFs + ?Sized>(fs: &F, unit_cgroup: &Path) -> Vec<S
 /// the same manager runs the unit this process was `refused` in, the
 /// scope goes into that unit's slice (the slice's limits hold) and ends
 /// with the unit (`BindsTo=`).
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn enter_delegated_scope(
     bus: BusKind,
     name: &str,
@@ -158,6 +205,8 @@ pub fn enter_delegated_scope(
 
 /// A scope name for `what` (a box or app name): `cgbox-<what>.scope`, with
 /// what systemd does not take in a unit name replaced.
+///
+/// See the [example](crate::systemd_scope#examples).
 pub fn scope_name(what: &str) -> Result<String> {
     let clean: String = what
         .chars()

@@ -9,10 +9,14 @@ use std::path::{Path, PathBuf};
 use crate::{Error, ErrorKind, Result};
 
 /// The system bus's socket when `DBUS_SYSTEM_BUS_ADDRESS` is not set.
+///
+/// See the [example](crate::dbus#examples).
 pub const SYSTEM_BUS_SOCKET: &str = "/run/dbus/system_bus_socket";
 
 /// Which bus, and so which systemd: the system manager (PID 1) or the
 /// user's manager (`user@UID.service`).
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusKind {
     /// The system bus: `DBUS_SYSTEM_BUS_ADDRESS`, else `/run/dbus/system_bus_socket`.
@@ -23,6 +27,8 @@ pub enum BusKind {
 
 impl BusKind {
     /// `system` or `user`, for messages.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn name(self) -> &'static str {
         match self {
             BusKind::System => "system",
@@ -39,6 +45,8 @@ impl BusKind {
 }
 
 /// A bus address cgbox can connect to.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// `unix:path=...`: a socket in the filesystem.
@@ -51,6 +59,8 @@ impl Address {
     /// The addresses of `bus`, in the order to try them, from the
     /// environment as `env` reports it (`|name| std::env::var_os(name)` for
     /// the real one).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn for_bus(bus: BusKind, env: impl Fn(&str) -> Option<OsString>) -> Result<Vec<Address>> {
         let var = bus.variable();
         if let Some(value) = env(var).filter(|v| !v.is_empty()) {
@@ -84,6 +94,8 @@ impl Address {
     /// connect to, in order. A malformed entry is an error; an entry of
     /// another transport (`tcp:`, `launchd:` ...) is skipped, and a list
     /// with nothing else is an [`ErrorKind::Unsupported`] error.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn parse_list(list: &str) -> Result<Vec<Address>> {
         let mut found = Vec::new();
         let mut skipped = Vec::new();
@@ -105,6 +117,8 @@ impl Address {
     }
 
     /// Parse one address: `transport:key=value,key=value`, values `%xx`-escaped.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn parse(entry: &str) -> Result<Address> {
         let malformed = |why: String| {
             Error::new(ErrorKind::InvalidInput, "parse a D-Bus address")
@@ -150,6 +164,8 @@ impl Address {
 
     /// How this address is shown in errors: the socket path, or `@name` for
     /// an abstract socket (as `ss -x` shows it).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn display_path(&self) -> PathBuf {
         match self {
             Address::Path(p) => p.clone(),

@@ -8,6 +8,8 @@ use super::value::Value;
 use crate::{Error, ErrorKind};
 
 /// The kind of a D-Bus error name, and what to do about it.
+///
+/// See the [example](crate::dbus#examples).
 pub fn classify(name: &str) -> (ErrorKind, Option<&'static str>) {
     match name {
         "org.freedesktop.DBus.Error.AccessDenied"

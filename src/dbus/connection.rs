@@ -20,9 +20,13 @@ const BUS_PATH: &str = "/org/freedesktop/DBus";
 /// signals that match our rules (and the bus's own, such as `NameAcquired`)
 /// reach us, so this is never reached in practice; it bounds memory if a
 /// peer floods us.
+///
+/// See the [example](crate::dbus#examples).
 pub const MAX_KEPT_SIGNALS: usize = 64;
 
 /// An authenticated connection to a bus, with its unique name.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug)]
 pub struct Connection<T: Transport> {
     transport: T,
@@ -36,6 +40,8 @@ pub struct Connection<T: Transport> {
 
 impl<T: Transport> Connection<T> {
     /// Authenticate as `uid` (SASL EXTERNAL), then `Hello`, by `deadline`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn open(mut transport: T, uid: u32, deadline: Instant) -> Result<Connection<T>> {
         let mut input = Vec::new();
         let guid = sasl::authenticate(&mut transport, &mut input, uid, deadline)?;
@@ -71,16 +77,22 @@ impl<T: Transport> Connection<T> {
     }
 
     /// The unique name the bus gave us (`:1.42`).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn unique_name(&self) -> &str {
         &self.unique_name
     }
 
     /// The bus's GUID, from authentication.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn guid(&self) -> &str {
         &self.guid
     }
 
     /// The transport, to inspect (tests read what a scripted bus was sent).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn transport(&self) -> &T {
         &self.transport
     }
@@ -89,6 +101,8 @@ impl<T: Transport> Connection<T> {
     /// reply becomes an [`Error`] whose kind follows the D-Bus error name
     /// (see [`classify`](super::classify)); signals that arrive meanwhile
     /// are kept for [`Connection::wait_signal`].
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn call(&mut self, call: Message, deadline: Instant) -> Result<Message> {
         let mut bytes = Vec::new();
         let (serial, op) = self.prepare(call, &mut bytes)?;
@@ -101,6 +115,8 @@ impl<T: Transport> Connection<T> {
     /// The first signal (kept, or arriving until `deadline`) for which
     /// `wanted` is true. Other signals are kept; replies nobody waits for
     /// and calls to us are dropped.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn wait_signal(
         &mut self,
         op: &str,

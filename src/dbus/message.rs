@@ -17,44 +17,78 @@ use super::write::Writer;
 /// allows 128 MiB; the replies and signals cgbox waits for take some
 /// hundreds of bytes, so a much lower cap bounds what a hostile peer can
 /// make it buffer.
+///
+/// See the [example](crate::dbus#examples).
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// The length of the fixed part of the header.
+///
+/// See the [example](crate::dbus#examples).
 pub const FIXED_HEADER: usize = 16;
 
 /// Header field codes.
+///
+/// See the [example](crate::dbus#examples).
 pub mod field {
     /// `o`: the object a call is for, or a signal is from.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const PATH: u8 = 1;
     /// `s`: the interface of the method or signal.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const INTERFACE: u8 = 2;
     /// `s`: the method or signal name.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const MEMBER: u8 = 3;
     /// `s`: the name of the error, in an error reply.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const ERROR_NAME: u8 = 4;
     /// `u`: the serial of the call this message answers.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const REPLY_SERIAL: u8 = 5;
     /// `s`: the connection the message is for.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const DESTINATION: u8 = 6;
     /// `s`: the unique name of the sender (set by the bus).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const SENDER: u8 = 7;
     /// `g`: the signature of the body.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const SIGNATURE: u8 = 8;
     /// `u`: the number of file descriptors that come with the message.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const UNIX_FDS: u8 = 9;
 }
 
 /// Message flags (the third byte of the header).
+///
+/// See the [example](crate::dbus#examples).
 pub mod flags {
     /// The caller does not want a reply.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const NO_REPLY_EXPECTED: u8 = 0x1;
     /// The bus must not start a service to deliver this call.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const NO_AUTO_START: u8 = 0x2;
     /// The caller is ready to wait for an interactive authorization (polkit).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub const ALLOW_INTERACTIVE_AUTHORIZATION: u8 = 0x4;
 }
 
 /// The four kinds of message, and any later kind (to be ignored).
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageType {
     /// A call of a method.
@@ -83,6 +117,8 @@ impl MessageType {
 
 /// One D-Bus message. Header fields are kept in the order they came in, so
 /// that an accepted message re-encodes to the same bytes.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     big_endian: bool,
@@ -110,6 +146,8 @@ impl Message {
     }
 
     /// A method call of `interface.member` on `path` at `destination`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn method_call(destination: &str, path: &str, interface: &str, member: &str) -> Message {
         Message::new(
             MessageType::MethodCall,
@@ -123,6 +161,8 @@ impl Message {
     }
 
     /// A signal `interface.member` from `path`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn signal(path: &str, interface: &str, member: &str) -> Message {
         Message::new(
             MessageType::Signal,
@@ -135,6 +175,8 @@ impl Message {
     }
 
     /// A successful reply to the call with serial `reply_serial`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn method_return(reply_serial: u32) -> Message {
         Message::new(
             MessageType::MethodReturn,
@@ -143,6 +185,8 @@ impl Message {
     }
 
     /// An error reply `name` to the call with serial `reply_serial`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn error(reply_serial: u32, name: &str) -> Message {
         Message::new(
             MessageType::Error,
@@ -154,6 +198,8 @@ impl Message {
     }
 
     /// Set the body, and the SIGNATURE field to match (removed for an empty body).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn with_body(mut self, body: Vec<Value>) -> Message {
         let sig: String = body.iter().map(|v| v.type_of().to_string()).collect();
         self.body = body;
@@ -166,6 +212,8 @@ impl Message {
     }
 
     /// Set a header field, in place if it is there, else at the end.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn with_field(mut self, code: u8, value: Value) -> Message {
         self.set_field(code, value);
         self
@@ -179,43 +227,59 @@ impl Message {
     }
 
     /// Set the flags byte (see [`flags`]).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn with_flags(mut self, flags: u8) -> Message {
         self.flags = flags;
         self
     }
 
     /// Set the serial (non-zero; a connection sets it when sending).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn with_serial(mut self, serial: u32) -> Message {
         self.serial = serial;
         self
     }
 
     /// The kind of message.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn kind(&self) -> MessageType {
         self.kind
     }
 
     /// The flags byte.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn flags(&self) -> u8 {
         self.flags
     }
 
     /// The serial the sender gave this message.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn serial(&self) -> u32 {
         self.serial
     }
 
     /// Whether the message was written big-endian.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn is_big_endian(&self) -> bool {
         self.big_endian
     }
 
     /// The header fields, in wire order.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn fields(&self) -> &[(u8, Value)] {
         &self.fields
     }
 
     /// The value of header field `code`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn field(&self, code: u8) -> Option<&Value> {
         self.fields.iter().find(|(c, _)| *c == code).map(|(_, v)| v)
     }
@@ -225,51 +289,71 @@ impl Message {
     }
 
     /// PATH.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn path(&self) -> Option<&str> {
         self.field_str(field::PATH)
     }
 
     /// INTERFACE.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn interface(&self) -> Option<&str> {
         self.field_str(field::INTERFACE)
     }
 
     /// MEMBER.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn member(&self) -> Option<&str> {
         self.field_str(field::MEMBER)
     }
 
     /// ERROR_NAME.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn error_name(&self) -> Option<&str> {
         self.field_str(field::ERROR_NAME)
     }
 
     /// REPLY_SERIAL.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn reply_serial(&self) -> Option<u32> {
         self.field(field::REPLY_SERIAL).and_then(Value::as_u32)
     }
 
     /// DESTINATION.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn destination(&self) -> Option<&str> {
         self.field_str(field::DESTINATION)
     }
 
     /// SENDER.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn sender(&self) -> Option<&str> {
         self.field_str(field::SENDER)
     }
 
     /// SIGNATURE, or `""` when the message has no body.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn signature(&self) -> &str {
         self.field_str(field::SIGNATURE).unwrap_or("")
     }
 
     /// The body.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn body(&self) -> &[Value] {
         &self.body
     }
 
     /// The bytes of this message (its serial must be set).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         if self.serial == 0 {
             return Err(WireError::new(
@@ -319,6 +403,8 @@ impl Message {
     }
 
     /// Parse exactly one message.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn parse(bytes: &[u8]) -> Result<Message, WireError> {
         let Some(total) = frame_len(bytes)? else {
             return Err(WireError::new(
@@ -410,6 +496,8 @@ impl Message {
 /// byte order other than `l` or `B`, a version other than 1, a size over
 /// [`MAX_MESSAGE`]) is refused at once, so that a reader never buffers more
 /// than that waiting for the rest.
+///
+/// See the [example](crate::dbus#examples).
 pub fn frame_len(prefix: &[u8]) -> Result<Option<usize>, WireError> {
     let Some(head) = prefix.get(..FIXED_HEADER) else {
         return Ok(None);

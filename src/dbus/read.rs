@@ -9,13 +9,19 @@ use super::signature::{self, Type};
 use super::value::Value;
 
 /// The longest array the specification allows, in bytes.
+///
+/// See the [example](crate::dbus#examples).
 pub const MAX_ARRAY: usize = 1 << 26;
 /// The most values (of any type, at any depth) one message may hold. With
 /// the cap on message size it bounds what a hostile message can make cgbox
 /// allocate; the replies cgbox reads hold a handful.
+///
+/// See the [example](crate::dbus#examples).
 pub const MAX_VALUES: usize = 1 << 16;
 /// Containers (arrays, structs, dict entries, variants) nest at most this
 /// deep, as in the specification.
+///
+/// See the [example](crate::dbus#examples).
 pub const MAX_DEPTH: usize = 64;
 
 /// A cursor over one message. Offsets are from the start of the message,

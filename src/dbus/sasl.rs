@@ -5,6 +5,8 @@
 //! The exchange: a NUL byte, `AUTH EXTERNAL <hex uid>`, then the server's
 //! `OK <guid>` (or `REJECTED <mechanisms>`); `BEGIN` follows, sent with
 //! the first message. Server lines are parsed strictly.
+//!
+//! See the [example](crate::dbus#examples).
 
 use std::time::Instant;
 
@@ -12,9 +14,13 @@ use super::transport::Transport;
 use crate::{Error, ErrorKind, Result};
 
 /// The longest server line cgbox waits for, in bytes.
+///
+/// See the [example](crate::dbus#examples).
 pub const MAX_LINE: usize = 512;
 
 /// What the server answered to `AUTH`.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerReply {
     /// `OK <guid>`: authenticated; the server's 32-hex-digit GUID.
@@ -38,6 +44,8 @@ pub enum ServerReply {
 
 /// The bytes that open a connection: NUL, then `AUTH EXTERNAL` with `uid`
 /// written in decimal and hex-encoded (uid 1000 is `31303030`).
+///
+/// See the [example](crate::dbus#examples).
 pub fn auth_command(uid: u32) -> Vec<u8> {
     let hex: String = uid
         .to_string()
@@ -48,6 +56,8 @@ pub fn auth_command(uid: u32) -> Vec<u8> {
 }
 
 /// Parse one server line, without its `\r\n`.
+///
+/// See the [example](crate::dbus#examples).
 pub fn parse_reply(line: &[u8]) -> Result<ServerReply, String> {
     if let Some(b) = line.iter().find(|b| !(0x20..0x7f).contains(*b)) {
         return Err(format!("a byte {b:#04x} that is not printable ASCII"));

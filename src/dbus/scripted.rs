@@ -14,6 +14,8 @@ use crate::{Error, ErrorKind, Result};
 /// A [`Transport`] that replays a script. When the script is used up, a
 /// read times out (a silent bus), or reports the end of the stream after
 /// [`ScriptedTransport::hanging_up`].
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone)]
 pub struct ScriptedTransport {
     incoming: VecDeque<Vec<u8>>,
@@ -31,6 +33,8 @@ impl Default for ScriptedTransport {
 
 impl ScriptedTransport {
     /// An empty script.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn new() -> ScriptedTransport {
         ScriptedTransport {
             incoming: VecDeque::new(),
@@ -42,39 +46,53 @@ impl ScriptedTransport {
     }
 
     /// Then these bytes arrive (in one read, unless [`in_chunks_of`](Self::in_chunks_of)).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn bytes(mut self, bytes: impl Into<Vec<u8>>) -> ScriptedTransport {
         self.incoming.push_back(bytes.into());
         self
     }
 
     /// Then this SASL line arrives, with `\r\n` added.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn line(self, line: &str) -> ScriptedTransport {
         self.bytes(format!("{line}\r\n"))
     }
 
     /// Then this message arrives (its serial must be set).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn message(self, m: &Message) -> Result<ScriptedTransport, WireError> {
         Ok(self.bytes(m.encode()?))
     }
 
     /// Deliver at most `n` bytes per read, to exercise reassembly.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn in_chunks_of(mut self, n: usize) -> ScriptedTransport {
         self.chunk = n.max(1);
         self
     }
 
     /// After the script, the bus closes the connection instead of staying silent.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn hanging_up(mut self) -> ScriptedTransport {
         self.hang_up = true;
         self
     }
 
     /// Everything sent so far, concatenated.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn sent(&self) -> &[u8] {
         &self.sent
     }
 
     /// Whether the whole script was read.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn script_used_up(&self) -> bool {
         self.incoming.is_empty()
     }

@@ -13,6 +13,8 @@ pub const MAX_SIGNATURE: usize = 255;
 pub const MAX_NESTING: usize = 32;
 
 /// One complete D-Bus type.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Type {
     /// `y`
@@ -53,6 +55,8 @@ pub enum Type {
 
 impl Type {
     /// The alignment of values of this type on the wire, in bytes.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn alignment(&self) -> usize {
         match self {
             Type::Byte | Type::Signature | Type::Variant => 1,
@@ -65,6 +69,8 @@ impl Type {
     }
 
     /// Basic types are the ones allowed as dict-entry keys.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn is_basic(&self) -> bool {
         !matches!(
             self,
@@ -116,6 +122,8 @@ impl fmt::Display for Type {
 
 /// Parse a whole signature (a message body's, or an array of types): zero
 /// or more complete types.
+///
+/// See the [example](crate::dbus#examples).
 pub fn parse(sig: &[u8]) -> Result<Vec<Type>, WireError> {
     if sig.len() > MAX_SIGNATURE {
         return Err(bad(format!(

@@ -21,11 +21,15 @@ const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 /// adds it before it starts a unit. systemd sends `JobRemoved` to whoever
 /// queued the job even without `Subscribe` (it tracks the job's requester),
 /// so `Subscribe` is not called.
+///
+/// See the [example](crate::dbus#examples).
 pub const JOB_REMOVED_RULE: &str = "type='signal',sender='org.freedesktop.systemd1',\
     path='/org/freedesktop/systemd1',interface='org.freedesktop.systemd1.Manager',\
     member='JobRemoved'";
 
 /// A transient scope to ask for: `Delegate=yes`, the given processes in it.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     name: String,
@@ -37,6 +41,8 @@ pub struct Scope {
 
 impl Scope {
     /// A scope named `name` (`cgbox-<something>.scope`) holding `pid`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn new(name: &str, pid: u32) -> Result<Scope> {
         unit_name::check(name, ".scope")?;
         Ok(Scope {
@@ -49,6 +55,8 @@ impl Scope {
     }
 
     /// Set the description (`systemctl status` shows it).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn description(mut self, text: &str) -> Scope {
         self.description = text.into();
         self
@@ -56,6 +64,8 @@ impl Scope {
 
     /// Put the scope in `slice` instead of the manager's default
     /// (`system.slice`, or `app.slice` for a user manager).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn slice(mut self, slice: &str) -> Result<Scope> {
         unit_name::check(slice, ".slice")?;
         self.slice = Some(slice.into());
@@ -65,6 +75,8 @@ impl Scope {
     /// Stop the scope when `unit` stops or dies (`BindsTo=` and `After=`,
     /// of the same manager): a job that had to leave a unit for a scope of
     /// its own still ends with that unit, SIGKILL included.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn bound_to(mut self, unit: &str) -> Result<Scope> {
         unit_name::check_any(unit)?;
         self.bound_to = Some(unit.into());
@@ -72,6 +84,8 @@ impl Scope {
     }
 
     /// The unit name.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -85,6 +99,8 @@ impl Scope {
     /// ends as failed (one of its processes was OOM-killed, a stop timed
     /// out) is unloaded all the same, so that runs never leave failed units
     /// behind (`systemd-run --collect` does the same).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn arguments(&self) -> Vec<Value> {
         let prop =
             |name: &str, value: Value| Value::Struct(vec![Value::str(name), Value::variant(value)]);
@@ -121,6 +137,8 @@ impl Scope {
 }
 
 /// A scope systemd started.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeStarted {
     unit: String,
@@ -129,17 +147,23 @@ pub struct ScopeStarted {
 
 impl ScopeStarted {
     /// The unit name.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn unit(&self) -> &str {
         &self.unit
     }
 
     /// The object path of the start job (gone by now).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn job(&self) -> &str {
         &self.job
     }
 }
 
 /// A unit, as systemd names it.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
     name: String,
@@ -149,6 +173,8 @@ pub struct Unit {
 impl Unit {
     /// The unit called `name` (`user@1000.service`, `app-x.scope`), to ask
     /// about without a process in it (see [`Systemd::delegate`]).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn named(name: &str) -> Result<Unit> {
         unit_name::check_any(name)?;
         Ok(Unit {
@@ -158,17 +184,23 @@ impl Unit {
     }
 
     /// The unit name (`cgbox-1.scope`).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The unit's object path.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn path(&self) -> &str {
         &self.path
     }
 
     /// The D-Bus interface that carries the unit's `Delegate` property,
     /// from its type; `None` for types that hold no processes of their own.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn cgroup_interface(&self) -> Option<&'static str> {
         let (_, suffix) = self.name.rsplit_once('.')?;
         Some(match suffix {
@@ -184,6 +216,8 @@ impl Unit {
 }
 
 /// The `JobRemoved(uoss)` signal: a job ended, with its result.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRemoved {
     /// The job's number.
@@ -200,6 +234,8 @@ pub struct JobRemoved {
 impl JobRemoved {
     /// `Ok(None)` when `m` is not `JobRemoved` from the manager object;
     /// an error (what was wrong) when it is, but its body is not `uoss`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn from_signal(m: &Message) -> Result<Option<JobRemoved>, String> {
         if m.kind() != MessageType::Signal
             || m.path() != Some(MANAGER_PATH)
@@ -232,6 +268,8 @@ impl JobRemoved {
 ///
 /// Every method takes a timeout for the whole exchange; the connection is
 /// kept open between calls.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug)]
 pub struct Systemd<T: Transport = UnixTransport> {
     conn: Connection<T>,
@@ -244,6 +282,8 @@ impl Systemd<UnixTransport> {
     ///
     /// Where no bus listens, the error is [`ErrorKind::NotFound`] with the
     /// socket's path (containers and minimal hosts have none).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn connect(bus: BusKind, timeout: Duration) -> Result<Systemd> {
         let deadline = deadline_after(timeout);
         let uid = rustix::process::geteuid().as_raw();
@@ -264,6 +304,8 @@ impl Systemd<UnixTransport> {
 
 impl<T: Transport> Systemd<T> {
     /// Authenticate as `uid` on `transport` and say `Hello`, within `timeout`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn over(transport: T, uid: u32, timeout: Duration) -> Result<Systemd<T>> {
         Systemd::open(transport, uid, deadline_after(timeout))
     }
@@ -276,6 +318,8 @@ impl<T: Transport> Systemd<T> {
     }
 
     /// The connection underneath.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn connection(&self) -> &Connection<T> {
         &self.conn
     }
@@ -284,6 +328,8 @@ impl<T: Transport> Systemd<T> {
     /// its start job `done` (the processes are in it then). Another result
     /// is an error that names it: [`ErrorKind::TimedOut`] for `timeout`,
     /// [`ErrorKind::Bus`] for the others.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn start_delegated_scope(
         &mut self,
         scope: &Scope,
@@ -341,6 +387,8 @@ impl<T: Transport> Systemd<T> {
     }
 
     /// The unit process `pid` is in (`GetUnitByPID`).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn unit_of_pid(&mut self, pid: u32, timeout: Duration) -> Result<Unit> {
         self.unit_by_pid(pid, deadline_after(timeout))
     }
@@ -348,6 +396,8 @@ impl<T: Transport> Systemd<T> {
     /// Whether `unit` has `Delegate=yes`; `None` for unit types without the
     /// property (targets, devices ...: they hold no processes). A unit that
     /// is not loaded is [`ErrorKind::NotFound`].
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn delegate(&mut self, unit: &Unit, timeout: Duration) -> Result<Option<bool>> {
         self.delegate_by(unit, deadline_after(timeout))
     }
@@ -358,6 +408,8 @@ impl<T: Transport> Systemd<T> {
     /// user manager marks its delegated cgroups with no extended attribute,
     /// where the system manager sets `trusted.delegate` and `user.delegate`
     /// to `1` (seen on 252.39).
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn unit_delegates(&mut self, pid: u32, timeout: Duration) -> Result<Option<bool>> {
         let deadline = deadline_after(timeout);
         let unit = self.unit_by_pid(pid, deadline)?;

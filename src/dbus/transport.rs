@@ -13,20 +13,30 @@ use super::address::{Address, BusKind};
 use crate::{Error, ErrorKind, Result};
 
 /// A byte stream to a bus. Every wait is bounded by a deadline.
+///
+/// See the [example](crate::dbus#examples).
 pub trait Transport {
     /// Send all of `bytes`, giving up at `deadline` with
     /// [`ErrorKind::TimedOut`].
+    ///
+    /// See the [example](crate::dbus#examples).
     fn send(&mut self, bytes: &[u8], deadline: Instant) -> Result<()>;
     /// Wait until some bytes arrive, at most until `deadline`
     /// ([`ErrorKind::TimedOut`]), and append them to `buf`: the number of
     /// bytes appended, 0 when the peer closed the connection.
+    ///
+    /// See the [example](crate::dbus#examples).
     fn recv(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> Result<usize>;
     /// The socket this transport talks to, for error messages.
+    ///
+    /// See the [example](crate::dbus#examples).
     fn socket(&self) -> &Path;
 }
 
 /// A connection to a bus on a Unix socket (std's `UnixStream`, with
 /// timeouts set from each deadline).
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug)]
 pub struct UnixTransport {
     stream: UnixStream,
@@ -40,6 +50,8 @@ impl UnixTransport {
     ///
     /// `connect(2)` on a Unix socket returns at once unless the listener's
     /// backlog is full; that one wait is not bounded by a deadline.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn connect(address: &Address, bus: BusKind) -> Result<UnixTransport> {
         let socket = address.display_path();
         let connected = match address {

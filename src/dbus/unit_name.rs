@@ -76,6 +76,8 @@ pub fn check_any(name: &str) -> Result<()> {
 
 /// The object path of unit `name`, as systemd escapes it: bytes other than
 /// `[A-Za-z0-9]` become `_xx` (`cgbox-1.scope` is `cgbox_2d1_2escope`).
+///
+/// See the [example](crate::dbus#examples).
 pub fn object_path(name: &str) -> String {
     let mut path = String::from(UNIT_PATH_PREFIX);
     if name.is_empty() {
@@ -92,6 +94,8 @@ pub fn object_path(name: &str) -> String {
 }
 
 /// The unit name an object path stands for, if it is a unit's path.
+///
+/// See the [example](crate::dbus#examples).
 pub fn from_object_path(path: &str) -> Option<String> {
     let label = path.strip_prefix(UNIT_PATH_PREFIX)?;
     if label == "_" {

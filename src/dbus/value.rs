@@ -4,6 +4,8 @@ use super::signature::Type;
 
 /// One D-Bus value. Arrays carry their element type, so that an empty array
 /// still has a signature.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// `y`
@@ -50,6 +52,8 @@ pub enum Value {
 impl Value {
     /// The type of this value. For an array, its declared element type; a
     /// mismatching element is refused when the value is written.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn type_of(&self) -> Type {
         match self {
             Value::Byte(_) => Type::Byte,
@@ -73,21 +77,29 @@ impl Value {
     }
 
     /// An array of `elem` values.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn array(elem: Type, items: Vec<Value>) -> Value {
         Value::Array { elem, items }
     }
 
     /// A `s` value.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn str(s: impl Into<String>) -> Value {
         Value::Str(s.into())
     }
 
     /// A `v` value holding `inner`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn variant(inner: Value) -> Value {
         Value::Variant(Box::new(inner))
     }
 
     /// The string of a `s`, `o` or `g` value.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) | Value::Path(s) | Value::Signature(s) => Some(s),
@@ -96,6 +108,8 @@ impl Value {
     }
 
     /// The number of a `u` value.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn as_u32(&self) -> Option<u32> {
         match self {
             Value::Uint32(n) => Some(*n),

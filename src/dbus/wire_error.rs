@@ -3,6 +3,8 @@ use std::path::Path;
 
 /// Bytes that are not a valid D-Bus message (or a value that cannot be
 /// written as one): what was wrong, and at which byte of the message.
+///
+/// See the [example](crate::dbus#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireError {
     offset: Option<usize>,
@@ -32,17 +34,23 @@ impl WireError {
     }
 
     /// The byte of the message where the problem was found, when known.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn offset(&self) -> Option<usize> {
         self.offset
     }
 
     /// What was wrong.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// Into the crate error: a protocol violation by the peer at `socket`
     /// while doing `operation`.
+    ///
+    /// See the [example](crate::dbus#examples).
     pub fn into_error(self, operation: impl Into<String>, socket: &Path) -> crate::Error {
         crate::Error::new(crate::ErrorKind::Parse, operation)
             .with_path(socket)

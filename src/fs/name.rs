@@ -10,6 +10,18 @@ use crate::{Error, ErrorKind, Result};
 /// Names a job gives the cgroups it makes inside its box pass (they may be
 /// anything the kernel takes); names cgbox gives pass
 /// [`validate_name`] too.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use cgbox::fs::check_component;
+///
+/// let dir = Path::new("/sys/fs/cgroup/box");
+/// assert!(check_component("anything a job names", dir).is_ok());
+/// assert!(check_component("..", dir).is_err());
+/// assert!(check_component("a/b", dir).is_err());
+/// ```
 pub fn check_component(name: &str, dir: &Path) -> Result<()> {
     let why = if name.is_empty() {
         "it is empty"
@@ -51,6 +63,17 @@ const KERNEL_PREFIXES: [&str; 11] = [
 /// the name of a kernel interface file (`cgroup.procs`, `memory.max` ...).
 /// So that every box can be named on a command line and shown on a
 /// terminal as it is.
+///
+/// # Examples
+///
+/// ```
+/// use cgbox::fs::validate_name;
+///
+/// assert!(validate_name("build-42").is_ok());
+/// for bad in ["", ".hidden", "-rf", "a/b", "memory.max", "cgroup.procs"] {
+///     assert!(validate_name(bad).is_err(), "{bad}");
+/// }
+/// ```
 pub fn validate_name(name: &str) -> Result<()> {
     let first = name.chars().next();
     let kernel_file = name

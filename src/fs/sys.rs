@@ -1,4 +1,6 @@
 //! [`SysFs`]: the real backend, on rustix system calls.
+//!
+//! See the [example](crate::fs::SysFs#examples).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -11,6 +13,8 @@ use super::{Access, CgroupFs, Handle, check_component};
 use crate::{Error, ErrorKind, Result};
 
 /// `CGROUP2_SUPER_MAGIC` from `linux/magic.h`.
+///
+/// See the [example](crate::fs::SysFs#examples).
 pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// The real backend.
@@ -21,6 +25,39 @@ pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// Every open is `O_CLOEXEC | O_NOFOLLOW` and relative to a directory fd,
 /// walked one component at a time, so no symlink is ever followed inside
 /// the cgroup tree.
+///
+/// # Examples
+///
+/// On a fixture tree (a directory treated as `/`):
+///
+/// ```
+/// use std::path::Path;
+/// use cgbox::fs::{CgroupFs, SysFs, read_string};
+///
+/// let tree = tempfile::tempdir()?;
+/// std::fs::create_dir_all(tree.path().join("sys/fs/cgroup/job"))?;
+/// std::fs::write(tree.path().join("sys/fs/cgroup/job/memory.current"), "4096\n")?;
+/// let fs = SysFs::rooted(tree.path())?;
+/// assert!(!fs.checks_magic());
+/// assert_eq!(fs.root(), tree.path());
+/// let job = fs.open_dir(Path::new("/sys/fs/cgroup/job"))?;
+/// assert_eq!(read_string(&fs, &job, "memory.current")?, "4096\n");
+/// let _fd = job.fd(); // raw access, for spawning inside
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// On the live system it opens only cgroup2 (checked with `fstatfs`
+/// against [`CGROUP2_SUPER_MAGIC`]):
+///
+/// ```no_run
+/// use std::path::Path;
+/// use cgbox::fs::{CgroupFs, SysFs};
+///
+/// let fs = SysFs::new()?;
+/// assert!(fs.checks_magic());
+/// assert!(fs.open_dir(Path::new("/proc")).is_err()); // not cgroup2: refused
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct SysFs {
     root: PathBuf,
@@ -30,6 +67,8 @@ pub struct SysFs {
 }
 
 /// An open cgroup directory of [`SysFs`].
+///
+/// See the [example](crate::fs::SysFs#examples).
 #[derive(Debug)]
 pub struct SysDir {
     fd: OwnedFd,
@@ -37,6 +76,8 @@ pub struct SysDir {
 }
 
 /// A kept interface file of [`SysFs`].
+///
+/// See the [example](crate::fs::SysFs#examples).
 #[derive(Debug)]
 pub struct SysFile {
     fd: OwnedFd,
@@ -57,6 +98,8 @@ impl Handle for SysFile {
 
 impl SysDir {
     /// The directory fd, for callers that need raw access (spawning inside).
+    ///
+    /// See the [example](crate::fs::SysFs#examples).
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -64,6 +107,8 @@ impl SysDir {
 
 impl SysFile {
     /// The file fd.
+    ///
+    /// See the [example](crate::fs::SysFs#examples).
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -76,11 +121,15 @@ const DIR_FLAGS: OFlags = OFlags::DIRECTORY
 
 impl SysFs {
     /// The live system, rooted at `/`, writing only to cgroup2.
+    ///
+    /// See the [example](crate::fs::SysFs#examples).
     pub fn new() -> Result<SysFs> {
         SysFs::open_root(Path::new("/"), true)
     }
 
     /// Treat `dir` as `/` (for fixture trees). The cgroup2 check is off.
+    ///
+    /// See the [example](crate::fs::SysFs#examples).
     pub fn rooted(dir: impl AsRef<Path>) -> Result<SysFs> {
         SysFs::open_root(dir.as_ref(), false)
     }
@@ -101,11 +150,15 @@ impl SysFs {
     }
 
     /// Whether this backend checks that directories are on cgroup2.
+    ///
+    /// See the [example](crate::fs::SysFs#examples).
     pub fn checks_magic(&self) -> bool {
         self.check_magic
     }
 
     /// The directory treated as `/`.
+    ///
+    /// See the [example](crate::fs::SysFs#examples).
     pub fn root(&self) -> &Path {
         &self.root
     }

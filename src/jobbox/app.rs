@@ -1,17 +1,5 @@
-//! [`App`]: the long-lived `<home>/<app>/agents` directories, opened once
-//! and shared by every box of the app, with listing and reaping.
-//!
-//! `<app>` and `agents` are made when missing and never removed by a box
-//! ending, a run or a reap: an administrator's settings on them stay, and
-//! concurrent runs never lose the directory under their feet. Only
-//! [`App::remove`], an explicit request, removes an empty app tree.
-//!
-//! A box is *owned* while the handle that made it lives: it holds the
-//! `flock` of the box's directory, which the kernel releases when the
-//! owner's process dies. A box given up on purpose ([`JobBox::keep`]) is
-//! *kept*, marked with the `user.cgbox.kept` xattr. Everything else is a
-//! leftover (empty) or an orphan (its owner died with processes inside),
-//! which is what [`App::reap`] cleans.
+//! [`App`]: the long-lived `<home>/<app>/agents` directories (documented
+//! on [`App`]: this module is private).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,10 +13,14 @@ use crate::placement::Placement;
 use crate::{Error, ErrorKind, Result};
 
 /// The xattr that marks a box kept on purpose: reap leaves it alone.
+///
+/// See the [example](crate::jobbox#examples).
 pub const KEPT_XATTR: &str = "user.cgbox.kept";
 
 /// An empty box nobody holds is a leftover only once it is this old: a box
 /// made a moment ago may not be locked by its maker yet.
+///
+/// See the [example](crate::jobbox#examples).
 pub const LEFTOVER_AGE: Duration = Duration::from_secs(2);
 
 /// `<home>`, `<home>/<app>` and `<home>/<app>/agents`, open.
@@ -45,7 +37,63 @@ pub(crate) struct AppDirs<F: CgroupFs> {
     pub(crate) settled: std::sync::atomic::AtomicBool,
 }
 
-/// The boxes of one app at one home. See the [module docs](self).
+/// The boxes of one app at one home: the long-lived `<home>/<app>/agents`
+/// directories, opened once and shared by every box of the app, with
+/// listing and reaping.
+///
+/// `<app>` and `agents` are made when missing and never removed by a box
+/// ending, a run or a reap: an administrator's settings on them stay, and
+/// concurrent runs never lose the directory under their feet. Only
+/// [`App::remove`], an explicit request, removes an empty app tree.
+///
+/// A box is *owned* while the handle that made it lives: it holds the
+/// `flock` of the box's directory, which the kernel releases when the
+/// owner's process dies. A box given up on purpose ([`JobBox::keep`]) is
+/// *kept*, marked with the `user.cgbox.kept` xattr ([`KEPT_XATTR`]).
+/// Everything else is a leftover (empty) or an orphan (its owner died with
+/// processes inside), which is what [`App::reap`] cleans.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::{App, Builder};
+///
+/// let fake = Arc::new(FakeFs::new());
+/// let app = App::open(fake.clone(), "sandbox")?; // discovery, once
+/// assert_eq!(app.name(), "sandbox");
+/// assert_eq!(app.agents_path().to_str(), Some("/sys/fs/cgroup/sandbox/agents"));
+/// assert_eq!(app.placement().kind.as_str(), "root");
+///
+/// let a = Builder::new().name("a").create_in(&app)?;
+/// let b = Builder::new().name("b").create_in(&app)?;
+/// Builder::new().name("k").create_in(&app)?.keep();
+/// let listing = app.list()?;
+/// let who: Vec<(&str, &str, &str)> = listing
+///     .boxes
+///     .iter()
+///     .map(|e| (e.name.as_str(), e.ownership(), e.activity()))
+///     .collect();
+/// assert_eq!(who, [("a", "owned", "empty"), ("b", "owned", "empty"), ("k", "kept", "empty")]);
+///
+/// // b's owner dies with b's job still running: the kernel drops its lock.
+/// fake.spawn("sandbox/agents/b")?;
+/// std::mem::forget(b);
+/// fake.release_lock("sandbox/agents/b")?;
+/// let reaped = app.reap(false, Duration::from_secs(5))?;
+/// assert_eq!((reaped.orphans, reaped.owned, reaped.kept), (vec!["b".to_owned()], vec!["a".to_owned()], vec!["k".to_owned()]));
+/// let reaped = app.reap(true, Duration::from_secs(5))?; // orphans too
+/// assert_eq!(reaped.killed, ["b"]);
+///
+/// // Another handle on a box, by name, and the app tree gone on request.
+/// app.open_box("k")?.destroy()?;
+/// drop(a);
+/// app.remove()?;
+/// assert_eq!(fake.cgroups(), ["/"]);
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct App<F: CgroupFs> {
     pub(crate) fs: Arc<F>,
@@ -69,6 +117,8 @@ impl<F: CgroupFs> App<F> {
     /// Find the home of this process's boxes ([`crate::placement`]) and
     /// open `<home>/<app>/agents`, making what is missing. Discovery runs
     /// once here; boxes made from the handle cost no more probing.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn open(fs: Arc<F>, app: &str) -> Result<App<F>> {
         validate_name(app)?;
         let placement = Discovery::probe(&*fs, app).require_placement()?;
@@ -82,6 +132,8 @@ impl<F: CgroupFs> App<F> {
     /// open the app there. The scope ends by itself when the process's last
     /// box and the process itself are gone. Where no manager answers, the
     /// refusal is returned with what the manager said in its detail.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn open_asking_systemd(fs: Arc<F>, app: &str, timeout: Duration) -> Result<App<F>> {
         use crate::systemd_scope::{ManagerOracle, enter_delegated_scope, manager_for, scope_name};
         validate_name(app)?;
@@ -132,6 +184,8 @@ impl<F: CgroupFs> App<F> {
 
     /// Open `<home>/<app>/agents` at a home already found (or named by the
     /// caller: [`Placement::explicit`]), making what is missing.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn open_at(fs: Arc<F>, placement: Placement, app: &str) -> Result<App<F>> {
         validate_name(app)?;
         let home = fs.open_dir(&placement.home)?;
@@ -168,6 +222,8 @@ impl<F: CgroupFs> App<F> {
     }
 
     /// Open `<home>/<app>/agents` if it exists, making nothing.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn existing(fs: Arc<F>, placement: Placement, app: &str) -> Result<Option<App<F>>> {
         validate_name(app)?;
         let home = fs.open_dir(&placement.home)?;
@@ -196,27 +252,37 @@ impl<F: CgroupFs> App<F> {
     }
 
     /// The app's name.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn name(&self) -> &str {
         &self.dirs.name
     }
 
     /// Where the boxes go, and why.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn placement(&self) -> &Placement {
         &self.dirs.placement
     }
 
     /// `<home>/<app>/agents`: the directory that holds the boxes.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn agents_path(&self) -> &Path {
         self.dirs.agents.path()
     }
 
     /// The backend.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn fs(&self) -> &Arc<F> {
         &self.fs
     }
 
     /// Open an existing box by name. The handle does not own the box:
     /// dropping it leaves the box alone; [`JobBox::destroy`] still ends it.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn open_box(&self, name: &str) -> Result<JobBox<F>> {
         validate_name(name)?;
         let dir = self.fs.open_child(&self.dirs.agents, name).map_err(|e| {
@@ -233,6 +299,8 @@ impl<F: CgroupFs> App<F> {
     /// Every box of the app, sorted by name, with its state; entries that
     /// are not boxes cgbox can address are listed apart, never skipped
     /// silently.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn list(&self) -> Result<Listing> {
         let mut out = Listing::default();
         for name in self.fs.child_names(&self.dirs.agents)? {
@@ -298,6 +366,8 @@ impl<F: CgroupFs> App<F> {
     /// with `orphans`, the boxes whose owner died with processes inside
     /// (killed first). Owned and kept boxes are never touched. Goes on past
     /// entries it cannot handle and names them.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn reap(&self, orphans: bool, timeout: Duration) -> Result<Reaped> {
         let fs = &*self.fs;
         let mut out = Reaped::default();
@@ -356,6 +426,8 @@ impl<F: CgroupFs> App<F> {
     }
 
     /// Remove the app tree, `agents` and `<app>`, when no box is left in it.
+    ///
+    /// See the [example](crate::jobbox::App#examples).
     pub fn remove(self) -> Result<()> {
         let fs = &*self.fs;
         let busy = |e: Error| {
@@ -425,6 +497,8 @@ pub(crate) fn explain_mkdir(e: Error) -> Error {
 }
 
 /// Who holds a box.
+///
+/// See the [example](crate::App#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
     /// A live handle holds its lock (a running `cgbox run`, a library user).
@@ -436,6 +510,8 @@ pub enum Owner {
 }
 
 /// One box as [`App::list`] sees it.
+///
+/// See the [example](crate::App#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoxEntry {
     /// Its name.
@@ -453,6 +529,8 @@ pub struct BoxEntry {
 impl BoxEntry {
     /// One word for the box: `owned`, `kept`, `orphaned` (nobody holds it
     /// and processes run in it) or `leftover` (nobody holds it, empty).
+    ///
+    /// See the [example](crate::App#examples).
     pub fn ownership(&self) -> &'static str {
         match (self.owner, self.populated) {
             (Owner::Owned, _) => "owned",
@@ -463,6 +541,8 @@ impl BoxEntry {
     }
 
     /// One word for what runs in it: `frozen`, `running` or `empty`.
+    ///
+    /// See the [example](crate::App#examples).
     pub fn activity(&self) -> &'static str {
         match (self.frozen, self.populated) {
             (Some(true), _) => "frozen",
@@ -474,6 +554,8 @@ impl BoxEntry {
 }
 
 /// An entry of `agents` that cgbox cannot treat as a box, and why.
+///
+/// See the [example](crate::App#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OddEntry {
     /// The entry's name, as the directory reads.
@@ -483,6 +565,8 @@ pub struct OddEntry {
 }
 
 /// What [`App::list`] found.
+///
+/// See the [example](crate::App#examples).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Listing {
     /// The boxes, sorted by name.
@@ -492,6 +576,8 @@ pub struct Listing {
 }
 
 /// What [`App::reap`] did.
+///
+/// See the [example](crate::App#examples).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Reaped {
     /// Empty boxes nobody owned, removed.

@@ -16,6 +16,8 @@ use crate::placement::{DELEGATE_XATTRS, Placement};
 use crate::{Error, ErrorKind, Result};
 
 /// What to do with a limit that cannot be applied.
+///
+/// See the [example](crate::Builder#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
     /// Fail box creation, leaving nothing behind.
@@ -27,6 +29,8 @@ pub enum Policy {
 }
 
 /// A limit (or controller) that was not applied under [`Policy::BestEffort`].
+///
+/// See the [example](crate::Builder#examples).
 #[derive(Debug, Clone)]
 pub struct Skipped {
     /// The interface file, or the controller, that was skipped.
@@ -36,6 +40,43 @@ pub struct Skipped {
 }
 
 /// Describes a box to create. See the [module docs](super).
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::kill::KillMethod;
+/// use cgbox::{Builder, Limits, Policy, Size};
+///
+/// let fake = Arc::new(FakeFs::with_controllers(&["cpu", "pids"])); // no memory
+/// let builder = Builder::new()
+///     .app("ci")
+///     .name("step-1")
+///     .limits(Limits::new().memory_max(Size::parse("1G")?).cpus(2.0).pids_max(512))
+///     .kill_method(KillMethod::Auto)
+///     .timeout(Duration::from_secs(30));
+///
+/// // Strict, the default: all or nothing.
+/// assert!(builder.clone().create(fake.clone()).is_err());
+/// assert_eq!(fake.cgroups(), ["/"]);
+///
+/// // Best effort: what can be applied is, the rest is said.
+/// let job = builder.policy(Policy::BestEffort).create(fake.clone())?;
+/// let skipped: Vec<&str> = job.skipped().iter().map(|s| s.what.as_str()).collect();
+/// assert_eq!(skipped, ["memory"]);
+/// assert_eq!(job.path(), Path::new("/sys/fs/cgroup/ci/agents/step-1"));
+///
+/// // A home named by the caller instead of the delegated one.
+/// fake.mkdir_p("services/runner")?;
+/// let job = Builder::new().parent("/sys/fs/cgroup/services/runner").create(fake.clone())?;
+/// assert!(job.path().starts_with("/sys/fs/cgroup/services/runner/cgbox/agents"));
+/// # Ok::<(), cgbox::Error>(())
+/// ```
+///
+/// Many boxes of one app: [`Builder::create_in`] (see the [example](crate::App#examples) of [`App`]).
 #[derive(Debug, Clone)]
 pub struct Builder {
     app: String,
@@ -59,6 +100,8 @@ const ATTEMPTS: u32 = 5;
 
 impl Builder {
     /// A box of app `cgbox`, named by a fresh UUID v4, without limits.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn new() -> Builder {
         Builder {
             app: "cgbox".into(),
@@ -72,24 +115,32 @@ impl Builder {
     }
 
     /// The subtree under the home: boxes live at `<home>/<app>/agents/<name>`.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn app(mut self, app: impl Into<String>) -> Builder {
         self.app = app.into();
         self
     }
 
     /// The box's name (default: a UUID v4).
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
     }
 
     /// The limits to apply.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn limits(mut self, limits: Limits) -> Builder {
         self.limits = limits;
         self
     }
 
     /// Strict (the default) or best-effort.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn policy(mut self, policy: Policy) -> Builder {
         self.policy = policy;
         self
@@ -98,18 +149,24 @@ impl Builder {
     /// Use this absolute cgroup directory as the home of the boxes instead
     /// of finding the delegated one ([`crate::placement`]). The caller
     /// vouches that it may manage it.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn parent(mut self, parent: impl Into<PathBuf>) -> Builder {
         self.parent = Some(parent.into());
         self
     }
 
     /// How the box is killed when it ends.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn kill_method(mut self, method: KillMethod) -> Builder {
         self.kill_method = method;
         self
     }
 
     /// How long ending the box may take.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn timeout(mut self, timeout: Duration) -> Builder {
         self.timeout = timeout;
         self
@@ -120,6 +177,8 @@ impl Builder {
     /// changed `cgroup.subtree_control`, and no `<app>` or `agents` that
     /// this call made. To make many boxes, open an [`App`] once and use
     /// [`Builder::create_in`].
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn create<F: CgroupFs>(self, fs: Arc<F>) -> Result<JobBox<F>> {
         // Bad input is refused before anything is looked at.
         let (name, writes) = self.checked()?;
@@ -139,6 +198,8 @@ impl Builder {
     /// On error nothing of the box is left and no level's
     /// `cgroup.subtree_control` is changed; `<app>` and `agents` stay: they
     /// are long-lived.
+    ///
+    /// See the [example](crate::jobbox::Builder#examples).
     pub fn create_in<F: CgroupFs>(&self, app: &App<F>) -> Result<JobBox<F>> {
         let (name, writes) = self.checked()?;
         self.create_checked(app, name, &writes)

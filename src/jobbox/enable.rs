@@ -26,6 +26,8 @@ const STATS_CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
 
 /// The leaf this process moves itself into when it is alone in a non-root
 /// home that must give boxes controllers (`cgbox prepare` uses it too).
+///
+/// See the [example](crate::jobbox#examples).
 pub const LEAF: &str = "init";
 
 /// What [`enable`] changed, so that a failed creation can take it back.

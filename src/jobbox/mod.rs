@@ -12,6 +12,34 @@
 //! and logs what failed; [`JobBox::keep`] opts out and marks the box kept.
 //! While a handle made by a builder lives, it holds the box's `flock`, so
 //! that `reap` can tell a live box from an orphan (see [`App`]).
+//!
+//! # Examples
+//!
+//! The layout, and the boxes of an app listed without opening it:
+//!
+//! ```
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use cgbox::fs::FakeFs;
+//! use cgbox::jobbox::{self, AGENTS, DEFAULT_TIMEOUT, KEPT_XATTR, LEFTOVER_AGE};
+//! use cgbox::Builder;
+//!
+//! let fake = Arc::new(FakeFs::new());
+//! let job = Builder::new().app("ci").name("step").create(fake.clone())?;
+//! assert_eq!(job.path(), Path::new("/sys/fs/cgroup/ci").join(AGENTS).join("step"));
+//! let listing = jobbox::list(fake.clone(), Path::new("/sys/fs/cgroup"), "ci")?;
+//! assert_eq!(listing.boxes[0].name, "step");
+//! assert_eq!(DEFAULT_TIMEOUT.as_secs(), 10); // what destroy and Drop give a box
+//! let kept = job.keep();
+//! assert_eq!(fake.xattr("ci/agents/step", KEPT_XATTR), Some(b"1".to_vec()));
+//! assert!(LEFTOVER_AGE.as_secs() >= 1); // a younger empty box is never reaped
+//! # let _ = kept;
+//! # Ok::<(), cgbox::Error>(())
+//! ```
+//!
+//! A whole lifecycle is on [`JobBox`], many boxes of one app on [`App`],
+//! creation on [`Builder`]; [`LEAF`] is the leaf a home's own processes go to
+//! (see [`prepare`](crate::prepare)).
 
 mod app;
 mod builder;
@@ -38,12 +66,66 @@ use crate::kill::{self, KillMethod};
 use crate::placement::Placement;
 
 /// The directory under `<home>/<app>/` that holds the boxes.
+///
+/// See the [example](crate::jobbox#examples).
 pub const AGENTS: &str = "agents";
 
 /// How long `destroy` and `Drop` give a box to empty and go.
+///
+/// See the [example](crate::jobbox#examples).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One box. See the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::{Builder, JobBox, Limits, Size};
+///
+/// let fake = Arc::new(FakeFs::new());
+/// let mut job = Builder::new()
+///     .name("build-7")
+///     .limits(Limits::new().memory_max(Size::parse("256M")?).pids_max(64))
+///     .create(fake.clone())?;
+/// assert_eq!(job.name(), "build-7");
+/// assert_eq!(job.path(), Path::new("/sys/fs/cgroup/cgbox/agents/build-7"));
+/// assert_eq!(job.app().name(), "cgbox");
+/// assert!(job.skipped().is_empty());
+/// job.set_timeout(Duration::from_secs(5)); // for kill, freeze, thaw and destroy
+///
+/// // Processes: started inside (JobBox::spawn on Linux), or moved in.
+/// let started = fake.spawn("cgbox/agents/build-7")?;
+/// let outside = fake.spawn("")?;
+/// job.move_pid(outside)?;
+/// assert!(job.is_populated()?);
+/// let mut pids = job.pids()?;
+/// pids.sort();
+/// assert_eq!(pids, [started, outside]);
+/// assert_eq!(job.stats()?.pids_current(), Some(2));
+/// assert_eq!(job.sampler()?.sample()?.pids_current, Some(2));
+///
+/// job.freeze()?; // returns once the kernel says frozen
+/// job.thaw()?;
+/// job.kill()?; // every process, and returns once the box is empty
+/// assert!(!job.is_populated()?);
+///
+/// // Another handle on the same box, by name: it does not own the box.
+/// let again = JobBox::open(fake.clone(), "cgbox", "build-7")?;
+/// assert_eq!(again.path(), job.path());
+/// drop(again); // the box stays
+/// job.destroy()?; // kill, wait, remove
+/// assert_eq!(fake.cgroups(), ["/", "/cgbox", "/cgbox/agents"]);
+///
+/// // keep(): the box outlives its handle (marked kept: reaping leaves it).
+/// let path = Builder::new().name("kept").create(fake.clone())?.keep();
+/// assert_eq!(path, Path::new("/sys/fs/cgroup/cgbox/agents/kept"));
+/// JobBox::open_in(fake.clone(), Path::new("/sys/fs/cgroup"), "cgbox", "kept")?.destroy()?;
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct JobBox<F: CgroupFs> {
     app: App<F>,
@@ -93,6 +175,8 @@ impl<F: CgroupFs> JobBox<F> {
     /// Open an existing box of `app` by name, at the home this process's
     /// boxes go to. The handle does not own the box: dropping it leaves the
     /// box alone; [`JobBox::destroy`] still ends it.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn open(fs: Arc<F>, app: &str, name: &str) -> Result<JobBox<F>> {
         crate::fs::validate_name(name)?;
         crate::fs::validate_name(app)?;
@@ -101,11 +185,15 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// Open an existing box under an explicit home.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn open_in(fs: Arc<F>, home: &Path, app: &str, name: &str) -> Result<JobBox<F>> {
         JobBox::open_at(fs, Placement::explicit(home), app, name)
     }
 
     /// Open an existing box at a home already found.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn open_at(fs: Arc<F>, placement: Placement, app: &str, name: &str) -> Result<JobBox<F>> {
         crate::fs::validate_name(name)?;
         match App::existing(fs, placement, app)? {
@@ -115,16 +203,22 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// The box's name.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The absolute path of the box directory.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// The app the box belongs to.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn app(&self) -> &App<F> {
         &self.app
     }
@@ -152,17 +246,23 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// How long kill, freeze, thaw and destroy may take from now on.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 
     /// What best-effort creation did not apply.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
     }
 
     /// Move a process into the box (one `write(2)`). `EINVAL`, which a
     /// task still being created can give, is retried briefly.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn move_pid(&self, pid: u32) -> Result<()> {
         let fs = self.fs();
         let text = pid.to_string();
@@ -200,11 +300,15 @@ impl<F: CgroupFs> JobBox<F> {
 
     /// Whether any process is in the box or below it (one `pread`). A
     /// damaged `cgroup.events` is an error, never "empty".
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn is_populated(&self) -> Result<bool> {
         Ok(kill::read_events(&**self.fs(), &self.events)?.populated)
     }
 
     /// Every PID in the box and in cgroups below it.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn pids(&self) -> Result<Vec<u32>> {
         Ok(kill::subtree_pids(&**self.fs(), &self.dir)?
             .into_iter()
@@ -212,17 +316,23 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// Every statistic of the box (see [`Stats`](crate::stats::Stats)).
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn stats(&self) -> Result<crate::stats::Stats> {
         crate::stats::Stats::read(&**self.fs(), &self.dir)
     }
 
     /// A sampler that keeps the box's hot files open.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn sampler(&self) -> Result<crate::stats::Sampler<F>> {
         crate::stats::Sampler::new(self.fs().clone(), &self.dir)
     }
 
     /// Kill every process in the box (and below) and wait until it is empty.
     /// A box removed from outside counts as killed.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn kill(&self) -> Result<()> {
         let fs = &**self.fs();
         let deadline = deadline(fs, self.timeout);
@@ -245,11 +355,15 @@ impl<F: CgroupFs> JobBox<F> {
     }
 
     /// Freeze the box and wait until the kernel reports it frozen.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn freeze(&self) -> Result<()> {
         self.set_frozen(true)
     }
 
     /// Thaw the box and wait until the kernel reports it thawed.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn thaw(&self) -> Result<()> {
         self.set_frozen(false)
     }
@@ -267,6 +381,8 @@ impl<F: CgroupFs> JobBox<F> {
 
     /// Kill, wait until empty, and remove the box with any cgroups the job
     /// made inside it. `<app>` and `agents` stay (see [`App::remove`]).
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn destroy(mut self) -> Result<()> {
         self.cleanup = false;
         self.end_box()
@@ -274,6 +390,8 @@ impl<F: CgroupFs> JobBox<F> {
 
     /// Stop owning the box: it stays after the handle is dropped, marked
     /// kept so that reaping leaves it alone. Returns its path.
+    ///
+    /// See the [example](crate::jobbox::JobBox#examples).
     pub fn keep(mut self) -> PathBuf {
         self.cleanup = false;
         if let Err(e) = self.fs().write_xattr(&self.dir, KEPT_XATTR, b"1") {
@@ -304,6 +422,8 @@ impl<F: CgroupFs> Drop for JobBox<F> {
 }
 
 /// The boxes of `app` at `home`; none when the app does not exist there.
+///
+/// See the [example](crate::jobbox#examples).
 pub fn list<F: CgroupFs>(fs: Arc<F>, home: &Path, app: &str) -> Result<Listing> {
     match App::existing(fs, Placement::explicit(home), app)? {
         Some(a) => a.list(),

@@ -10,6 +10,8 @@ use crate::limits::{LimitWrite, Limits, controllers_of};
 use crate::parse::value::{self, MaxOr};
 
 /// What [`JobBox::set_limits`] changed, and what the caller should know.
+///
+/// See the [example](crate::JobBox::set_limits).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changed {
     /// Each file written: its name, the value before and the value now.
@@ -45,6 +47,32 @@ impl<F: CgroupFs> JobBox<F> {
     /// `memory.max` under `memory.current` (the kernel reclaims, and may
     /// OOM-kill), `pids.max` under `pids.current` (no new process starts;
     /// the running ones live on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cgbox::fs::FakeFs;
+    /// use cgbox::{Builder, Limits, Size};
+    ///
+    /// let fake = Arc::new(FakeFs::new());
+    /// let job = Builder::new()
+    ///     .name("agent")
+    ///     .limits(Limits::new().memory_max(Size::parse("512M")?))
+    ///     .create(fake.clone())?;
+    /// fake.set_file("cgbox/agents/agent", "memory.current", "314572800\n")?; // 300 MiB in use
+    ///
+    /// // pids has no controller yet: it is enabled on the way.
+    /// let changed = job.set_limits(&Limits::new().memory_max(Size::parse("256M")?).pids_max(100))?;
+    /// let files: Vec<(&str, &str, &str)> = changed
+    ///     .written
+    ///     .iter()
+    ///     .map(|(f, before, now)| (f.as_str(), before.as_str(), now.as_str()))
+    ///     .collect();
+    /// assert_eq!(files, [("memory.max", "536870912", "268435456"), ("pids.max", "max", "100")]);
+    /// assert!(changed.warnings[0].starts_with("memory.max is now 268435456, below memory.current 314572800"));
+    /// # Ok::<(), cgbox::Error>(())
+    /// ```
     pub fn set_limits(&self, limits: &Limits) -> Result<Changed> {
         let writes = limits.writes()?;
         let fs = &**self.fs();

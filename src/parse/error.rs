@@ -2,6 +2,8 @@ use std::fmt;
 
 /// Content that could not be parsed: which line (1-based, 0 for the whole
 /// content) and what was wrong with it.
+///
+/// See the [example](crate::parse#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     line: usize,
@@ -17,16 +19,22 @@ impl ParseError {
     }
 
     /// The 1-based line number, or 0 when the error concerns the whole content.
+    ///
+    /// See the [example](crate::parse#examples).
     pub fn line(&self) -> usize {
         self.line
     }
 
     /// What was wrong.
+    ///
+    /// See the [example](crate::parse#examples).
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// Into the crate error, naming the file it came from.
+    ///
+    /// See the [example](crate::parse#examples).
     pub fn into_error(self, path: &std::path::Path) -> crate::Error {
         crate::Error::new(crate::ErrorKind::Parse, "parse")
             .with_path(path)

@@ -4,11 +4,26 @@
 //! The one parser of this file. A damaged file is an error, never "empty":
 //! a kill that took damage for "nothing to kill" would return without
 //! killing anything.
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::parse::events;
+//!
+//! let e = events::parse("populated 0\nfrozen 1\n")?;
+//! assert_eq!((e.populated, e.frozen), (false, Some(true)));
+//! assert_eq!(events::parse("populated 1\n")?.frozen, None); // before Linux 5.2
+//! assert!(events::parse("populated 2\n").is_err()); // damage, never "empty"
+//! assert!(events::parse("").is_err());
+//! # Ok::<(), cgbox::parse::ParseError>(())
+//! ```
 
 use super::ParseError;
 use super::keyed::flat_numbered;
 
 /// The state `cgroup.events` reports.
+///
+/// See the [example](crate::parse::events#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Events {
     /// `populated`: a live process is in the cgroup or below it.
@@ -19,6 +34,8 @@ pub struct Events {
 
 /// Parse `cgroup.events`. `populated` must be there; every value must be
 /// `0` or `1`; a key must not repeat; unknown keys are skipped.
+///
+/// See the [example](crate::parse::events#examples).
 pub fn parse(content: &str) -> Result<Events, ParseError> {
     scan(content).map_err(|(line, why)| ParseError::new(line, why))
 }

@@ -3,6 +3,24 @@
 //! Flat keyed (`cpu.stat`, `memory.stat`, `memory.events`, `cgroup.events`):
 //! one `key value` pair a line. Nested keyed (`io.stat`, PSI files): a key,
 //! then `sub=value` pairs. Both iterate without allocating.
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::parse::keyed::{flat, flat_numbered, nested};
+//!
+//! let pairs: Vec<(&str, &str)> = flat("usage_usec 5\nuser_usec 3\n").collect::<Result<_, _>>()?;
+//! assert_eq!(pairs, [("usage_usec", "5"), ("user_usec", "3")]);
+//! let numbered: Vec<_> = flat_numbered("a 1\n\nb 2\n").collect::<Result<_, _>>()?;
+//! assert_eq!(numbered, [(1, "a", "1"), (3, "b", "2")]);
+//! assert!(flat("a  1\n").next().unwrap().is_err()); // two spaces: damage
+//!
+//! let line = nested("259:0 rbytes=4096 wbytes=0\n").next().unwrap();
+//! assert_eq!(line.key, "259:0");
+//! let fields: Vec<_> = line.fields().collect::<Result<_, _>>()?;
+//! assert_eq!(fields, [("rbytes", "4096"), ("wbytes", "0")]);
+//! # Ok::<(), cgbox::parse::ParseError>(())
+//! ```
 
 use super::ParseError;
 use super::token::{is_word, lines};
@@ -12,11 +30,15 @@ use super::token::{is_word, lines};
 /// Each item is one non-empty line, which must be exactly `key value` with
 /// one space, as the kernel prints it; anything else is an error for that
 /// line only, and iteration goes on.
+///
+/// See the [example](crate::parse::keyed#examples).
 pub fn flat(content: &str) -> impl Iterator<Item = Result<(&str, &str), ParseError>> {
     flat_numbered(content).map(|item| item.map(|(_, k, v)| (k, v)))
 }
 
 /// Like [`flat`], with each pair's 1-based line number.
+///
+/// See the [example](crate::parse::keyed#examples).
 pub fn flat_numbered(
     content: &str,
 ) -> impl Iterator<Item = Result<(usize, &str, &str), ParseError>> {
@@ -30,6 +52,8 @@ pub fn flat_numbered(
 }
 
 /// One line of a nested-keyed file: its key and its `sub=value` fields.
+///
+/// See the [example](crate::parse::keyed#examples).
 #[derive(Debug, Clone, Copy)]
 pub struct NestedLine<'a> {
     /// 1-based line number.
@@ -42,6 +66,8 @@ pub struct NestedLine<'a> {
 impl<'a> NestedLine<'a> {
     /// The `sub=value` fields, one space apart; a field without `=` (or an
     /// empty one, from a doubled space) is an error.
+    ///
+    /// See the [example](crate::parse::keyed#examples).
     pub fn fields(&self) -> impl Iterator<Item = Result<(&'a str, &'a str), ParseError>> + 'a {
         let line = self.line;
         let rest = self.rest;
@@ -58,6 +84,8 @@ impl<'a> NestedLine<'a> {
 }
 
 /// Iterator over the lines of a nested-keyed file.
+///
+/// See the [example](crate::parse::keyed#examples).
 pub fn nested(content: &str) -> impl Iterator<Item = NestedLine<'_>> {
     lines(content).map(|(line, text)| {
         let (key, rest) = text.split_once(' ').unwrap_or((text, ""));

@@ -1,6 +1,25 @@
 //! `/proc/<pid>/mountinfo` (proc(5)): one mount a line.
 //!
 //! `36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
+//!
+//! # Examples
+//!
+//! ```
+//! use std::path::Path;
+//! use cgbox::parse::mountinfo::{parse, unescape};
+//!
+//! let mounts = parse(
+//!     "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n\
+//!      41 31 0:38 / /run/my\\040cgroup ro - cgroup2 cgroup2 rw\n",
+//! )?;
+//! assert_eq!(mounts[0].fstype, "cgroup2");
+//! assert_eq!(mounts[0].mount_point, Path::new("/sys/fs/cgroup"));
+//! assert!(!mounts[0].is_read_only());
+//! assert_eq!(mounts[1].mount_point, Path::new("/run/my cgroup"));
+//! assert!(mounts[1].is_read_only());
+//! assert_eq!(unescape("a\\011b"), "a\tb");
+//! # Ok::<(), cgbox::parse::ParseError>(())
+//! ```
 
 use std::path::PathBuf;
 
@@ -8,6 +27,8 @@ use super::ParseError;
 use super::token::lines;
 
 /// One mount.
+///
+/// See the [example](crate::parse::mountinfo#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
     /// Unique mount ID.
@@ -31,6 +52,8 @@ pub struct Mount {
 
 impl Mount {
     /// Read-only, per mount or per superblock.
+    ///
+    /// See the [example](crate::parse::mountinfo#examples).
     pub fn is_read_only(&self) -> bool {
         self.mount_options.iter().any(|o| o == "ro") || self.super_options.iter().any(|o| o == "ro")
     }
@@ -38,6 +61,8 @@ impl Mount {
 
 /// Parse the whole file. A malformed line fails it: a skipped line could
 /// hide the very mount discovery is looking for.
+///
+/// See the [example](crate::parse::mountinfo#examples).
 pub fn parse(content: &str) -> Result<Vec<Mount>, ParseError> {
     super::token::complete(content)?;
     let mut out = Vec::new();
@@ -95,6 +120,8 @@ fn split_options(s: &str) -> Vec<String> {
 /// Decode the kernel's octal escapes (`\040` space, `\011` tab, `\012`
 /// newline, `\134` backslash). A backslash not followed by three octal
 /// digits is kept as it is.
+///
+/// See the [example](crate::parse::mountinfo#examples).
 pub fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

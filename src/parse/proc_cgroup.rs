@@ -1,9 +1,24 @@
 //! `/proc/<pid>/cgroup`: `hierarchy-ID:controller-list:cgroup-path` a line.
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::parse::proc_cgroup::{parse, unified};
+//!
+//! let all = parse("4:memory:/ci\n0::/user.slice/app.scope (deleted)\n")?;
+//! assert_eq!(all[0].controllers, ["memory"]);
+//! let v2 = unified(&all).unwrap();
+//! assert!(v2.is_unified() && v2.deleted);
+//! assert_eq!(v2.path, "/user.slice/app.scope");
+//! # Ok::<(), cgbox::parse::ParseError>(())
+//! ```
 
 use super::ParseError;
 use super::token::lines;
 
 /// One line of `/proc/<pid>/cgroup`.
+///
+/// See the [example](crate::parse::proc_cgroup#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     /// The hierarchy ID: `0` for cgroup v2.
@@ -19,6 +34,8 @@ pub struct Membership {
 
 impl Membership {
     /// True for the cgroup v2 line (`0::/...`).
+    ///
+    /// See the [example](crate::parse::proc_cgroup#examples).
     pub fn is_unified(&self) -> bool {
         self.hierarchy_id == 0 && self.controllers.is_empty()
     }
@@ -26,6 +43,8 @@ impl Membership {
 
 /// Parse the whole file. Any malformed line fails it: discovery must not
 /// guess where the process lives.
+///
+/// See the [example](crate::parse::proc_cgroup#examples).
 pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
     super::token::complete(content)?;
     let mut out = Vec::new();
@@ -70,6 +89,8 @@ pub fn parse(content: &str) -> Result<Vec<Membership>, ParseError> {
 }
 
 /// The cgroup v2 membership, if the process has one.
+///
+/// See the [example](crate::parse::proc_cgroup#examples).
 pub fn unified(memberships: &[Membership]) -> Option<&Membership> {
     memberships.iter().find(|m| m.is_unified())
 }

@@ -4,12 +4,30 @@
 //! some avg10=12.93 avg60=2.55 avg300=0.54 total=2184784
 //! full avg10=10.78 avg60=1.95 avg300=0.40 total=1704215
 //! ```
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::parse::psi;
+//!
+//! let p = psi::parse(
+//!     "some avg10=12.93 avg60=2.55 avg300=0.54 total=2184784\n\
+//!      full avg10=10.78 avg60=1.95 avg300=0.40 total=1704215\n",
+//! )?;
+//! let some = p.some.unwrap();
+//! assert_eq!((some.avg10, some.total), (12.93, 2184784));
+//! assert_eq!(p.full.map(|f| f.total), Some(1704215));
+//! assert!(psi::parse("full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").is_err()); // no some
+//! # Ok::<(), cgbox::parse::ParseError>(())
+//! ```
 
 use super::ParseError;
 use super::keyed::nested;
 use super::token::{complete, decimal, parse_u64};
 
 /// One line of a PSI file.
+///
+/// See the [example](crate::parse::psi#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PsiLine {
     /// Percentage of the last 10 s in which tasks stalled.
@@ -23,6 +41,8 @@ pub struct PsiLine {
 }
 
 /// A PSI file: `some` always, `full` except for `cpu.pressure` on old kernels.
+///
+/// See the [example](crate::parse::psi#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Pressure {
     /// Some tasks stalled.
@@ -33,6 +53,8 @@ pub struct Pressure {
 
 /// Parse a PSI file. Every one of the four fields must be present on a
 /// `some` or `full` line; other lines and fields are ignored.
+///
+/// See the [example](crate::parse::psi#examples).
 pub fn parse(content: &str) -> Result<Pressure, ParseError> {
     complete(content)?;
     let mut out = Pressure::default();

@@ -1,9 +1,28 @@
 //! The smallest pieces of every cgroup file: lines, words, numbers, as the
 //! kernel prints them. Everything else in [`parse`](super) builds on these.
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::parse::token::{complete, decimal, is_digits, is_word, lines, parse_i64, parse_u64, pids};
+//!
+//! assert_eq!(parse_u64("42"), Some(42));
+//! assert_eq!(parse_u64("042"), None); // the kernel never prints that: damage
+//! assert_eq!(parse_i64("-3"), Some(-3));
+//! assert_eq!(decimal("12.34"), Some(12.34));
+//! assert_eq!(decimal("nan"), None);
+//! assert!(is_digits("007") && !is_digits(""));
+//! assert!(is_word("usage_usec") && !is_word("a b"));
+//! assert!(complete("a 1\n").is_ok() && complete("a 1").is_err()); // cut short
+//! assert_eq!(lines("a\n\nb\n").collect::<Vec<_>>(), [(1, "a"), (3, "b")]);
+//! assert_eq!(pids("12\n13\n").collect::<Vec<_>>(), [12, 13]);
+//! ```
 
 use super::ParseError;
 
 /// Non-blank lines with their 1-based numbers.
+///
+/// See the [example](crate::parse::token#examples).
 pub fn lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
     content
         .split('\n')
@@ -13,6 +32,8 @@ pub fn lines(content: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// A token as the kernel prints one: non-empty, no white space, no control bytes.
+///
+/// See the [example](crate::parse::token#examples).
 pub fn is_word(s: &str) -> bool {
     !s.is_empty()
         && !s
@@ -22,6 +43,8 @@ pub fn is_word(s: &str) -> bool {
 
 /// Every file the kernel generates ends with a newline; content that does
 /// not was cut short, and its last value may be cut too.
+///
+/// See the [example](crate::parse::token#examples).
 pub fn complete(content: &str) -> Result<(), ParseError> {
     if content.is_empty() || content.ends_with('\n') {
         Ok(())
@@ -34,6 +57,8 @@ pub fn complete(content: &str) -> Result<(), ParseError> {
 /// A decimal unsigned integer exactly as the kernel prints it: digits
 /// only, no sign, no spaces, and no leading zero (a `0` turned into `08`
 /// by damage must not read as 8).
+///
+/// See the [example](crate::parse::token#examples).
 pub fn parse_u64(token: &str) -> Option<u64> {
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -46,12 +71,16 @@ pub fn parse_u64(token: &str) -> Option<u64> {
 
 /// True for a non-empty run of ASCII digits (leading zeros allowed, as in
 /// the fraction of `0.05`).
+///
+/// See the [example](crate::parse::token#examples).
 pub fn is_digits(token: &str) -> bool {
     !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A decimal signed integer (`memory.stat` can hold small negative counters
 /// transiently on some kernels).
+///
+/// See the [example](crate::parse::token#examples).
 pub fn parse_i64(token: &str) -> Option<i64> {
     let digits = token.strip_prefix('-').unwrap_or(token);
     if parse_u64(digits)? == 0 && digits.len() != token.len() {
@@ -62,6 +91,8 @@ pub fn parse_i64(token: &str) -> Option<i64> {
 
 /// A decimal number: digits with an optional fraction (`12`, `12.34`).
 /// Never `nan`, `inf` or an exponent, which `f64::from_str` would take.
+///
+/// See the [example](crate::parse::token#examples).
 pub fn decimal(s: &str) -> Option<f64> {
     let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
     parse_u64(int)?;
@@ -73,6 +104,8 @@ pub fn decimal(s: &str) -> Option<f64> {
 
 /// The PIDs of `cgroup.procs` (or `cgroup.threads`): one per line. A line
 /// that is not a PID is passed over (never read as a wrong one).
+///
+/// See the [example](crate::parse::token#examples).
 pub fn pids(content: &str) -> impl Iterator<Item = u32> + '_ {
     content
         .lines()

@@ -1,9 +1,27 @@
 //! Single-value files: `memory.current`, `pids.max`, `cpu.max`, `cgroup.freeze` ...
+//!
+//! # Examples
+//!
+//! ```
+//! use cgbox::parse::value::{CpuMax, MaxOr, cpu_max, max_or, max_or_file, single_line, u64_file, words};
+//!
+//! assert_eq!(u64_file("4\n")?, 4);
+//! assert_eq!(max_or_file("max\n")?, MaxOr::Max);
+//! assert_eq!(max_or("16"), Some(MaxOr::Value(16)));
+//! assert_eq!(MaxOr::Max.value(), None);
+//! assert_eq!(cpu_max("150000 100000\n")?, CpuMax { quota_us: Some(150000), period_us: 100000 });
+//! assert_eq!(cpu_max("max 100000\n")?.quota_us, None);
+//! assert_eq!(single_line("7\n")?, "7");
+//! assert_eq!(words("cpu memory pids\n").collect::<Vec<_>>(), ["cpu", "memory", "pids"]);
+//! # Ok::<(), cgbox::parse::ParseError>(())
+//! ```
 
 use super::ParseError;
 use super::token::{complete, is_word, parse_u64};
 
 /// A limit as the kernel prints it: a number, or `max` for none.
+///
+/// See the [example](crate::parse::value#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MaxOr {
     /// `max`: no limit.
@@ -14,6 +32,8 @@ pub enum MaxOr {
 
 impl MaxOr {
     /// The finite value, or `None` for `max`.
+    ///
+    /// See the [example](crate::parse::value#examples).
     pub fn value(self) -> Option<u64> {
         match self {
             MaxOr::Max => None,
@@ -24,6 +44,8 @@ impl MaxOr {
 
 /// The one line of a single-value file, without its newline: exactly as
 /// the kernel prints it (words one space apart, a final newline).
+///
+/// See the [example](crate::parse::value#examples).
 pub fn single_line(content: &str) -> Result<&str, ParseError> {
     complete(content)?;
     let body = content.strip_suffix('\n').unwrap_or(content);
@@ -43,18 +65,24 @@ pub fn single_line(content: &str) -> Result<&str, ParseError> {
 }
 
 /// A file holding one unsigned number: `memory.current`, `pids.current` ...
+///
+/// See the [example](crate::parse::value#examples).
 pub fn u64_file(content: &str) -> Result<u64, ParseError> {
     let line = single_line(content)?;
     parse_u64(line).ok_or_else(|| ParseError::new(1, format!("not a number: {line:?}")))
 }
 
 /// A file holding one number or `max`: `memory.max`, `pids.max` ...
+///
+/// See the [example](crate::parse::value#examples).
 pub fn max_or_file(content: &str) -> Result<MaxOr, ParseError> {
     let line = single_line(content)?;
     max_or(line).ok_or_else(|| ParseError::new(1, format!("not a number or max: {line:?}")))
 }
 
 /// One token that is a number or `max`.
+///
+/// See the [example](crate::parse::value#examples).
 pub fn max_or(token: &str) -> Option<MaxOr> {
     if token == "max" {
         Some(MaxOr::Max)
@@ -64,6 +92,8 @@ pub fn max_or(token: &str) -> Option<MaxOr> {
 }
 
 /// `cpu.max`: `$MAX $PERIOD`, quota `None` when `max`.
+///
+/// See the [example](crate::parse::value#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuMax {
     /// Microseconds of CPU time per period, `None` for no limit.
@@ -73,6 +103,8 @@ pub struct CpuMax {
 }
 
 /// Parse the content of `cpu.max`.
+///
+/// See the [example](crate::parse::value#examples).
 pub fn cpu_max(content: &str) -> Result<CpuMax, ParseError> {
     let line = single_line(content)?;
     let mut parts = line.split(' ');
@@ -94,6 +126,8 @@ pub fn cpu_max(content: &str) -> Result<CpuMax, ParseError> {
 }
 
 /// A space-separated word list: `cgroup.controllers`, `cgroup.subtree_control`.
+///
+/// See the [example](crate::parse::value#examples).
 pub fn words(content: &str) -> impl Iterator<Item = &str> {
     content.split_ascii_whitespace()
 }

@@ -13,6 +13,8 @@ use rustix::process::{Pid, Signal, WaitOptions};
 ///
 /// As with `Child`, dropping it neither kills nor reaps the program; the
 /// box's kill and [`BoxChild::wait`] do.
+///
+/// See the [example](crate::spawn#examples).
 #[derive(Debug)]
 pub struct BoxChild {
     /// The write end of the child's stdin, when it was [`Stdio::piped`](super::Stdio::piped).
@@ -64,6 +66,8 @@ impl BoxChild {
     }
 
     /// The process id.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn id(&self) -> u32 {
         match &self.inner {
             // A PID from the kernel is positive.
@@ -74,6 +78,8 @@ impl BoxChild {
 
     /// A pidfd of the child: readable (`POLLIN`) once it has exited. `None`
     /// only on the fork path on a kernel without `pidfd_open` (before 5.3).
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Clone3 { pidfd, .. } => Some(pidfd.as_fd()),
@@ -84,11 +90,15 @@ impl BoxChild {
     /// True when the child was created inside the box by `clone3` with
     /// `CLONE_INTO_CGROUP` (it never ran anywhere else); false when it was
     /// forked and moved in before `exec` (the fallback).
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn born_inside(&self) -> bool {
         matches!(self.inner, Inner::Clone3 { .. })
     }
 
     /// Send SIGKILL. A child that has already exited is not an error.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn kill(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Clone3 {
@@ -106,6 +116,8 @@ impl BoxChild {
 
     /// Wait for the child to exit (stdin is closed first, as
     /// [`Child::wait`] does) and reap it.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         match &mut self.inner {
@@ -124,6 +136,8 @@ impl BoxChild {
     }
 
     /// The exit status if the child has exited (reaping it), else `None`.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.inner {
             Inner::Clone3 {
@@ -140,6 +154,8 @@ impl BoxChild {
 
     /// Close stdin, read stdout and stderr to the end (both at once, so
     /// that neither pipe can fill and stall the child), then wait.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = match (self.stdout.take(), self.stderr.take()) {

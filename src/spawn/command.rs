@@ -31,6 +31,8 @@ unsafe extern "C" {
 type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
 /// Where a child's stdin, stdout or stderr goes, as [`std::process::Stdio`].
+///
+/// See the [example](crate::spawn#examples).
 #[derive(Clone)]
 pub struct Stdio(pub(crate) Io);
 
@@ -44,16 +46,22 @@ pub(crate) enum Io {
 
 impl Stdio {
     /// The child shares this process's descriptor.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn inherit() -> Stdio {
         Stdio(Io::Inherit)
     }
 
     /// The child gets `/dev/null`.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn null() -> Stdio {
         Stdio(Io::Null)
     }
 
     /// A new pipe; its other end is handed back in [`BoxChild`](super::BoxChild).
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn piped() -> Stdio {
         Stdio(Io::Piped)
     }
@@ -136,6 +144,8 @@ pub struct BoxCommand {
 impl BoxCommand {
     /// A command for `program`: found on `PATH` (the child's, if the
     /// command sets one) unless it holds a `/`; stdio inherited.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn new(program: impl AsRef<OsStr>) -> BoxCommand {
         BoxCommand {
             program: program.as_ref().to_owned(),
@@ -157,12 +167,16 @@ impl BoxCommand {
     }
 
     /// Add an argument.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut BoxCommand {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
     /// Add arguments.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn args<I, S>(&mut self, args: I) -> &mut BoxCommand
     where
         I: IntoIterator<Item = S>,
@@ -174,12 +188,16 @@ impl BoxCommand {
     }
 
     /// The program's `argv[0]` (default: the program as given).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut BoxCommand {
         self.arg0 = Some(arg0.as_ref().to_owned());
         self
     }
 
     /// Set an environment variable for the child.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut BoxCommand {
         self.env
             .insert(key.as_ref().to_owned(), Some(value.as_ref().to_owned()));
@@ -187,6 +205,8 @@ impl BoxCommand {
     }
 
     /// Set several environment variables for the child.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn envs<I, K, V>(&mut self, vars: I) -> &mut BoxCommand
     where
         I: IntoIterator<Item = (K, V)>,
@@ -200,12 +220,16 @@ impl BoxCommand {
     }
 
     /// Remove an environment variable from the child's environment.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut BoxCommand {
         self.env.insert(key.as_ref().to_owned(), None);
         self
     }
 
     /// Start the child with an empty environment, plus what is set after this.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn env_clear(&mut self) -> &mut BoxCommand {
         self.env.clear();
         self.env_clear = true;
@@ -213,24 +237,32 @@ impl BoxCommand {
     }
 
     /// The child's working directory (relative paths are relative to ours).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut BoxCommand {
         self.cwd = Some(dir.as_ref().to_owned());
         self
     }
 
     /// The child's stdin (default: inherited).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn stdin(&mut self, io: Stdio) -> &mut BoxCommand {
         self.stdin = Some(io);
         self
     }
 
     /// The child's stdout (default: inherited).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn stdout(&mut self, io: Stdio) -> &mut BoxCommand {
         self.stdout = Some(io);
         self
     }
 
     /// The child's stderr (default: inherited).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn stderr(&mut self, io: Stdio) -> &mut BoxCommand {
         self.stderr = Some(io);
         self
@@ -238,6 +270,8 @@ impl BoxCommand {
 
     /// Put the child in process group `pgroup` (0: a new group led by the
     /// child), as [`CommandExt::process_group`].
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn process_group(&mut self, pgroup: i32) -> &mut BoxCommand {
         self.pgroup = Some(pgroup);
         self
@@ -247,18 +281,24 @@ impl BoxCommand {
     /// this thread's signal mask, as `std::process::Command`'s children do;
     /// a caller that blocks signals for itself (to read them from a
     /// signalfd, say) wants this.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn unblock_signals(&mut self) -> &mut BoxCommand {
         self.unblock_signals = true;
         self
     }
 
     /// Run the child as this user (fork path).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn uid(&mut self, uid: u32) -> &mut BoxCommand {
         self.uid = Some(uid);
         self
     }
 
     /// Run the child as this group (fork path).
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn gid(&mut self, gid: u32) -> &mut BoxCommand {
         self.gid = Some(gid);
         self
@@ -272,6 +312,8 @@ impl BoxCommand {
     /// As for [`CommandExt::pre_exec`]: the hook runs in a forked child of
     /// a possibly multi-threaded process and may only do what is
     /// async-signal-safe.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub unsafe fn pre_exec<H>(&mut self, hook: H) -> &mut BoxCommand
     where
         H: Fn() -> io::Result<()> + Send + Sync + 'static,
@@ -288,21 +330,29 @@ impl BoxCommand {
     }
 
     /// The program, as given.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn get_program(&self) -> &OsStr {
         &self.program
     }
 
     /// The arguments after `argv[0]`.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn get_args(&self) -> impl ExactSizeIterator<Item = &OsStr> {
         self.args.iter().map(OsString::as_os_str)
     }
 
     /// The environment changes: `None` for a removed variable.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn get_envs(&self) -> impl ExactSizeIterator<Item = (&OsStr, Option<&OsStr>)> {
         self.env.iter().map(|(k, v)| (k.as_os_str(), v.as_deref()))
     }
 
     /// The working directory, if one is set.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn get_current_dir(&self) -> Option<&Path> {
         self.cwd.as_deref()
     }

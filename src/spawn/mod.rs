@@ -19,6 +19,8 @@
 //!   outside the box. The hook makes std fork the whole process instead of
 //!   using `posix_spawn`, and the move takes the cgroup lock: slower.
 //!
+//! # Examples
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use cgbox::Builder;
@@ -33,6 +35,24 @@
 //! let out = child.wait_with_output()?;
 //! assert!(String::from_utf8_lossy(&out.stdout).contains(job.name()));
 //! job.destroy()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The fork path, with a `std::process::Command`:
+//!
+//! ```no_run
+//! use std::process::Command;
+//! use std::sync::Arc;
+//! use cgbox::fs::SysFs;
+//! use cgbox::{Builder, Limits, Size};
+//!
+//! let job = Builder::new()
+//!     .limits(Limits::new().memory_max(Size::parse("1G")?).cpus(2.0))
+//!     .create(Arc::new(SysFs::new()?))?;
+//! let mut child = job.spawn(Command::new("make").arg("-j4"))?; // born in the box
+//! let status = child.wait()?;
+//! job.destroy()?; // and whatever make left running goes with the box
+//! println!("make: {status}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -58,6 +78,8 @@ impl JobBox<SysFs> {
     /// [module docs](crate::spawn)). Errors carry the errno: `ENOENT` when
     /// the program is not found, `EACCES` or `ENOEXEC` when it cannot be
     /// executed.
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn start(&self, cmd: &BoxCommand) -> Result<BoxChild> {
         if let Some(reason) = cmd.fork_only() {
             return self.start_forked(cmd, reason);
@@ -95,6 +117,8 @@ impl JobBox<SysFs> {
     /// hook itself, so the `Command` stays safe to spawn again even after
     /// the box handle is gone (it then fails with the kernel's error
     /// instead of writing to a stale fd number).
+    ///
+    /// See the [example](crate::spawn#examples).
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
         let procs = self.procs_file()?;
         let path = procs.path().to_path_buf();

@@ -6,18 +6,22 @@
 //! that cannot be parsed is named in [`Stats::errors`] with the line, and
 //! the rest is still read. For repeated sampling without allocation, see
 //! [`Sampler`].
+//!
+//! See the [example](crate::stats::Stats#examples).
 
 mod sampler;
 
 use std::path::{Path, PathBuf};
 
-pub use sampler::{CpuUsage, Sampler, Snapshot};
+pub use sampler::{CpuUsage, MemoryEvents, Pressure, Sampler, Snapshot, StallTotals};
 
 use crate::fs::{CgroupFs, Handle, read_string};
 use crate::parse::stat_file::parse;
 pub use crate::parse::stat_file::{FileStats, Layout, Number};
 
 /// Every statistics file, in the order `cgbox stats --json` prints them.
+///
+/// See the [example](crate::stats::Stats#examples).
 pub const FILES: [(&str, Layout); 22] = [
     ("cgroup.events", Layout::FlatUnsigned),
     ("cgroup.stat", Layout::FlatUnsigned),
@@ -45,6 +49,8 @@ pub const FILES: [(&str, Layout); 22] = [
 
 /// The common fields of `memory.stat` (bytes, and fault counts); each
 /// `None` when this kernel does not print it.
+///
+/// See the [example](crate::stats::Stats#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryStat {
     /// Anonymous memory.
@@ -76,6 +82,57 @@ pub struct MemoryStat {
 }
 
 /// All statistics of one cgroup at one moment.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::stats::{Number, Stats};
+/// use cgbox::{Builder, Limits, Size};
+///
+/// let fake = Arc::new(FakeFs::new());
+/// let job = Builder::new()
+///     .name("s")
+///     .limits(Limits::new().memory_max(Size::parse("64M")?).cpus(1.0).pids_max(8))
+///     .create(fake.clone())?;
+/// fake.spawn("cgbox/agents/s")?;
+/// fake.set_file("cgbox/agents/s", "memory.events", "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n")?;
+/// let stats = job.stats()?; // or Stats::read(&*fs, &dir)
+/// assert_eq!(stats.populated(), Some(true));
+/// assert_eq!(stats.pids_current(), Some(1));
+/// assert_eq!(stats.cpu_usage_usec(), Some(0));
+/// assert_eq!(stats.nr_throttled(), Some(0));
+/// assert_eq!(stats.throttled_usec(), Some(0));
+/// assert_eq!(stats.memory_current(), Some(0));
+/// assert_eq!(stats.oom_kills(), Some(1));
+/// assert_eq!(stats.value("memory.max"), Some(64 << 20));
+/// assert_eq!(stats.key("memory.events", "max"), Some(2));
+/// assert_eq!(stats.file("pids.max").and_then(|f| f.single()), Some(Number::Uint(8)));
+/// assert!(stats.errors.is_empty());
+///
+/// // Parsed from contents (a sample captured elsewhere): what is not given
+/// // is absent, never 0; what does not parse is named.
+/// let s = Stats::from_contents(
+///     std::path::Path::new("/x"),
+///     [
+///         ("memory.peak", "33554432\n"),
+///         ("pids.peak", "4\n"),
+///         ("pids.events", "max 3\n"),
+///         ("memory.stat", "anon 8192\nfile 4096\npgfault 12\n"),
+///         ("cpu.stat", "usage_usec x\n"),
+///     ],
+/// );
+/// assert_eq!(s.memory_peak(), Some(33554432));
+/// assert_eq!(s.pids_peak(), Some(4));
+/// assert_eq!(s.pids_max_events(), Some(3));
+/// assert_eq!(s.memory_stat("anon"), Some(Number::Uint(8192)));
+/// assert_eq!(s.memory().and_then(|m| m.file), Some(4096));
+/// assert_eq!(s.memory().and_then(|m| m.slab), None); // not printed: None
+/// assert_eq!(s.memory_current(), None);
+/// assert_eq!(s.errors[0].0, "cpu.stat");
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// The cgroup directory they were read from.
@@ -89,6 +146,8 @@ pub struct Stats {
 impl Stats {
     /// Read every statistics file of `dir`. Fails only when the cgroup
     /// itself is gone; a bad file is recorded in `errors`.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn read<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir) -> crate::Result<Stats> {
         let mut stats = Stats {
             path: dir.path().to_path_buf(),
@@ -133,6 +192,8 @@ impl Stats {
 
     /// Parse a set of `(file name, content)` pairs, as [`Stats::read`]
     /// would have read them (files not given are absent).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn from_contents<'a>(
         path: &Path,
         contents: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -155,78 +216,108 @@ impl Stats {
     }
 
     /// The parsed content of `file`, `None` when absent or broken.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn file(&self, file: &str) -> Option<&FileStats> {
         self.files.iter().find(|(n, _)| *n == file).map(|(_, f)| f)
     }
 
     /// A key of a flat file as an unsigned number.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn key(&self, file: &str, key: &str) -> Option<u64> {
         self.file(file)?.get(key)?.as_u64()
     }
 
     /// A single-value file as an unsigned number (`None` also for `max`).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn value(&self, file: &str) -> Option<u64> {
         self.file(file)?.single()?.as_u64()
     }
 
     /// `cgroup.events` populated.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn populated(&self) -> Option<bool> {
         self.key("cgroup.events", "populated").map(|v| v == 1)
     }
 
     /// `cpu.stat` usage_usec.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn cpu_usage_usec(&self) -> Option<u64> {
         self.key("cpu.stat", "usage_usec")
     }
 
     /// `cpu.stat` nr_throttled (needs the cpu controller).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn nr_throttled(&self) -> Option<u64> {
         self.key("cpu.stat", "nr_throttled")
     }
 
     /// `cpu.stat` throttled_usec (needs the cpu controller).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn throttled_usec(&self) -> Option<u64> {
         self.key("cpu.stat", "throttled_usec")
     }
 
     /// `memory.current`.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn memory_current(&self) -> Option<u64> {
         self.value("memory.current")
     }
 
     /// `memory.peak` (Linux 5.19+).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn memory_peak(&self) -> Option<u64> {
         self.value("memory.peak")
     }
 
     /// `memory.events` oom_kill.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn oom_kills(&self) -> Option<u64> {
         self.key("memory.events", "oom_kill")
     }
 
     /// `pids.current`.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn pids_current(&self) -> Option<u64> {
         self.value("pids.current")
     }
 
     /// `pids.peak` (Linux 6.1+).
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn pids_peak(&self) -> Option<u64> {
         self.value("pids.peak")
     }
 
     /// `pids.events` max: forks refused by `pids.max`.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn pids_max_events(&self) -> Option<u64> {
         self.key("pids.events", "max")
     }
 
     /// A key of `memory.stat` (`anon`, `file`, `shmem`, ...): every key the
     /// kernel prints is reachable here.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn memory_stat(&self, key: &str) -> Option<Number> {
         self.file("memory.stat")?.get(key)
     }
 
     /// The common `memory.stat` fields, typed; `None` when the file is
     /// absent or damaged.
+    ///
+    /// See the [example](crate::stats::Stats#examples).
     pub fn memory(&self) -> Option<MemoryStat> {
         let f = self.file("memory.stat")?;
         let get = |k: &str| f.get(k).and_then(Number::as_u64);

@@ -36,10 +36,12 @@ mod json;
 mod kill;
 mod limit_args;
 mod logger;
+mod plot;
 mod prepare;
 mod run;
 mod signals;
 mod stats;
+mod trace;
 mod units;
 
 use std::ffi::OsString;
@@ -66,6 +68,7 @@ commands:
   list      the boxes of an app, and who holds them
   kill      kill a box's processes and remove it
   reap      remove boxes nobody holds (empty ones; with --orphans, orphans too)
+  plot      draw a trace of run --trace as an SVG: memory, CPU, processes, pressure
 
 global options:
   --root DIR     treat DIR as / (fixture trees; the cgroup2 check is off there)
@@ -193,6 +196,7 @@ fn real_main(args: Vec<OsString>) -> i32 {
         "list" => stats::list_main(&global, lex),
         "kill" => kill::kill_main(&global, lex),
         "reap" => kill::reap_main(&global, lex),
+        "plot" => plot::main(lex),
         other => usage_error(&format!("unknown command {other:?}")),
     }
 }

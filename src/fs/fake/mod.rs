@@ -13,6 +13,11 @@
 //! operation and path, files can be hidden as an older kernel would, and
 //! processes can fork while they are being killed or linger after `SIGKILL`.
 //!
+//! # Examples
+//!
+//! The kernel's rules, through the [`CgroupFs`] seam (more on
+//! [`FakeFs`]):
+//!
 //! ```
 //! use cgbox::fs::{CgroupFs, FakeFs, read_string};
 //! use std::path::Path;
@@ -51,11 +56,15 @@ pub use procs::ProcState;
 pub use profile::Kernel;
 
 /// Every controller the model knows, in the kernel's order.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 pub const CONTROLLERS: [&str; 8] = [
     "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
 ];
 
 /// The operations faults can be injected into.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// `open_dir` / `open_child`.
@@ -75,6 +84,8 @@ pub enum Op {
 }
 
 /// Whether and how PSI files exist.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Psi {
     /// `*.pressure` files exist and read.
@@ -139,6 +150,85 @@ pub(crate) struct State {
 }
 
 /// The in-memory kernel model. See the [module docs](self).
+///
+/// # Examples
+///
+/// A host as a test needs it: processes, faults, older kernels, namespaces,
+/// delegation marks and time.
+///
+/// ```
+/// use std::path::Path;
+/// use std::time::Duration;
+/// use cgbox::fs::fake::{FakeFs, Kernel, Op, ProcState, Psi};
+/// use cgbox::fs::{CgroupFs, read_string};
+/// use cgbox::ErrorKind;
+/// use rustix::io::Errno;
+///
+/// let fake = FakeFs::new(); // Linux 6.1, every controller, cgroup2 at /sys/fs/cgroup
+/// assert_eq!(fake.kernel(), Kernel::V6_1);
+/// assert_eq!(fake.mount(), Path::new("/sys/fs/cgroup"));
+/// fake.mkdir_p("jobs/a")?;
+/// assert_eq!(fake.cgroups(), ["/", "/jobs", "/jobs/a"]);
+///
+/// // Processes: spawn, fork, exit, reap.
+/// let pid = fake.spawn("jobs/a")?;
+/// let child = fake.fork(pid)?;
+/// assert_eq!(fake.cgroup_of(child).as_deref(), Some("/jobs/a"));
+/// fake.exit(child)?;
+/// assert_eq!(fake.state(child), Some(ProcState::Zombie));
+/// fake.reap(child)?;
+/// assert_eq!(fake.state(child), None);
+/// assert_eq!(fake.live_pids(), [fake.self_pid(), pid]);
+///
+/// // Contents a test needs, and faults the kernel can give.
+/// fake.set_file("jobs/a", "memory.current", "1048576\n")?;
+/// let a = fake.open_dir(Path::new("/sys/fs/cgroup/jobs/a"))?;
+/// assert_eq!(read_string(&fake, &a, "memory.current")?, "1048576\n");
+/// fake.fail(Op::Rmdir, "/jobs/a", Errno::BUSY, Some(1));
+/// let jobs = fake.open_dir(Path::new("/sys/fs/cgroup/jobs"))?;
+/// fake.set_kill_linger(Duration::from_millis(5)); // killed processes take 5 ms to go
+/// fake.exit(pid)?;
+/// fake.reap(pid)?;
+/// drop(a);
+/// assert!(fake.remove_child(&jobs, "a").unwrap_err().is_busy()); // the injected EBUSY
+/// fake.clear_faults();
+/// fake.remove_child(&jobs, "a")?;
+///
+/// // What other kernels and settings look like.
+/// fake.hide_file("memory.peak"); // as before 5.19
+/// fake.set_psi(Psi::Unsupported); // pressure files fail with EOPNOTSUPP
+/// fake.set_realtime_outside_root(true); // enabling cpu fails with EINVAL
+/// let old = FakeFs::with_kernel(Kernel::V5_10);
+/// assert!(!old.has_file(&old.open_dir(Path::new("/sys/fs/cgroup/"))?, "cgroup.kill")?);
+/// let few = FakeFs::with_kernel_controllers(Kernel::V6_12, &["cpu", "pids"]);
+/// assert_eq!(few.kernel(), Kernel::V6_12);
+/// let only_memory = FakeFs::with_controllers(&["memory"]);
+/// let r = only_memory.open_dir(Path::new("/sys/fs/cgroup"))?;
+/// assert_eq!(read_string(&only_memory, &r, "cgroup.controllers")?, "memory\n");
+///
+/// // Where this process is: a systemd unit, delegated or not; a container.
+/// let host = FakeFs::new();
+/// host.enter("system.slice/agent.service")?;
+/// host.set_xattr("system.slice/agent.service", "user.delegate", b"1")?;
+/// assert_eq!(host.xattr("system.slice/agent.service", "user.delegate"), Some(b"1".to_vec()));
+/// host.set_host_file("/proc/self/cgroup", "0::/system.slice/agent.service\n");
+/// host.set_euid(1000);
+/// let container = FakeFs::new();
+/// container.enter_namespace("containers/c1")?; // /proc/self/cgroup says 0::/
+///
+/// // Locks, descriptors and the virtual clock.
+/// let d = host.open_dir(Path::new("/sys/fs/cgroup/system.slice"))?;
+/// assert!(host.try_lock(&d)?);
+/// assert!(host.is_locked("system.slice"));
+/// host.release_lock("system.slice")?; // as the kernel does when the holder dies
+/// assert!(host.open_fds() >= 1);
+/// host.advance(Duration::from_secs(3));
+/// assert_eq!(host.clock(), Duration::from_secs(3));
+/// let forker = host.spawn_forker("system.slice", 2)?; // forks while being killed
+/// assert_eq!(host.state(forker), Some(ProcState::Running));
+/// assert_eq!(ErrorKind::from_errno(Errno::BUSY.raw_os_error()), ErrorKind::Busy);
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct FakeFs {
     state: Arc<Mutex<State>>,
@@ -146,6 +236,8 @@ pub struct FakeFs {
 }
 
 /// An open cgroup directory of the fake.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 #[derive(Debug)]
 pub struct FakeDir {
     id: u64,
@@ -154,6 +246,8 @@ pub struct FakeDir {
 }
 
 /// A kept interface file of the fake.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 #[derive(Debug)]
 pub struct FakeFile {
     node: u64,
@@ -165,6 +259,8 @@ pub struct FakeFile {
 }
 
 /// A fake pidfd: the PID and the serial of the process it was opened for.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 #[derive(Debug)]
 pub struct FakePidfd {
     pid: u32,
@@ -247,23 +343,31 @@ impl FakeFs {
     /// A unified host: cgroup2 at `/sys/fs/cgroup` with every controller,
     /// this process (PID 1 of the fake) in the root cgroup, 2 CPUs, one
     /// memory node, one block device `259:0`.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn new() -> FakeFs {
         FakeFs::with_controllers(&CONTROLLERS)
     }
 
     /// Like [`FakeFs::new`] but only `controllers` are available at the root.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn with_controllers(controllers: &[&str]) -> FakeFs {
         FakeFs::with_kernel_controllers(Kernel::default(), controllers)
     }
 
     /// Like [`FakeFs::new`] but as `kernel` would be: its files, keys and
     /// controllers (see [`Kernel`]).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn with_kernel(kernel: Kernel) -> FakeFs {
         FakeFs::with_kernel_controllers(kernel, &CONTROLLERS)
     }
 
     /// As `kernel` would be, with only those of `controllers` available at
     /// the root that this kernel has.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn with_kernel_controllers(kernel: Kernel, controllers: &[&str]) -> FakeFs {
         let offered = kernel.controllers();
         let available = CONTROLLERS
@@ -331,22 +435,30 @@ impl FakeFs {
     }
 
     /// The kernel this fake imitates.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn kernel(&self) -> Kernel {
         self.lock().kernel
     }
 
     /// Where the fake cgroup2 is mounted.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn mount(&self) -> PathBuf {
         self.lock().mount.clone()
     }
 
     /// Set the contents of a host file such as `/proc/self/cgroup`.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_host_file(&self, path: impl Into<PathBuf>, content: impl Into<Vec<u8>>) {
         self.lock().host_files.insert(path.into(), content.into());
     }
 
     /// Create a cgroup and its missing parents, as an administrator would
     /// (rules apply: an existing name is left alone).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn mkdir_p(&self, path: &str) -> Result<()> {
         let mut st = self.lock();
         let mut id = ROOT;
@@ -362,6 +474,8 @@ impl FakeFs {
     /// Set what a file of the cgroup at `path` (relative to the mount)
     /// reads as, such as a real `memory.stat` sample. A file that the
     /// rules would not show is made to exist.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_file(&self, path: &str, file: &str, content: &str) -> Result<()> {
         let mut st = self.lock();
         let id = st.lookup(path)?;
@@ -373,6 +487,8 @@ impl FakeFs {
 
     /// Fail `op` on paths ending in `path_suffix` with `errno`, `times`
     /// times (`None`: always). The empty suffix matches every path.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn fail(&self, op: Op, path_suffix: &str, errno: Errno, times: Option<u32>) {
         self.lock().faults.push(Fault {
             op,
@@ -383,22 +499,30 @@ impl FakeFs {
     }
 
     /// Remove all injected faults.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn clear_faults(&self) {
         self.lock().faults.clear();
     }
 
     /// Hide an interface file everywhere, as a kernel that lacks it would
     /// (`memory.peak` before 5.19, `cgroup.kill` before 5.14).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn hide_file(&self, name: &str) {
         self.lock().hidden.insert(name.to_owned());
     }
 
     /// Choose how PSI files behave.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_psi(&self, psi: Psi) {
         self.lock().psi = psi;
     }
 
     /// Model real-time processes outside the root: enabling `cpu` fails with `EINVAL`.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_realtime_outside_root(&self, on: bool) {
         self.lock().realtime_outside_root = on;
     }
@@ -408,6 +532,8 @@ impl FakeFs {
     /// shows that cgroup as its root, `/proc/self/cgroup` says `0::/`, and
     /// this process moves into it. Paths given to the other test helpers
     /// stay relative to the real root.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn enter_namespace(&self, path: &str) -> Result<()> {
         self.mkdir_p(path)?;
         let mut st = self.lock();
@@ -423,6 +549,8 @@ impl FakeFs {
 
     /// Move this process into the cgroup at `path` and say so in
     /// `/proc/self/cgroup`, as a service manager starting us there would.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn enter(&self, path: &str) -> Result<()> {
         self.mkdir_p(path)?;
         let mut st = self.lock();
@@ -440,6 +568,8 @@ impl FakeFs {
 
     /// Set an extended attribute of the cgroup at `path` (relative to the
     /// mount), as systemd marks a delegated unit with `user.delegate`.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_xattr(&self, path: &str, name: &str, value: &[u8]) -> Result<()> {
         let mut st = self.lock();
         let id = st.lookup(path)?;
@@ -450,6 +580,8 @@ impl FakeFs {
     }
 
     /// An extended attribute of the cgroup at `path`, if set.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn xattr(&self, path: &str, name: &str) -> Option<Vec<u8>> {
         let st = self.lock();
         let id = st.lookup(path).ok()?;
@@ -457,11 +589,15 @@ impl FakeFs {
     }
 
     /// Run as this effective user ID (0, root, by default).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_euid(&self, euid: u32) {
         self.lock().euid = euid;
     }
 
     /// Whether a live descriptor holds the `flock` of the cgroup at `path`.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn is_locked(&self, path: &str) -> bool {
         let st = self.lock();
         let Ok(id) = st.lookup(path) else {
@@ -475,6 +611,8 @@ impl FakeFs {
 
     /// Drop the `flock` of the cgroup at `path`, as the kernel does when
     /// the process holding it dies.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn release_lock(&self, path: &str) -> Result<()> {
         let mut st = self.lock();
         let id = st.lookup(path)?;
@@ -483,21 +621,29 @@ impl FakeFs {
     }
 
     /// How many fake descriptors (dirs, files, pidfds) are open.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn open_fds(&self) -> usize {
         self.open_fds.open.load(Ordering::SeqCst)
     }
 
     /// The virtual clock.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn clock(&self) -> Duration {
         self.lock().clock
     }
 
     /// Advance the virtual clock (killed processes finish dying).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn advance(&self, by: Duration) {
         self.lock().advance(by);
     }
 
     /// Paths (relative to the mount, `/`-separated) of every cgroup, sorted.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn cgroups(&self) -> Vec<String> {
         let st = self.lock();
         let mut out: Vec<String> = st

@@ -10,6 +10,8 @@ use super::FakeFs;
 use crate::{Error, Result};
 
 /// The life of a fake process.
+///
+/// See the [example](crate::fs::FakeFs#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcState {
     /// Running (or frozen): counts for `populated`, listed in `cgroup.procs`.
@@ -203,6 +205,8 @@ fn no_such_process(pid: u32) -> Error {
 
 impl FakeFs {
     /// Start a fake process in the cgroup at `path` (relative to the mount).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn spawn(&self, path: &str) -> Result<u32> {
         self.spawn_forker(path, 0)
     }
@@ -210,6 +214,8 @@ impl FakeFs {
     /// Start a fake process that forks once each time its cgroup's
     /// `cgroup.procs` is read while it runs unfrozen, `forks` times in all
     /// (its children do not fork): a job forking while it is being killed.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn spawn_forker(&self, path: &str, forks: u32) -> Result<u32> {
         let mut st = self.lock();
         let id = st.lookup(path)?;
@@ -223,6 +229,8 @@ impl FakeFs {
     }
 
     /// Fork `pid`: the child starts in the parent's cgroup.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn fork(&self, pid: u32) -> Result<u32> {
         let mut st = self.lock();
         let cgroup = match st.procs.get(pid) {
@@ -235,6 +243,8 @@ impl FakeFs {
     }
 
     /// The process exits by itself and becomes a zombie.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn exit(&self, pid: u32) -> Result<()> {
         let mut st = self.lock();
         if !st.procs.exit(pid) {
@@ -245,6 +255,8 @@ impl FakeFs {
     }
 
     /// Reap a zombie (its parent's `waitpid`).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn reap(&self, pid: u32) -> Result<()> {
         if self.lock().procs.reap(pid) {
             Ok(())
@@ -254,11 +266,15 @@ impl FakeFs {
     }
 
     /// The state of `pid`, `None` once reaped or never seen.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn state(&self, pid: u32) -> Option<ProcState> {
         self.lock().procs.state(pid)
     }
 
     /// The cgroup (relative to the mount) of a live process.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn cgroup_of(&self, pid: u32) -> Option<String> {
         let st = self.lock();
         let p = st.procs.get(pid)?;
@@ -269,16 +285,22 @@ impl FakeFs {
     }
 
     /// Live processes anywhere.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn live_pids(&self) -> Vec<u32> {
         self.lock().procs.live().map(|(pid, _)| pid).collect()
     }
 
     /// The PID that writing `0` to `cgroup.procs` moves: the caller.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn self_pid(&self) -> u32 {
         self.lock().procs.self_pid
     }
 
     /// How long a killed process keeps its cgroup busy (virtual time).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn set_kill_linger(&self, linger: Duration) {
         self.lock().procs.kill_linger = linger;
     }

@@ -27,6 +27,21 @@ use std::collections::BTreeSet;
 use super::{CONTROLLERS, State};
 
 /// A kernel the fake imitates. [`Kernel::V6_1`] is the default.
+///
+/// # Examples
+///
+/// ```
+/// use cgbox::fs::fake::{FakeFs, Kernel};
+///
+/// let k = Kernel::from_release("5.10.0-32-cloud-amd64").unwrap();
+/// assert_eq!(k, Kernel::V5_10);
+/// assert_eq!(k.version(), (5, 10));
+/// assert!(!k.at_least(5, 14)); // no cgroup.kill
+/// assert!(!k.controllers().contains(&"misc"));
+/// assert!(Kernel::V6_12.memory_stat_keys().contains(&"anon"));
+/// assert_eq!(Kernel::ALL.len(), 3);
+/// assert_eq!(FakeFs::with_kernel(k).kernel().release(), "5.10.0-32-cloud-amd64");
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Kernel {
@@ -262,9 +277,13 @@ const MEMORY_STAT_6_12: &[&str] = &[
 
 impl Kernel {
     /// Every profile, oldest first.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub const ALL: [Kernel; 3] = [Kernel::V5_10, Kernel::V6_1, Kernel::V6_12];
 
     /// `(major, minor)`.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn version(self) -> (u32, u32) {
         match self {
             Kernel::V5_10 => (5, 10),
@@ -275,6 +294,8 @@ impl Kernel {
 
     /// The release the fake's `/proc/sys/kernel/osrelease` reads, as
     /// Debian's cloud kernel of that series names itself.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn release(self) -> &'static str {
         match self {
             Kernel::V5_10 => "5.10.0-32-cloud-amd64",
@@ -286,6 +307,8 @@ impl Kernel {
     /// The profile of a release string such as `5.10.0-32-cloud-amd64`
     /// (the contents of `/proc/sys/kernel/osrelease`): the one of the same
     /// major.minor series, `None` when no profile matches.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn from_release(release: &str) -> Option<Kernel> {
         let mut parts = release.trim().split(['.', '-', '+']);
         let major: u32 = parts.next()?.parse().ok()?;
@@ -296,12 +319,16 @@ impl Kernel {
     }
 
     /// True when this kernel is `major.minor` or newer.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn at_least(self, major: u32, minor: u32) -> bool {
         self.version() >= (major, minor)
     }
 
     /// The controllers its root offers with every one built in, in the
     /// kernel's order (`misc` since 5.13).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn controllers(self) -> Vec<&'static str> {
         CONTROLLERS
             .iter()
@@ -321,6 +348,8 @@ impl Kernel {
     }
 
     /// The keys of `memory.stat`, in the kernel's order.
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
     pub fn memory_stat_keys(self) -> &'static [&'static str] {
         match self {
             Kernel::V5_10 => MEMORY_STAT_5_10,

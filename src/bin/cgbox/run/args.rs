@@ -12,7 +12,8 @@ use crate::signals;
 pub const HELP_HEAD: &str = "\
 usage: cgbox [--root DIR] [--app NAME] [--parent DIR] [--no-systemd] run [LIMITS]
                  [--name NAME] [--timeout SECS] [--signal SIG] [--kill-after SECS]
-                 [--best-effort] [--report FILE] [--quiet] -- CMD [ARGS...]
+                 [--best-effort] [--report FILE] [--trace FILE [--trace-every SECS]]
+                 [--quiet] -- CMD [ARGS...]
 
 Run CMD already inside a new box at <home>/<app>/agents/<name> (see cgbox
 inspect for the home), wait for it, kill whatever it left running, print a
@@ -35,6 +36,11 @@ options:
                      included): {\"name\", \"path\", \"status\", \"exit_code\", \"signal\",
                      \"timed_out\", \"interrupted_by\", \"stop_signal\", \"killed\",
                      \"wall_ms\", \"skipped\", \"error\", \"stats\": {...}}
+  --trace FILE       sample the box while CMD runs and write JSON lines: what ran and
+                     the limits, then time, memory.current, cpu.stat, pids.current,
+                     pressure, and events (OOM kills, memory.high hits) as they happen;
+                     cgbox plot FILE -o run.svg draws it
+  --trace-every SECS how often (default 0.1; at least 0.01)
   --quiet            no summary on stderr
 
 exit code: CMD's, 128+N when CMD died of signal N, 124 on --timeout, 128+N
@@ -76,6 +82,8 @@ pub struct RunArgs {
     pub kill_after: Duration,
     pub best_effort: bool,
     pub report: Option<PathBuf>,
+    pub trace: Option<PathBuf>,
+    pub trace_every: Option<Duration>,
     pub quiet: bool,
     pub command: Vec<OsString>,
 }
@@ -112,6 +120,8 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
         kill_after: DEFAULT_KILL_AFTER,
         best_effort: false,
         report: None,
+        trace: None,
+        trace_every: None,
         quiet: false,
         command: Vec::new(),
     };
@@ -185,6 +195,17 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
             "kill-after" => a.kill_after = seconds(&dashed, &lex.value(&dashed)?, false)?,
             "best-effort" => a.best_effort = true,
             "report" => a.report = Some(PathBuf::from(lex.value(&dashed)?)),
+            "trace" => a.trace = Some(PathBuf::from(lex.value(&dashed)?)),
+            "trace-every" => {
+                let v = lex.value(&dashed)?;
+                let every = seconds(&dashed, &v, true)?;
+                if every + Duration::from_nanos(1) < crate::trace::MIN_EVERY {
+                    return Err(format!(
+                        "--trace-every: {v} s is too often: at most every 0.01 s (10 ms)"
+                    ));
+                }
+                a.trace_every = Some(every);
+            }
             "quiet" => a.quiet = true,
             other => {
                 return Err(format!(
@@ -200,12 +221,16 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
     if a.command.is_empty() {
         return Err("no command after --".into());
     }
+    if a.trace_every.is_some() && a.trace.is_none() {
+        return Err("--trace-every needs --trace FILE".into());
+    }
     Ok(Parsed::Run(Box::new(a)))
 }
 
 pub const EXEC_HELP: &str = "\
 usage: cgbox [--root DIR] [--app NAME] exec NAME [--timeout SECS] [--signal SIG]
-                 [--kill-after SECS] [--kill-rest] [--report FILE] [--quiet] -- CMD [ARGS...]
+                 [--kill-after SECS] [--kill-rest] [--report FILE] [--trace FILE]
+                 [--trace-every SECS] [--quiet] -- CMD [ARGS...]
 
 Start CMD inside the existing box NAME (made with cgbox create, or a box of a
 running program), born there as with run, wait for it and exit with its
@@ -214,7 +239,7 @@ the box's limits cover it and its CPU and memory count in the box's
 statistics. The box and its other processes are left alone; what CMD leaves
 running stays in the box (killed with it), unless --kill-rest.
 
-  --timeout, --signal, --kill-after, --report, --quiet: as for run
+  --timeout, --signal, --kill-after, --report, --trace, --trace-every, --quiet: as for run
   --kill-rest   when CMD ends, kill what it left running
 
 exit code: as for run.

@@ -7,9 +7,10 @@ mod stop;
 
 pub use args::seconds;
 
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use cgbox::fs::SysFs;
+use cgbox::fs::{CgroupFs, SysFs};
 use cgbox::spawn::BoxCommand;
 use cgbox::{Builder, JobBox, Policy};
 
@@ -17,10 +18,11 @@ use crate::Global;
 use crate::args::Lexer;
 use crate::context::{Context, report};
 use crate::signals::Signals;
+use crate::trace::{self, TraceFile, Tracer};
 use args::{EXEC_HELP, HELP_HEAD, HELP_TAIL, Mode, Parsed, RunArgs};
 use program::{EXIT_FAILED, exec_failure, exec_message};
 use report::{Facts, ReportFile};
-use stop::{Outcome, Stopping};
+use stop::{Outcome, Stopping, Trace};
 
 /// `cgbox exec`: CMD in a box that exists.
 pub fn exec_main(global: &Global, lex: Lexer) -> i32 {
@@ -128,6 +130,10 @@ fn run(
     if let Err(e) = args.limits.writes() {
         return (rep.fail(EXIT_FAILED, &e.to_string(), None), None);
     }
+    let trace_file = match args.trace.as_deref().map(TraceFile::prepare).transpose() {
+        Ok(t) => t,
+        Err(e) => return (rep.fail(EXIT_FAILED, &e, None), None),
+    };
     let Some((cmd, cmd_args)) = args.command.split_first() else {
         return (
             rep.fail(EXIT_FAILED, "run: no command after --", None),
@@ -186,6 +192,16 @@ fn run(
         );
     }
 
+    let mut tracer = match trace_file.map(|f| start_trace(&ctx, &jb, &rel, args, f)) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(e)) => {
+            let code = rep.fail(EXIT_FAILED, &e, Some(&rel));
+            end_box(jb);
+            return (code, None);
+        }
+    };
+
     let start = Instant::now();
     let mut command = BoxCommand::new(&program);
     // CMD must not inherit the signals cgbox blocks for itself.
@@ -205,7 +221,7 @@ fn run(
         signal: args.signal,
         kill_after: args.kill_after,
     };
-    let outcome = match stop::wait(&mut child, &jb, signals, &how) {
+    let outcome = match stop::wait(&mut child, &jb, signals, &how, tracer.as_mut()) {
         Ok(o) => o,
         Err(e) => {
             errln!("cgbox: wait for the command: {e}");
@@ -216,6 +232,16 @@ fn run(
             }
         }
     };
+    if let Some(t) = tracer {
+        let status = outcome.status;
+        t.finish(&trace::End {
+            status: report::exit_code(&outcome),
+            exit_code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            timed_out: outcome.timed_out,
+            killed: outcome.killed,
+        });
+    }
     // Nothing outlives the command (exec: with --kill-rest): kill what is left.
     if (args.mode == Mode::Run || args.kill_rest)
         && let Err(e) = jb.kill()
@@ -234,7 +260,12 @@ fn run(
     };
     let code = report::exit_code(&outcome);
     if !args.quiet {
-        errln!("{}", report::summary(jb.name(), &outcome, wall, stats));
+        let mut line = report::summary(jb.name(), &outcome, wall, stats);
+        if let Some(hint) = stats.and_then(|s| report::suggestion(&args.limits, s, wall)) {
+            line.push_str("; ");
+            line.push_str(&hint);
+        }
+        errln!("{line}");
     }
     let name = rep.name.clone();
     rep.commit(Facts {
@@ -259,6 +290,29 @@ fn run(
         end_box(jb);
     }
     (code, outcome.fatal)
+}
+
+/// Open the trace of the box and write its first line; CMD starts next.
+fn start_trace(
+    ctx: &Context,
+    jb: &JobBox<SysFs>,
+    rel: &str,
+    args: &RunArgs,
+    file: TraceFile,
+) -> Result<Trace, String> {
+    let dir = ctx
+        .fs
+        .open_dir(jb.path())
+        .map_err(|e| format!("--trace: {e}"))?;
+    let header = trace::Header {
+        name: jb.name(),
+        path: rel,
+        command: &args.command,
+        every: args.trace_every.unwrap_or(trace::DEFAULT_EVERY),
+    };
+    let mut t = Tracer::new(ctx.fs.clone(), &dir, file, &header)?;
+    t.begin()?;
+    Ok(t)
 }
 
 /// The app the box for CMD goes into: for run, at the home of this

@@ -212,3 +212,182 @@ pub fn summary(name: &str, o: &Outcome, wall: Duration, s: Option<&Stats>) -> St
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
+
+/// One suggestion for the next run's limits, where the statistics support
+/// one: the most pressing of OOM kills, refused forks, heavy throttling,
+/// then a memory limit the job would have fitted in.
+pub fn suggestion(limits: &cgbox::Limits, s: &Stats, wall: Duration) -> Option<String> {
+    let peak = s.memory_peak();
+    let memory_max = s.value("memory.max");
+    if let Some(kills) = s.oom_kills().filter(|&k| k > 0) {
+        let what = if kills == 1 { "OOM kill" } else { "OOM kills" };
+        return Some(match memory_max {
+            Some(max) => format!(
+                "{kills} {what} at --memory {}: the job needs more (try --memory {})",
+                size_flag(max),
+                size_flag(fitting(max.saturating_mul(2)))
+            ),
+            None => format!(
+                "{kills} {what}: memory ran out above the box (the machine, or an enclosing limit)"
+            ),
+        });
+    }
+    if let (Some(refused), Some(max)) =
+        (s.pids_max_events().filter(|&n| n > 0), s.value("pids.max"))
+    {
+        let what = if refused == 1 { "fork" } else { "forks" };
+        return Some(format!(
+            "{refused} {what} refused at --pids {max} (try --pids {})",
+            max.saturating_mul(2)
+        ));
+    }
+    if let (Some(cpus), Some(throttled), Some(periods)) = (
+        limits.cpus,
+        s.nr_throttled(),
+        s.key("cpu.stat", "nr_periods"),
+    ) && periods >= 10
+        && throttled * 2 > periods
+    {
+        let used = s.cpu_usage_usec().unwrap_or(0) as f64 / micros(wall).max(1) as f64;
+        return Some(format!(
+            "throttled in {}% of periods at --cpus {cpus}, using {used:.2} CPUs on average: more CPUs would have run it faster",
+            throttled * 100 / periods
+        ));
+    }
+    let peak = peak.filter(|&p| p > 0)?;
+    let fits = fitting(peak + peak / 5);
+    match memory_max {
+        Some(max) if fits * 2 > max => None,
+        _ => Some(format!(
+            "peak memory {}: --memory {} would have fit",
+            bytes(peak),
+            size_flag(fits)
+        )),
+    }
+}
+
+/// The smallest of 16M, 24M, 32M, 48M, 64M, 96M ... (a power of two, or
+/// one and a half) that holds `n` bytes.
+fn fitting(n: u64) -> u64 {
+    let mut size: u64 = 16 << 20;
+    loop {
+        if size >= n {
+            return size;
+        }
+        let between = size + size / 2;
+        if between >= n {
+            return between;
+        }
+        match size.checked_mul(2) {
+            Some(next) => size = next,
+            None => return u64::MAX,
+        }
+    }
+}
+
+/// Bytes as `--memory` takes them: `512M`, `2G`, `1536M`.
+fn size_flag(n: u64) -> String {
+    if n.is_multiple_of(1 << 30) {
+        format!("{}G", n >> 30)
+    } else if n.is_multiple_of(1 << 20) {
+        format!("{}M", n >> 20)
+    } else {
+        n.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cgbox::Limits;
+    use std::path::Path;
+
+    fn stats(files: &[(&str, &str)]) -> Stats {
+        Stats::from_contents(Path::new("/x"), files.iter().copied())
+    }
+
+    #[test]
+    fn one_suggestion_where_the_data_supports_it() {
+        let wall = Duration::from_secs(10);
+        let none = Limits::new();
+        // A peak with no memory limit: the limit that would have fit.
+        let s = stats(&[("memory.peak", "432013312\n"), ("memory.max", "max\n")]);
+        assert_eq!(
+            suggestion(&none, &s, wall).as_deref(),
+            Some("peak memory 412.0 MiB: --memory 512M would have fit")
+        );
+        // A generous limit: a smaller one would have fit.
+        let s = stats(&[
+            ("memory.peak", "10485760\n"),
+            ("memory.max", "1073741824\n"),
+        ]);
+        assert_eq!(
+            suggestion(&none, &s, wall).as_deref(),
+            Some("peak memory 10.0 MiB: --memory 16M would have fit")
+        );
+        // A limit that is about right: nothing to say.
+        let s = stats(&[
+            ("memory.peak", "400000000\n"),
+            ("memory.max", "536870912\n"),
+        ]);
+        assert_eq!(suggestion(&none, &s, wall), None);
+        // No statistics to go on (a host without the memory controller).
+        assert_eq!(suggestion(&none, &stats(&[]), wall), None);
+        assert_eq!(
+            suggestion(&none, &stats(&[("memory.peak", "0\n")]), wall),
+            None
+        );
+        // OOM kills come first.
+        let s = stats(&[
+            ("memory.peak", "268435456\n"),
+            ("memory.max", "268435456\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 0\nmax 40\noom 2\noom_kill 2\n",
+            ),
+        ]);
+        assert_eq!(
+            suggestion(&none, &s, wall).as_deref(),
+            Some("2 OOM kills at --memory 256M: the job needs more (try --memory 512M)")
+        );
+        // Refused forks.
+        let s = stats(&[("pids.max", "32\n"), ("pids.events", "max 7\n")]);
+        assert_eq!(
+            suggestion(&none, &s, wall).as_deref(),
+            Some("7 forks refused at --pids 32 (try --pids 64)")
+        );
+        // Heavy throttling under --cpus.
+        let s = stats(&[
+            (
+                "cpu.stat",
+                "usage_usec 5000000\nuser_usec 5000000\nsystem_usec 0\nnr_periods 100\nnr_throttled 80\nthrottled_usec 4000000\n",
+            ),
+            ("memory.peak", "1048576\n"),
+        ]);
+        let half = Limits::new().cpus(0.5);
+        assert_eq!(
+            suggestion(&half, &s, wall).as_deref(),
+            Some(
+                "throttled in 80% of periods at --cpus 0.5, using 0.50 CPUs on average: more CPUs would have run it faster"
+            )
+        );
+        // Throttled now and then only: the memory hint instead.
+        assert_eq!(
+            suggestion(&none, &s, wall).as_deref(),
+            Some("peak memory 1.0 MiB: --memory 16M would have fit")
+        );
+    }
+
+    #[test]
+    fn sizes_people_type() {
+        assert_eq!(fitting(1), 16 << 20);
+        assert_eq!(fitting(17 << 20), 24 << 20);
+        assert_eq!(fitting(400 << 20), 512 << 20);
+        assert_eq!(fitting(513 << 20), 768 << 20);
+        assert_eq!(fitting(u64::MAX), u64::MAX);
+        assert_eq!(size_flag(512 << 20), "512M");
+        assert_eq!(size_flag(2 << 30), "2G");
+        assert_eq!(size_flag(1536 << 20), "1536M");
+        assert_eq!(size_flag(1000), "1000");
+    }
+}

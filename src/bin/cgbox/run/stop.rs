@@ -7,6 +7,10 @@
 //! run its trap and clean up; after `--kill-after` whatever still runs is
 //! killed with the box. A second stop signal, or any other terminating
 //! signal, kills at once.
+//!
+//! With `--trace`, the next sample is one more timeout of the same poll,
+//! and the box's `memory.events` one more fd (the kernel wakes it on an
+//! OOM kill or a `memory.high` hit): still one poll, no thread.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -21,6 +25,10 @@ use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
 use crate::signals::{self, STOP_SIGNALS, Signals};
+use crate::trace::{TraceFile, Tracer};
+
+/// The trace of a run, when `--trace` asks for one.
+pub type Trace = Tracer<SysFs, TraceFile>;
 
 /// How the run ended, for the exit code, the summary and the report.
 #[derive(Debug, Default)]
@@ -52,6 +60,7 @@ pub fn wait(
     jb: &JobBox<SysFs>,
     signals: &Signals,
     how: &Stopping,
+    mut trace: Option<&mut Trace>,
 ) -> io::Result<Outcome> {
     let mut out = Outcome::default();
     let pid = Pid::from_raw(i32::try_from(child.id()).map_err(io::Error::other)?)
@@ -96,7 +105,8 @@ pub fn wait(
             out.status = Some(child.wait()?);
             return Ok(out);
         };
-        let next = [grace, if out.timed_out { None } else { how.deadline }]
+        let tick = trace.as_ref().map(|t| Instant::now() + t.due_in());
+        let next = [grace, if out.timed_out { None } else { how.deadline }, tick]
             .into_iter()
             .flatten()
             .min();
@@ -107,13 +117,23 @@ pub fn wait(
                 tv_nsec: i64::from(left.subsec_nanos()),
             }
         });
+        let events = trace.as_ref().and_then(|t| t.events_file());
         let mut fds = [
             PollFd::new(pidfd, PollFlags::IN),
             PollFd::from_borrowed_fd(signals.fd(), PollFlags::IN),
+            PollFd::from_borrowed_fd(events.map_or(signals.fd(), |f| f.fd()), PollFlags::PRI),
         ];
-        match poll(&mut fds, timeout.as_ref()) {
+        let n = if events.is_some() { 3 } else { 2 };
+        match poll(&mut fds[..n], timeout.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
+        }
+        let events_woke = n == 3 && fds.get(2).is_some_and(|f| !f.revents().is_empty());
+        if let Some(t) = trace.as_deref_mut() {
+            if events_woke {
+                t.events_woke();
+            }
+            t.tick_if_due();
         }
     }
 }

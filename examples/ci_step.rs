@@ -1,0 +1,403 @@
+//! A CI step in a box: run a command with limits and a timeout, kill what
+//! it leaves behind, print a summary and write a JSON report, with the
+//! library alone ([`Builder`], [`JobBox::start`], [`Stats`]). This is what
+//! `cgbox run --timeout ... --report ...` does, in a page.
+//!
+//! ```text
+//! cargo run --example ci_step                                     # on cgbox's fake kernel: no root
+//! sudo cargo run --example ci_step -- --real -- make -j4          # this machine's cgroup2
+//! sudo cargo run --example ci_step -- --real --timeout 5 --report step.json -- sh -c 'sleep 60'
+//! ```
+//!
+//! Options: `--real`, `--best-effort` (limits this machine cannot apply are
+//! skipped), `--timeout SECS` (default 60), `--report FILE` (default
+//! `ci-step.json` in the temporary directory), then `--` and the command.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cgbox::fs::{CgroupFs, FakeFs, SysFs};
+use cgbox::spawn::{BoxChild, BoxCommand};
+use cgbox::stats::{FileStats, Number, Stats};
+use cgbox::{Builder, JobBox, Limits, Policy, Size};
+
+/// What the step may use.
+fn limits() -> Limits {
+    Limits::new()
+        .memory_max(Size::Bytes(512 << 20))
+        .memory_high(Size::Bytes(448 << 20))
+        .cpus(1.5)
+        .pids_max(256)
+}
+
+/// How the step ended.
+struct Outcome {
+    name: String,
+    command: Vec<String>,
+    /// The exit code, or the signal that ended the command.
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+    wall: Duration,
+    /// Read after the command ended, before the box was removed: peaks,
+    /// OOM kills and throttling tell what the step did.
+    stats: Stats,
+    skipped: Vec<String>,
+}
+
+impl Outcome {
+    /// The exit code a CI runner would give the step (as timeout(1) does).
+    fn code(&self) -> i32 {
+        match (self.timed_out, self.exit_code, self.signal) {
+            (true, _, _) => 124,
+            (_, Some(c), _) => c,
+            (_, None, Some(s)) => 128 + s,
+            _ => 1,
+        }
+    }
+
+    fn summary(&self) -> String {
+        let s = &self.stats;
+        let ms = |us: u64| format!("{:.0} ms", us as f64 / 1000.0);
+        let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
+        let or = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let ended = match (self.timed_out, self.exit_code, self.signal) {
+            (true, _, _) => "timed out".to_owned(),
+            (_, Some(c), _) => format!("exit {c}"),
+            (_, None, Some(sig)) => format!("killed by signal {sig}"),
+            _ => "ended".to_owned(),
+        };
+        format!(
+            "{}: {ended}, wall {}, cpu {}, peak memory {}, oom kills {}, throttled periods {}",
+            self.name,
+            ms(self.wall.as_micros() as u64),
+            or(s.cpu_usage_usec().map(ms)),
+            or(s.memory_peak().map(mib)),
+            or(s.oom_kills().map(|n| n.to_string())),
+            or(s.nr_throttled().map(|n| n.to_string())),
+        )
+    }
+
+    /// The report: what ran, how it ended, and every statistic, with keys
+    /// as the kernel names them (a file the kernel lacks is left out).
+    fn json(&self) -> String {
+        let mut o = String::from("{");
+        let _ = write!(o, "\"name\": {}, \"command\": [", string(&self.name));
+        let words: Vec<String> = self.command.iter().map(|w| string(w)).collect();
+        o.push_str(&words.join(", "));
+        let opt = |v: Option<i32>| v.map_or("null".into(), |v| v.to_string());
+        let _ = write!(
+            o,
+            "], \"exit_code\": {}, \"signal\": {}, \"timed_out\": {}, \"status\": {}, \"wall_ms\": {}, \"skipped\": [{}], \"stats\": {{",
+            opt(self.exit_code),
+            opt(self.signal),
+            self.timed_out,
+            self.code(),
+            self.wall.as_millis(),
+            self.skipped
+                .iter()
+                .map(|s| string(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let files: Vec<String> = self
+            .stats
+            .files
+            .iter()
+            .map(|(name, f)| format!("{}: {}", string(name), file_json(f)))
+            .collect();
+        o.push_str(&files.join(", "));
+        o.push_str("}}\n");
+        o
+    }
+}
+
+fn string(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn number(n: Number) -> String {
+    match n {
+        Number::Uint(v) => v.to_string(),
+        Number::Int(v) => v.to_string(),
+        Number::Float(v) if v.is_finite() => v.to_string(),
+        Number::Float(_) => "null".into(),
+        Number::Max => "\"max\"".into(),
+    }
+}
+
+fn pairs(p: &[(String, Number)]) -> String {
+    let items: Vec<String> = p
+        .iter()
+        .map(|(k, v)| format!("{}: {}", string(k), number(*v)))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn file_json(f: &FileStats) -> String {
+    match f {
+        FileStats::Single(n) => number(*n),
+        FileStats::Flat(p) => pairs(p),
+        FileStats::Nested(lines) => {
+            let items: Vec<String> = lines
+                .iter()
+                .map(|(k, p)| format!("{}: {}", string(k), pairs(p)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// Wait for `child` at most until `deadline`: one `poll` on its pidfd, no
+/// sleeping loop. `None` when the time ran out first.
+fn wait_until(child: &mut BoxChild, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let Some(pidfd) = child.pidfd() else {
+            // A kernel without pidfds (before 5.3): no timeout to be had.
+            return child.wait().map(Some);
+        };
+        let timeout = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::from_borrowed_fd(pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The step on this machine: the command starts already inside its box.
+fn on_this_machine(
+    command: &[String],
+    timeout: Duration,
+    policy: Policy,
+) -> Result<Outcome, Box<dyn Error>> {
+    let (program, args) = command.split_first().ok_or("no command")?;
+    let fs = Arc::new(SysFs::new()?);
+    let job = Builder::new()
+        .app("ci-step-example")
+        .limits(limits())
+        .policy(policy)
+        .create(fs)?;
+    println!("box {} made", job.path().display());
+    let start = Instant::now();
+    let mut cmd = BoxCommand::new(program);
+    cmd.args(args);
+    let mut child = job.start(&cmd)?; // born in the box
+    let (status, timed_out) = match wait_until(&mut child, start + timeout)? {
+        Some(status) => (status, false),
+        None => {
+            // Out of time: the whole box goes, forks and daemons included.
+            job.kill()?;
+            (child.wait()?, true)
+        }
+    };
+    let wall = start.elapsed();
+    // Nothing outlives the step.
+    job.kill()?;
+    let app = job.app().clone();
+    let outcome = finish(job, command, status_parts(status), timed_out, wall);
+    // A CI runner keeps `<app>/agents` for its next steps; the example
+    // leaves nothing behind (this fails harmlessly while other steps run).
+    let _ = app.remove();
+    outcome
+}
+
+fn status_parts(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    (status.code(), status.signal())
+}
+
+/// Read the statistics, remove the box, and say how it went.
+fn finish<F: CgroupFs>(
+    job: JobBox<F>,
+    command: &[String],
+    (exit_code, signal): (Option<i32>, Option<i32>),
+    timed_out: bool,
+    wall: Duration,
+) -> Result<Outcome, Box<dyn Error>> {
+    let stats = job.stats()?;
+    let skipped = job
+        .skipped()
+        .iter()
+        .map(|s| format!("{}: {}", s.what, s.error))
+        .collect();
+    let name = job.name().to_owned();
+    job.destroy()?;
+    Ok(Outcome {
+        name,
+        command: command.to_vec(),
+        exit_code,
+        signal,
+        timed_out,
+        wall,
+        stats,
+        skipped,
+    })
+}
+
+/// The step on cgbox's fake kernel: the fake runs no programs, so the
+/// step's process is a fake one, and what it does (CPU, memory, a
+/// throttled period) is written into the box's files as the kernel would
+/// show it. Time is the fake's virtual clock.
+fn on_the_fake(command: &[String], timeout: Duration) -> Result<Outcome, Box<dyn Error>> {
+    let fake = Arc::new(FakeFs::new());
+    let job = Builder::new()
+        .app("ci-step-example")
+        .limits(limits())
+        .create(fake.clone())?;
+    println!("box {} made (on the fake)", job.path().display());
+    let rel = job
+        .path()
+        .strip_prefix(fake.mount())?
+        .to_string_lossy()
+        .into_owned();
+    let start = fake.now();
+    let pid = fake.spawn(&rel)?;
+    // The step works for 1.2 s of virtual time, then exits.
+    fake.advance(Duration::from_millis(1200));
+    fake.set_file(
+        &rel,
+        "cpu.stat",
+        "usage_usec 1650000\nuser_usec 1400000\nsystem_usec 250000\nnr_periods 12\nnr_throttled 3\nthrottled_usec 180000\n",
+    )?;
+    fake.set_file(&rel, "memory.peak", "301989888\n")?;
+    fake.exit(pid)?;
+    fake.reap(pid)?;
+    let wall = fake.now() - start;
+    let timed_out = wall > timeout;
+    job.kill()?;
+    finish(job, command, (Some(0), None), timed_out, wall)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut real, mut policy) = (false, Policy::Strict);
+    let mut timeout = Duration::from_secs(60);
+    let mut report = std::env::temp_dir().join("ci-step.json");
+    let mut command: Vec<String> = Vec::new();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--real" => real = true,
+            "--best-effort" => policy = Policy::BestEffort,
+            "--timeout" => match args.next().and_then(|v| v.parse::<f64>().ok()) {
+                Some(s) if s > 0.0 && s < 1e9 => timeout = Duration::from_secs_f64(s),
+                _ => usage("--timeout needs a positive number of seconds"),
+            },
+            "--report" => match args.next() {
+                Some(p) => report = PathBuf::from(p),
+                None => usage("--report needs a file"),
+            },
+            "--" => {
+                command = args.by_ref().collect();
+            }
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    if command.is_empty() {
+        command = [
+            "sh",
+            "-c",
+            "echo building; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+        ]
+        .map(String::from)
+        .to_vec();
+    }
+    let shown: Vec<String> = match limits().writes() {
+        Ok(writes) => writes
+            .iter()
+            .map(|w| format!("{} {}", w.file, w.value))
+            .collect(),
+        Err(e) => usage(&e.to_string()),
+    };
+    println!(
+        "step: {command:?}, timeout {timeout:?}, limits: {}",
+        shown.join(", ")
+    );
+    let outcome = if real {
+        on_this_machine(&command, timeout, policy)
+    } else {
+        on_the_fake(&command, timeout)
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // cgbox's errors say what failed, where, and the fix.
+            eprintln!("ci_step: {e}");
+            std::process::exit(125);
+        }
+    };
+    println!("{}", outcome.summary());
+    for s in &outcome.skipped {
+        println!("skipped: {s}");
+    }
+    match std::fs::write(&report, outcome.json()) {
+        Ok(()) => println!("report: {}", report.display()),
+        Err(e) => eprintln!("ci_step: write {}: {e}", report.display()),
+    }
+    std::process::exit(outcome.code());
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!(
+        "ci_step: {why}\nusage: ci_step [--real] [--best-effort] [--timeout SECS] [--report FILE] [-- CMD ARGS...]"
+    );
+    std::process::exit(2);
+}
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test` runs the example's fake path: the summary and the
+    /// report say what the step did.
+    #[test]
+    fn runs_on_the_fake_and_reports() {
+        let command = ["make".to_owned()];
+        let o = super::on_the_fake(&command, std::time::Duration::from_secs(60)).unwrap();
+        assert_eq!(o.code(), 0);
+        let summary = o.summary();
+        assert!(
+            summary.ends_with(": exit 0, wall 1200 ms, cpu 1650 ms, peak memory 288.0 MiB, oom kills 0, throttled periods 3"),
+            "{summary}"
+        );
+        let json = o.json();
+        assert!(json.starts_with("{\"name\": \""), "{json}");
+        for part in [
+            "\"command\": [\"make\"], \"exit_code\": 0, \"signal\": null, \"timed_out\": false, \"status\": 0, \"wall_ms\": 1200",
+            "\"memory.peak\": 301989888",
+            "\"memory.max\": 536870912",
+            "\"pids.max\": 256",
+            "\"nr_throttled\": 3",
+        ] {
+            assert!(json.contains(part), "{part} in {json}");
+        }
+        // A step that runs past its timeout is reported as timed out (124).
+        let o = super::on_the_fake(&command, std::time::Duration::from_secs(1)).unwrap();
+        assert_eq!((o.timed_out, o.code()), (true, 124));
+    }
+}

@@ -1,0 +1,273 @@
+//! A trace read back: what ran, the samples, the events and the end (the
+//! format is in `trace.rs`).
+
+use super::jsonl::{self, Value};
+
+/// The first line.
+#[derive(Debug, Default, Clone)]
+pub struct Header {
+    pub name: String,
+    pub command: Vec<String>,
+    pub started_unix_ms: Option<f64>,
+    pub every_ms: Option<f64>,
+    pub limits: Limits,
+}
+
+/// The limits the box had; `None`: not set (`max`) or not there.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Limits {
+    pub memory_max: Option<f64>,
+    pub memory_high: Option<f64>,
+    pub pids_max: Option<f64>,
+    /// CPUs: the `cpu.max` quota over its period.
+    pub cpus: Option<f64>,
+}
+
+/// The total stall times of one pressure file.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Stall {
+    pub some: f64,
+    pub full: Option<f64>,
+}
+
+/// One sample line.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Sample {
+    pub t: f64,
+    pub memory_current: Option<f64>,
+    pub memory_peak: Option<f64>,
+    pub pids_current: Option<f64>,
+    pub usage_usec: Option<f64>,
+    pub nr_periods: Option<f64>,
+    pub nr_throttled: Option<f64>,
+    pub throttled_usec: Option<f64>,
+    /// cpu, memory, io.
+    pub pressure: [Option<Stall>; 3],
+}
+
+/// The pressure files, in [`Sample::pressure`] order.
+pub const PRESSURE: [&str; 3] = ["cpu", "memory", "io"];
+
+/// One event line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub t: f64,
+    pub kind: String,
+    pub count: f64,
+}
+
+/// The last line.
+#[derive(Debug, Default, Clone)]
+pub struct End {
+    pub t: f64,
+    pub exit_code: Option<f64>,
+    pub signal: Option<f64>,
+    pub timed_out: bool,
+    pub killed: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Trace {
+    pub header: Header,
+    pub samples: Vec<Sample>,
+    pub events: Vec<Event>,
+    pub end: Option<End>,
+    /// Said on stderr: a cut last line, a line of an unknown kind.
+    pub warnings: Vec<String>,
+}
+
+impl Trace {
+    /// Read a trace. The first line must be a trace header; every line
+    /// must be a JSON object, except a last line cut short (a cgbox that
+    /// was killed mid-write), which is left out with a warning.
+    pub fn parse(text: &str) -> Result<Trace, String> {
+        let mut trace = Trace::default();
+        let lines: Vec<&str> = text.lines().collect();
+        let cut_last = !text.is_empty() && !text.ends_with('\n');
+        for (i, line) in lines.iter().enumerate() {
+            let n = i + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v = match jsonl::parse(line) {
+                Ok(v @ Value::Obj(_)) => v,
+                Ok(_) => return Err(format!("line {n}: not a JSON object")),
+                Err(e) if cut_last && n == lines.len() => {
+                    trace
+                        .warnings
+                        .push(format!("line {n} is cut short ({e}): left out"));
+                    continue;
+                }
+                Err(e) => return Err(format!("line {n}: {e}")),
+            };
+            if n == 1 {
+                if v.num_at(&["cgbox_trace"]) != Some(1.0) {
+                    return Err(
+                        "line 1: not a cgbox trace (cgbox run --trace FILE writes one)".into(),
+                    );
+                }
+                trace.header = header(&v);
+                continue;
+            }
+            let t = v
+                .num_at(&["t"])
+                .filter(|t| *t >= 0.0)
+                .ok_or_else(|| format!("line {n}: no time \"t\""))?;
+            if let Some(end) = v.get("end") {
+                trace.end = Some(End {
+                    t,
+                    exit_code: end.num_at(&["exit_code"]),
+                    signal: end.num_at(&["signal"]),
+                    timed_out: end.get("timed_out") == Some(&Value::Bool(true)),
+                    killed: end.get("killed") == Some(&Value::Bool(true)),
+                });
+            } else if let Some(kind) = v.get("event") {
+                let kind = kind
+                    .str()
+                    .ok_or_else(|| format!("line {n}: \"event\" is not a string"))?;
+                trace.events.push(Event {
+                    t,
+                    kind: kind.to_owned(),
+                    count: v.num_at(&["count"]).unwrap_or(1.0),
+                });
+            } else {
+                if trace.samples.last().is_some_and(|s| s.t > t) {
+                    return Err(format!("line {n}: time goes backwards"));
+                }
+                trace.samples.push(sample(t, &v));
+            }
+        }
+        if lines.is_empty() {
+            return Err("the trace is empty".into());
+        }
+        if trace.samples.is_empty() {
+            return Err("no samples in the trace (the command ended before the first?)".into());
+        }
+        Ok(trace)
+    }
+
+    /// The length of the run, in seconds.
+    pub fn duration(&self) -> f64 {
+        let last = self.samples.last().map_or(0.0, |s| s.t);
+        self.end.as_ref().map_or(last, |e| e.t.max(last))
+    }
+}
+
+fn header(v: &Value) -> Header {
+    let limits = v.get("limits");
+    let limit = |file: &str| limits.and_then(|l| l.num_at(&[file]));
+    let cpus = limits
+        .and_then(|l| l.get("cpu.max"))
+        .and_then(Value::str)
+        .and_then(|s| {
+            let (quota, period) = s.split_once(' ')?;
+            let quota: f64 = quota.parse().ok()?;
+            let period: f64 = period.trim().parse().ok()?;
+            (period > 0.0).then_some(quota / period)
+        });
+    let command = match v.get("command") {
+        Some(Value::Arr(items)) => items
+            .iter()
+            .filter_map(|a| a.str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Header {
+        name: v.get("name").and_then(Value::str).unwrap_or("").to_owned(),
+        command,
+        started_unix_ms: v.num_at(&["started_unix_ms"]),
+        every_ms: v.num_at(&["every_ms"]),
+        limits: Limits {
+            memory_max: limit("memory.max"),
+            memory_high: limit("memory.high"),
+            pids_max: limit("pids.max"),
+            cpus,
+        },
+    }
+}
+
+fn sample(t: f64, v: &Value) -> Sample {
+    let stall = |file: &str| {
+        let p = v.get(file)?;
+        Some(Stall {
+            some: p.num_at(&["some", "total"])?,
+            full: p.num_at(&["full", "total"]),
+        })
+    };
+    Sample {
+        t,
+        memory_current: v.num_at(&["memory.current"]),
+        memory_peak: v.num_at(&["memory.peak"]),
+        pids_current: v.num_at(&["pids.current"]),
+        usage_usec: v.num_at(&["cpu.stat", "usage_usec"]),
+        nr_periods: v.num_at(&["cpu.stat", "nr_periods"]),
+        nr_throttled: v.num_at(&["cpu.stat", "nr_throttled"]),
+        throttled_usec: v.num_at(&["cpu.stat", "throttled_usec"]),
+        pressure: [
+            stall("cpu.pressure"),
+            stall("memory.pressure"),
+            stall("io.pressure"),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = r#"{"cgbox_trace": 1, "name": "b", "command": ["make", "-j4"], "every_ms": 100, "limits": {"memory.max": 536870912, "memory.high": "max", "pids.max": 64, "cpu.max": "150000 100000"}}"#;
+
+    #[test]
+    fn reads_every_kind_of_line() {
+        let text = format!(
+            "{HEAD}\n{}\n{}\n{}\n{}\n",
+            r#"{"t": 0.0, "memory.current": 10, "cpu.stat": {"usage_usec": 0}, "memory.pressure": {"some": {"total": 5}, "full": {"total": 2}}}"#,
+            r#"{"t": 0.1, "event": "oom_kill", "count": 1, "total": 1}"#,
+            r#"{"t": 0.2, "memory.current": 20, "pids.current": 3, "cpu.stat": {"usage_usec": 150000, "nr_periods": 2, "nr_throttled": 1}}"#,
+            r#"{"t": 0.25, "end": {"status": 137, "exit_code": null, "signal": 9, "timed_out": false, "killed": true}, "samples": 2}"#,
+        );
+        let t = Trace::parse(&text).unwrap();
+        assert_eq!(t.header.command, ["make", "-j4"]);
+        assert_eq!(t.header.limits.memory_max, Some(536870912.0));
+        assert_eq!(t.header.limits.memory_high, None, "max is no limit");
+        assert_eq!(t.header.limits.cpus, Some(1.5));
+        assert_eq!(t.samples.len(), 2);
+        assert_eq!(
+            t.samples[0].pressure[1],
+            Some(Stall {
+                some: 5.0,
+                full: Some(2.0)
+            })
+        );
+        assert_eq!(t.samples[1].nr_throttled, Some(1.0));
+        assert_eq!(t.events[0].kind, "oom_kill");
+        let end = t.end.as_ref().unwrap();
+        assert_eq!((end.signal, end.killed), (Some(9.0), true));
+        assert_eq!(t.duration(), 0.25);
+    }
+
+    #[test]
+    fn names_the_bad_line() {
+        let s = r#"{"t": 0.0, "cpu.stat": {"usage_usec": 0}}"#;
+        let cases = [
+            ("", "empty"),
+            ("{\"t\": 0}\n", "line 1: not a cgbox trace"),
+            (&format!("{HEAD}\n"), "no samples"),
+            (&format!("{HEAD}\n[1]\n"), "line 2: not a JSON object"),
+            (&format!("{HEAD}\n{s}\n{{\"x\": 1}}\n"), "line 3: no time"),
+            (&format!("{HEAD}\n{{\"t\": 1,\n{s}\n"), "line 2: column"),
+            (
+                &format!("{HEAD}\n{{\"t\": 2}}\n{{\"t\": 1}}\n"),
+                "line 3: time goes backwards",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Trace::parse(text).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+        // A last line cut short is left out, with a warning.
+        let t = Trace::parse(&format!("{HEAD}\n{s}\n{{\"t\": 0.1, \"memo")).unwrap();
+        assert_eq!(t.samples.len(), 1);
+        assert!(t.warnings[0].contains("line 3 is cut short"));
+    }
+}
