@@ -39,6 +39,7 @@ TESTS=(
     where_it_runs
     long_lived
     spawn_fast
+    trace
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(
