@@ -667,3 +667,27 @@ fn stats_on_fixture_samples_follow_the_contract() {
     );
     assert!(Path::new(&r.join("sys/fs/cgroup/io")).exists());
 }
+
+/// `--cgroupns`: CMD sees its box as the root of its cgroup namespace
+/// (what keeps a root job in on an nsdelegate mount is proven in
+/// tests/spawn_fast.rs, in the VM).
+#[test]
+fn cgroupns_roots_cmd_at_its_box() {
+    let Some((app, dir)) = host("cgroupns") else {
+        return;
+    };
+    let out = cgbox(&[
+        "--app",
+        &app,
+        "run",
+        "--quiet",
+        "--cgroupns",
+        "--",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.lines().any(|l| l == "0::/"), "{text}");
+    assert!(dir.boxes().is_empty());
+}

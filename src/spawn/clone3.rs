@@ -50,12 +50,14 @@ const STEP_STDIO: u8 = 1;
 const STEP_CHDIR: u8 = 2;
 const STEP_SETPGID: u8 = 3;
 const STEP_EXEC: u8 = 4;
+const STEP_CGROUPNS: u8 = 5;
 
 fn step_name(step: u8) -> &'static str {
     match step {
         STEP_STDIO => "set up stdio",
         STEP_CHDIR => "change directory",
         STEP_SETPGID => "set the process group",
+        STEP_CGROUPNS => "make a cgroup namespace",
         _ => "exec",
     }
 }
@@ -101,6 +103,7 @@ pub(crate) fn start(jb: &JobBox<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
         stdio: stdio.child,
         pgroup: cmd.pgroup.map(Pid::from_raw),
         unblock_signals: cmd.unblock_signals,
+        cgroup_namespace: cmd.cgroup_namespace,
         failed: AtomicU8::new(STEP_NONE),
         errno: AtomicI32::new(0),
     };
@@ -119,6 +122,7 @@ pub(crate) fn start(jb: &JobBox<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
         let e = Error::from_errno(format!("{}: {}", what(), step_name(step)), program, errno);
         return Err(match (step, &cmd.cwd) {
             (STEP_CHDIR, Some(dir)) => e.with_detail(format!("directory {}", dir.display())),
+            (STEP_CGROUPNS, _) => crate::spawn::explain_cgroupns(e),
             _ => e,
         });
     }
@@ -245,6 +249,9 @@ struct ChildCtx {
     pgroup: Option<Option<Pid>>,
     /// Empty the signal mask before exec (else it is inherited, as std does).
     unblock_signals: bool,
+    /// `unshare(CLONE_NEWCGROUP)` first: the child, born in the box, makes
+    /// it the root of its cgroup namespace.
+    cgroup_namespace: bool,
     failed: AtomicU8,
     errno: AtomicI32,
 }
@@ -257,6 +264,7 @@ mod arch {
     pub(super) const SYS_RT_SIGACTION: usize = 13;
     pub(super) const SYS_RT_SIGPROCMASK: usize = 14;
     pub(super) const SYS_EXECVE: usize = 59;
+    pub(super) const SYS_UNSHARE: usize = 272;
     pub(super) const SYS_EXIT_GROUP: usize = 231;
     pub(super) const SYS_CLONE3: usize = 435;
 
@@ -369,6 +377,8 @@ const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 const SIGCHLD: u64 = 17;
 const SIGPIPE: usize = 13;
 const SIG_SETMASK: usize = 2;
+/// `CLONE_NEWCGROUP` (`include/uapi/linux/sched.h`).
+const CLONE_NEWCGROUP: usize = 0x0200_0000;
 /// The child's stack: it makes a few raw system calls, nothing deeper.
 const STACK_SIZE: usize = 32 * 1024;
 
@@ -438,7 +448,8 @@ fn clone_into(_cgroup_fd: RawFd, _ctx: &ChildCtx) -> std::result::Result<(Pid, O
 #[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
     use arch::{
-        KernelSigaction, SYS_EXECVE, SYS_EXIT_GROUP, SYS_RT_SIGACTION, SYS_RT_SIGPROCMASK, syscall,
+        KernelSigaction, SYS_EXECVE, SYS_EXIT_GROUP, SYS_RT_SIGACTION, SYS_RT_SIGPROCMASK,
+        SYS_UNSHARE, syscall,
     };
     // SAFETY: the parent keeps `ctx` alive and unchanged until we exec or
     // exit; we only write to its atomics.
@@ -452,6 +463,13 @@ unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
         #[allow(clippy::empty_loop)]
         loop {}
     };
+    if ctx.cgroup_namespace {
+        // SAFETY: unshare takes a flag word and touches only this task.
+        let ret = unsafe { syscall(SYS_UNSHARE, CLONE_NEWCGROUP, 0, 0, 0) };
+        if ret < 0 {
+            fail(STEP_CGROUPNS, ret.unsigned_abs() as i32);
+        }
+    }
     // SIGPIPE to SIG_DFL, as std gives its children (std ignores it in
     // itself); other ignored signals stay ignored across exec, as always.
     let default = KernelSigaction::default();

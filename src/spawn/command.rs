@@ -106,7 +106,8 @@ impl fmt::Debug for Stdio {
 /// readable, so that the clone3 path can honour them all or step aside.
 ///
 /// Program, `arg0`, arguments, environment, working directory, stdio,
-/// process group and [`BoxCommand::unblock_signals`] run on the fast path.
+/// process group, [`BoxCommand::unblock_signals`] and
+/// [`BoxCommand::cgroup_namespace`] run on the fast path.
 /// As with std, the program inherits ignored signals and the signal mask
 /// and gets SIGPIPE at its default; `execve` fails with `ENOEXEC` for a
 /// file without `#!` (as `posix_spawn`, which std uses where it can; std's
@@ -135,6 +136,7 @@ pub struct BoxCommand {
     pub(crate) stderr: Option<Stdio>,
     pub(crate) pgroup: Option<i32>,
     pub(crate) unblock_signals: bool,
+    pub(crate) cgroup_namespace: bool,
     uid: Option<u32>,
     gid: Option<u32>,
     hooks: Vec<Hook>,
@@ -159,6 +161,7 @@ impl BoxCommand {
             stderr: None,
             pgroup: None,
             unblock_signals: false,
+            cgroup_namespace: false,
             uid: None,
             gid: None,
             hooks: Vec::new(),
@@ -285,6 +288,21 @@ impl BoxCommand {
     /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn unblock_signals(&mut self) -> &mut BoxCommand {
         self.unblock_signals = true;
+        self
+    }
+
+    /// Give the program a cgroup namespace rooted at the box: it sees the
+    /// box as `/` in `/proc/self/cgroup`, and where cgroup2 is mounted with
+    /// `nsdelegate` (systemd does, and so does every container runtime) it
+    /// cannot move itself, or anything, out of the box, even as root: the
+    /// kernel answers `ENOENT` for a cgroup outside the namespace. Making
+    /// the namespace needs `CAP_SYS_ADMIN`; without it the start fails with
+    /// `EPERM` and nothing runs. The namespace is made by the child once
+    /// it is in the box, on both paths.
+    ///
+    /// See the [example](crate::spawn::BoxCommand#examples).
+    pub fn cgroup_namespace(&mut self) -> &mut BoxCommand {
+        self.cgroup_namespace = true;
         self
     }
 
@@ -447,6 +465,7 @@ impl fmt::Debug for BoxCommand {
             .field("stderr", &self.stderr)
             .field("pgroup", &self.pgroup)
             .field("unblock_signals", &self.unblock_signals)
+            .field("cgroup_namespace", &self.cgroup_namespace)
             .field("uid", &self.uid)
             .field("gid", &self.gid)
             .field("pre_exec hooks", &self.hooks.len())

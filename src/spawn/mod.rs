@@ -106,7 +106,12 @@ impl JobBox<SysFs> {
                 None => Error::new(crate::ErrorKind::Other, operation).with_detail(e.to_string()),
             }
         })?;
-        let child = self.spawn(&mut std_cmd)?;
+        let child = self
+            .spawn_moved(&mut std_cmd, cmd.cgroup_namespace)
+            .map_err(|e| match cmd.cgroup_namespace {
+                true => explain_cgroupns(e),
+                false => e,
+            })?;
         let pidfd = self.fs().pidfd_open(child.id()).ok();
         Ok(BoxChild::forked(child, pidfd))
     }
@@ -120,6 +125,12 @@ impl JobBox<SysFs> {
     ///
     /// See the [example](crate::spawn#examples).
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
+        self.spawn_moved(cmd, false)
+    }
+
+    /// [`JobBox::spawn`]; with `cgroup_namespace`, the child, once in the
+    /// box, makes it the root of a new cgroup namespace.
+    fn spawn_moved(&self, cmd: &mut Command, cgroup_namespace: bool) -> Result<Child> {
         let procs = self.procs_file()?;
         let path = procs.path().to_path_buf();
         let fd = rustix::io::fcntl_dupfd_cloexec(procs.fd(), 0)
@@ -133,6 +144,19 @@ impl JobBox<SysFs> {
                     .map(drop)
                     .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
             });
+        }
+        if cgroup_namespace {
+            // SAFETY: the hook runs after the move above and makes one
+            // unshare(2) through rustix's raw syscall, with NEWCGROUP only:
+            // it shares no fd table or memory that rustix's `unshare_unsafe`
+            // warns about. The error is built from an errno without
+            // allocating.
+            unsafe {
+                cmd.pre_exec(|| {
+                    rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP)
+                        .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+                });
+            }
         }
         let child = cmd.spawn().map_err(|e| {
             let program = std::path::PathBuf::from(cmd.get_program());
@@ -149,5 +173,16 @@ impl JobBox<SysFs> {
             self.watch_exit(pidfd);
         }
         Ok(child)
+    }
+}
+
+/// A cgroup namespace the child could not make: `EPERM` means it lacks
+/// `CAP_SYS_ADMIN`, which the fix names.
+pub(crate) fn explain_cgroupns(e: Error) -> Error {
+    if e.errno() == Some(rustix::io::Errno::PERM.raw_os_error()) {
+        e.with_detail("making a cgroup namespace needs CAP_SYS_ADMIN; nothing ran")
+            .with_hint("run as root, or without a cgroup namespace")
+    } else {
+        e
     }
 }

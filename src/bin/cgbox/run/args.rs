@@ -12,8 +12,8 @@ use crate::signals;
 pub const HELP_HEAD: &str = "\
 usage: cgbox [--root DIR] [--app NAME] [--parent DIR] [--no-systemd] run [LIMITS]
                  [--name NAME] [--timeout SECS] [--signal SIG] [--kill-after SECS]
-                 [--best-effort] [--report FILE] [--trace FILE [--trace-every SECS]]
-                 [--quiet] -- CMD [ARGS...]
+                 [--best-effort] [--cgroupns] [--report FILE]
+                 [--trace FILE [--trace-every SECS]] [--quiet] -- CMD [ARGS...]
 
 Run CMD already inside a new box at <home>/<app>/agents/<name> (see cgbox
 inspect for the home), wait for it, kill whatever it left running, print a
@@ -32,6 +32,9 @@ options:
                      (INT, TERM, HUP, QUIT) it passes on the signal it received
   --kill-after SECS  then, if anything still runs, kill the box (default 5; 0: at once)
   --best-effort      warn about limits that cannot be applied and run anyway
+  --cgroupns         give CMD a cgroup namespace rooted at its box: it sees the box as /,
+                     and on a cgroup2 mount with nsdelegate it cannot leave the box,
+                     even as root (making the namespace needs CAP_SYS_ADMIN)
   --report FILE      write what happened as JSON (for every outcome, 125 to 127
                      included): {\"name\", \"path\", \"status\", \"exit_code\", \"signal\",
                      \"timed_out\", \"interrupted_by\", \"stop_signal\", \"killed\",
@@ -81,6 +84,7 @@ pub struct RunArgs {
     pub signal: i32,
     pub kill_after: Duration,
     pub best_effort: bool,
+    pub cgroupns: bool,
     pub report: Option<PathBuf>,
     pub trace: Option<PathBuf>,
     pub trace_every: Option<Duration>,
@@ -119,6 +123,7 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
         signal: signals::SIGTERM,
         kill_after: DEFAULT_KILL_AFTER,
         best_effort: false,
+        cgroupns: false,
         report: None,
         trace: None,
         trace_every: None,
@@ -194,6 +199,7 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
             }
             "kill-after" => a.kill_after = seconds(&dashed, &lex.value(&dashed)?, false)?,
             "best-effort" => a.best_effort = true,
+            "cgroupns" => a.cgroupns = true,
             "report" => a.report = Some(PathBuf::from(lex.value(&dashed)?)),
             "trace" => a.trace = Some(PathBuf::from(lex.value(&dashed)?)),
             "trace-every" => {
@@ -229,8 +235,8 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
 
 pub const EXEC_HELP: &str = "\
 usage: cgbox [--root DIR] [--app NAME] exec NAME [--timeout SECS] [--signal SIG]
-                 [--kill-after SECS] [--kill-rest] [--report FILE] [--trace FILE]
-                 [--trace-every SECS] [--quiet] -- CMD [ARGS...]
+                 [--kill-after SECS] [--kill-rest] [--cgroupns] [--report FILE]
+                 [--trace FILE] [--trace-every SECS] [--quiet] -- CMD [ARGS...]
 
 Start CMD inside the existing box NAME (made with cgbox create, or a box of a
 running program), born there as with run, wait for it and exit with its
@@ -239,7 +245,8 @@ the box's limits cover it and its CPU and memory count in the box's
 statistics. The box and its other processes are left alone; what CMD leaves
 running stays in the box (killed with it), unless --kill-rest.
 
-  --timeout, --signal, --kill-after, --report, --trace, --trace-every, --quiet: as for run
+  --timeout, --signal, --kill-after, --cgroupns, --report, --trace, --trace-every,
+  --quiet: as for run (--cgroupns roots the namespace at CMD's own cgroup)
   --kill-rest   when CMD ends, kill what it left running
 
 exit code: as for run.

@@ -206,10 +206,20 @@ fn run(
     let mut command = BoxCommand::new(&program);
     // CMD must not inherit the signals cgbox blocks for itself.
     command.arg0(cmd).args(cmd_args).unblock_signals();
+    if args.cgroupns {
+        command.cgroup_namespace();
+    }
     let mut child = match jb.start(&command) {
         Ok(c) => c,
         Err(e) => {
-            let code = exec_failure(e.errno());
+            // EPERM with --cgroupns: no CAP_SYS_ADMIN for the namespace;
+            // CMD never ran, so it is cgbox's failure.
+            let code = if args.cgroupns && e.errno() == Some(rustix::io::Errno::PERM.raw_os_error())
+            {
+                EXIT_FAILED
+            } else {
+                exec_failure(e.errno())
+            };
             let message = exec_message(&program, e.errno()).unwrap_or_else(|| e.to_string());
             let code = rep.fail(code, &message, Some(&rel));
             end_box(jb);
