@@ -40,6 +40,7 @@ mod plot;
 mod prepare;
 mod run;
 mod signals;
+mod staged;
 mod stats;
 mod trace;
 mod units;

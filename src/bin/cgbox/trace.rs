@@ -24,10 +24,9 @@
 //!
 //! `t` is seconds since CMD started, with microsecond digits.
 
-use std::fs::File;
+use crate::staged::Staged;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,79 +56,20 @@ const LIMIT_FILES: [&str; 5] = [
 /// takes the target's name when CMD starts, so that a run that never
 /// started leaves an older trace alone, and the trace can be followed
 /// (`tail -f`) while the job runs.
-pub struct TraceFile {
-    target: PathBuf,
-    temp: Option<PathBuf>,
-    file: File,
-}
+pub struct TraceFile(Staged);
 
 impl TraceFile {
     pub fn prepare(target: &Path) -> Result<TraceFile, String> {
-        let shown = target.display();
-        match std::fs::symlink_metadata(target) {
-            Ok(m) if !m.file_type().is_file() => {
-                return Err(format!("--trace {shown}: not a regular file"));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("--trace {shown}: {e}")),
-        }
-        let name = target
-            .file_name()
-            .ok_or_else(|| format!("--trace {shown}: not a file name"))?;
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let temp = dir.join(format!(
-            ".{}.cgbox-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)
-            .map_err(|e| {
-                format!(
-                    "--trace {shown}: cannot write beside it ({}): {e}",
-                    temp.display()
-                )
-            })?;
-        Ok(TraceFile {
-            target: target.to_path_buf(),
-            temp: Some(temp),
-            file,
-        })
-    }
-
-    /// Give the trace its name (CMD is starting).
-    fn publish(&mut self) -> Result<(), String> {
-        if let Some(temp) = self.temp.take() {
-            std::fs::rename(&temp, &self.target).map_err(|e| {
-                let _ = std::fs::remove_file(&temp);
-                format!("--trace {}: {e}", self.target.display())
-            })?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for TraceFile {
-    fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            let _ = std::fs::remove_file(temp);
-        }
+        Staged::prepare("--trace", target).map(TraceFile)
     }
 }
 
 impl Write for TraceFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
+        self.0.file.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        self.0.file.flush()
     }
 }
 
@@ -143,7 +83,7 @@ pub trait Sink: Write {
 
 impl Sink for TraceFile {
     fn publish(&mut self) -> Result<(), String> {
-        TraceFile::publish(self)
+        self.0.put_in_place()
     }
 }
 

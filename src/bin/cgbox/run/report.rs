@@ -1,11 +1,9 @@
 //! What a run tells: the summary line on stderr and the `--report` JSON,
 //! written for every outcome, atomically.
 
-use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cgbox::jobbox::Skipped;
@@ -15,6 +13,7 @@ use super::program::{EXIT_FAILED, EXIT_TIMED_OUT};
 use super::stop::Outcome;
 use crate::json::Json;
 use crate::signals;
+use crate::staged::Staged;
 use crate::stats::stats_json;
 use crate::units::{bytes, or_dash, usec};
 
@@ -40,69 +39,20 @@ pub fn exit_code(o: &Outcome) -> i32 {
 /// is made at once (so that an unwritable place is a 125 before anything
 /// ran), and renamed over it at the end (so that a reader never sees half
 /// a report, and an old report never passes for this run's).
-pub struct ReportFile {
-    target: PathBuf,
-    temp: PathBuf,
-    file: File,
-}
+pub struct ReportFile(Staged);
 
 impl ReportFile {
     pub fn prepare(target: &Path) -> Result<ReportFile, String> {
-        let shown = target.display();
-        match std::fs::symlink_metadata(target) {
-            Ok(m) if !m.file_type().is_file() => {
-                return Err(format!("--report {shown}: not a regular file"));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("--report {shown}: {e}")),
-        }
-        let name = target
-            .file_name()
-            .ok_or_else(|| format!("--report {shown}: not a file name"))?;
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let temp = dir.join(format!(
-            ".{}.cgbox-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)
-            .map_err(|e| {
-                format!(
-                    "--report {shown}: cannot write beside it ({}): {e}",
-                    temp.display()
-                )
-            })?;
-        Ok(ReportFile {
-            target: target.to_path_buf(),
-            temp,
-            file,
-        })
+        Staged::prepare("--report", target).map(ReportFile)
     }
 
     /// Write the report and put it in place.
     pub fn commit(mut self, json: &Json) -> Result<(), String> {
-        let shown = self.target.display().to_string();
-        let result = self
-            .file
-            .write_all((json.render() + "\n").as_bytes())
-            .and_then(|()| self.file.sync_all())
-            .and_then(|()| std::fs::rename(&self.temp, &self.target));
-        result.map_err(|e| format!("write report {shown}: {e}"))
-    }
-}
-
-impl Drop for ReportFile {
-    fn drop(&mut self) {
-        // Renamed already, or never to be: either way no temporary is left.
-        let _ = std::fs::remove_file(&self.temp);
+        let file = &mut self.0.file;
+        file.write_all((json.render() + "\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("write report: {e}"))?;
+        self.0.put_in_place()
     }
 }
 
