@@ -207,7 +207,14 @@ impl<F: CgroupFs> App<F> {
                 return Err(undo_app(e));
             }
         };
-        Ok(App {
+        Ok(App::from_dirs(fs, app, placement, [home, app_dir, agents])
+            .made((made_app, made_agents)))
+    }
+
+    /// The handle over `<home>`, `<app>` and `agents`, open.
+    fn from_dirs(fs: Arc<F>, app: &str, placement: Placement, dirs: [F::Dir; 3]) -> App<F> {
+        let [home, app_dir, agents] = dirs;
+        App {
             dirs: Arc::new(AppDirs {
                 name: app.to_owned(),
                 placement,
@@ -217,8 +224,13 @@ impl<F: CgroupFs> App<F> {
                 settled: Default::default(),
             }),
             fs,
-            made: (made_app, made_agents),
-        })
+            made: (false, false),
+        }
+    }
+
+    fn made(mut self, made: (bool, bool)) -> App<F> {
+        self.made = made;
+        self
     }
 
     /// Open `<home>/<app>/agents` if it exists, making nothing.
@@ -237,18 +249,12 @@ impl<F: CgroupFs> App<F> {
             Err(e) if e.is_gone() => return Ok(None),
             Err(e) => return Err(e),
         };
-        Ok(Some(App {
-            dirs: Arc::new(AppDirs {
-                name: app.to_owned(),
-                placement,
-                home,
-                app: app_dir,
-                agents,
-                settled: Default::default(),
-            }),
+        Ok(Some(App::from_dirs(
             fs,
-            made: (false, false),
-        }))
+            app,
+            placement,
+            [home, app_dir, agents],
+        )))
     }
 
     /// The app's name.

@@ -138,17 +138,29 @@ impl State {
         enabled.iter().any(|c| controller_files(c).contains(&name))
     }
 
-    pub(super) fn read(&mut self, file: &FakeFile) -> Result<String> {
-        let err = |e: Errno| Error::from_rustix("read", &file.path, e);
-        if let Some(errno) = self.take_fault(Op::Read, &file.path) {
-            return Err(err(errno));
+    /// An I/O on a kept file: an injected fault, a removed cgroup
+    /// (`ENODEV`, as the kernel answers) or the wrong access mode
+    /// (`EBADF`) fail it before anything is looked at.
+    fn check_io(&mut self, op: Op, file: &FakeFile) -> std::result::Result<(), Errno> {
+        if let Some(errno) = self.take_fault(op, &file.path) {
+            return Err(errno);
         }
         if self.node(file.node).is_err() {
-            return Err(err(Errno::NODEV));
+            return Err(Errno::NODEV);
         }
-        if file.access == Access::Write {
-            return Err(err(Errno::BADF));
+        let wrong = match op {
+            Op::Read => Access::Write,
+            _ => Access::Read,
+        };
+        if file.access == wrong {
+            return Err(Errno::BADF);
         }
+        Ok(())
+    }
+
+    pub(super) fn read(&mut self, file: &FakeFile) -> Result<String> {
+        let err = |e: Errno| Error::from_rustix("read", &file.path, e);
+        self.check_io(Op::Read, file).map_err(err)?;
         let id = file.node;
         let name = file.name.as_str();
         if PSI.contains(&name) && self.psi == Psi::Unsupported {
@@ -280,15 +292,7 @@ impl State {
 
     pub(super) fn write(&mut self, file: &FakeFile, data: &[u8]) -> Result<()> {
         let err = |e: Errno| Error::from_rustix("write", &file.path, e);
-        if let Some(errno) = self.take_fault(Op::Write, &file.path) {
-            return Err(err(errno));
-        }
-        if self.node(file.node).is_err() {
-            return Err(err(Errno::NODEV));
-        }
-        if file.access == Access::Read {
-            return Err(err(Errno::BADF));
-        }
+        self.check_io(Op::Write, file).map_err(err)?;
         let text = std::str::from_utf8(data).map_err(|_| err(Errno::INVAL))?;
         let id = file.node;
         match file.name.as_str() {

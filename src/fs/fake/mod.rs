@@ -123,6 +123,24 @@ struct Node {
     changed: Duration,
 }
 
+impl Node {
+    /// A cgroup just made: nothing enabled, written or held.
+    fn new(name: &str, parent: Option<u64>, now: Duration) -> Node {
+        Node {
+            name: name.to_owned(),
+            parent,
+            children: BTreeMap::new(),
+            subtree_control: BTreeSet::new(),
+            values: BTreeMap::new(),
+            freeze: false,
+            threaded: false,
+            xattrs: BTreeMap::new(),
+            lock: None,
+            changed: now,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct State {
     mount: PathBuf,
@@ -376,21 +394,7 @@ impl FakeFs {
             .filter(|c| controllers.contains(c) && offered.contains(c))
             .collect();
         let mut nodes = BTreeMap::new();
-        nodes.insert(
-            ROOT,
-            Node {
-                name: String::new(),
-                parent: None,
-                children: BTreeMap::new(),
-                subtree_control: BTreeSet::new(),
-                values: BTreeMap::new(),
-                freeze: false,
-                threaded: false,
-                xattrs: BTreeMap::new(),
-                lock: None,
-                changed: Duration::ZERO,
-            },
-        );
+        nodes.insert(ROOT, Node::new("", None, Duration::ZERO));
         let mount = PathBuf::from("/sys/fs/cgroup");
         let mut host_files = BTreeMap::new();
         host_files.insert(PathBuf::from("/proc/self/cgroup"), b"0::/\n".to_vec());
@@ -697,21 +701,7 @@ impl State {
         let p = self.node_mut(parent)?;
         p.children.insert(name.to_owned(), id);
         p.changed = now;
-        self.nodes.insert(
-            id,
-            Node {
-                name: name.to_owned(),
-                parent: Some(parent),
-                children: BTreeMap::new(),
-                subtree_control: BTreeSet::new(),
-                values: BTreeMap::new(),
-                freeze: false,
-                threaded: false,
-                xattrs: BTreeMap::new(),
-                lock: None,
-                changed: now,
-            },
-        );
+        self.nodes.insert(id, Node::new(name, Some(parent), now));
         Ok(id)
     }
 
