@@ -22,9 +22,12 @@ pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// [`SysFs::new`] works on the live system and refuses to open, and so to
 /// write in, any directory that is not on cgroup2. [`SysFs::rooted`] treats
 /// another directory as `/` (a fixture tree); only then is that check off.
-/// Every open is `O_CLOEXEC | O_NOFOLLOW` and relative to a directory fd,
-/// walked one component at a time, so no symlink is ever followed inside
-/// the cgroup tree.
+/// Every open inside the cgroup tree is `O_CLOEXEC | O_NOFOLLOW` and
+/// relative to a directory fd, walked one component at a time, so no
+/// symlink is ever followed there. Two opens follow links on purpose, both
+/// read-only: the root given to [`SysFs::new`] or [`SysFs::rooted`], and
+/// host files such as `/proc/self/cgroup`, which sit behind the
+/// `/proc/self` magic link.
 ///
 /// # Examples
 ///
@@ -185,14 +188,13 @@ fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096);
         }
-        let (filled, _) = rustix::io::read(fd, buf.spare_capacity_mut())
+        // `spare_capacity` reads into the unused capacity and extends the
+        // length by what was read.
+        let n = rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
             .map_err(|e| Error::from_rustix("read", path, e))?;
-        if filled.is_empty() {
+        if n == 0 {
             return Ok(());
         }
-        let n = filled.len();
-        // SAFETY: `read` initialised the first `n` spare bytes.
-        unsafe { buf.set_len(buf.len() + n) };
     }
 }
 
@@ -353,10 +355,11 @@ impl CgroupFs for SysFs {
         timeout: Duration,
     ) -> Result<bool> {
         use rustix::event::{PollFd, PollFlags, Timespec};
-        let ts = Timespec {
-            tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
+        // A timeout beyond what a timespec holds waits as long as one can.
+        let ts = Timespec::try_from(timeout).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
         let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(1 + exits.len());
         fds.push(PollFd::new(&file.fd, PollFlags::PRI));
         fds.extend(exits.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
