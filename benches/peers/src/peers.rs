@@ -514,6 +514,11 @@ pub fn cgroups_rs_same_files(cg: &Cgroup) -> u64 {
         n += io.blkio().io_stat.len() as u64;
     }
     let dir = Path::new(MOUNT).join(cg.path());
+    // cpu.stat is in the core of cgroup2: cgbox reads it with or without
+    // the cpu controller, cgroups-rs only through its cpu controller.
+    if cg.controller_of::<CpuController>().is_none() {
+        n += std::fs::read_to_string(dir.join("cpu.stat")).map_or(0, |s| s.len() as u64);
+    }
     for f in [
         "cgroup.events",
         "cgroup.stat",
