@@ -49,6 +49,20 @@ pub enum Access {
 /// Names passed as `name` are single path components; backends refuse
 /// anything else (a slash, `..`, NUL) with [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName).
 ///
+/// # An extension point, with a contract
+///
+/// The trait is public and not sealed: [`SysFs`] and [`FakeFs`] are the two
+/// backends this crate ships, and a program may add its own (one that
+/// records every call, say, or injects the failures its own tests need).
+/// What the rest of the crate relies on is what `SysFs` does on Linux, and
+/// what the fake is checked against on every supported kernel: errors keep
+/// the kernel's errno (`ENOENT` for a removed cgroup, `EBUSY`,
+/// `EOPNOTSUPP`...), reads return whole files, `wait_for_change` wakes on
+/// `cgroup.events` changes and on pidfd exits and never spins, and
+/// `now`/`sleep` are one clock. A backend that answers otherwise can make
+/// cgbox wait out timeouts or report a box killed that is not. New methods
+/// may be added in a minor release, with a default where one exists.
+///
 /// # Examples
 ///
 /// Every operation on the fake, as the real backend does it on Linux:
