@@ -465,9 +465,19 @@ fn list_reap_and_kill_tell_owned_kept_orphaned_and_leftover_boxes_apart() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let events = agents.join("orphan/cgroup.events");
+    // Until the job has exec'd sleep: before that, the child born by clone3
+    // still holds a copy of cgbox's descriptors, the box's lock among them
+    // (they close at exec), and the box reads as owned.
+    let procs = agents.join("orphan/cgroup.procs");
+    let exec_d = || {
+        std::fs::read_to_string(&procs).is_ok_and(|p| {
+            p.lines().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+            })
+        })
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string(&events).is_ok_and(|e| e.contains("populated 1")) {
+    while !exec_d() {
         assert!(
             std::time::Instant::now() < deadline,
             "the orphan's job never started"

@@ -106,9 +106,81 @@ pub struct Snapshot {
     pub damaged: u16,
 }
 
-/// How many files a sampler can keep: [`Sampler::FILES`] and
-/// [`Sampler::EXTENDED_FILES`].
-const SLOTS: usize = 10;
+/// The files a sampler can keep, in bit order of [`Snapshot::damaged`]:
+/// the file list, the array of kept files, what each file fills in and the
+/// damage bits are all defined by this one order.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Slot {
+    Events,
+    CpuStat,
+    MemoryCurrent,
+    MemoryPeak,
+    PidsCurrent,
+    MemoryEvents,
+    PidsEvents,
+    CpuPressure,
+    MemoryPressure,
+    IoPressure,
+}
+
+/// How many files a sampler can keep.
+const SLOTS: usize = Slot::ALL.len();
+
+impl Slot {
+    const ALL: [Slot; 10] = [
+        Slot::Events,
+        Slot::CpuStat,
+        Slot::MemoryCurrent,
+        Slot::MemoryPeak,
+        Slot::PidsCurrent,
+        Slot::MemoryEvents,
+        Slot::PidsEvents,
+        Slot::CpuPressure,
+        Slot::MemoryPressure,
+        Slot::IoPressure,
+    ];
+
+    const fn file(self) -> &'static str {
+        match self {
+            Slot::Events => "cgroup.events",
+            Slot::CpuStat => "cpu.stat",
+            Slot::MemoryCurrent => "memory.current",
+            Slot::MemoryPeak => "memory.peak",
+            Slot::PidsCurrent => "pids.current",
+            Slot::MemoryEvents => "memory.events",
+            Slot::PidsEvents => "pids.events",
+            Slot::CpuPressure => "cpu.pressure",
+            Slot::MemoryPressure => "memory.pressure",
+            Slot::IoPressure => "io.pressure",
+        }
+    }
+
+    /// Kept only by [`Sampler::extended`].
+    const fn extended(self) -> bool {
+        self as usize >= Slot::MemoryEvents as usize
+    }
+
+    /// A PSI file, which reads can refuse with `EOPNOTSUPP`.
+    fn is_pressure(self) -> bool {
+        matches!(
+            self,
+            Slot::CpuPressure | Slot::MemoryPressure | Slot::IoPressure
+        )
+    }
+
+    /// The file names of the slots from `first`, `N` of them. Used only
+    /// in constants, so an index out of range fails the build, not a run.
+    #[allow(clippy::indexing_slicing)]
+    const fn files<const N: usize>(first: usize) -> [&'static str; N] {
+        let mut out = [""; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = Slot::ALL[first + i].file();
+            i += 1;
+        }
+        out
+    }
+}
 
 /// Keeps a box's hot files open and re-reads them with `pread` at offset 0
 /// into a stack buffer: one system call per file, no heap allocation.
@@ -174,25 +246,13 @@ impl<F: CgroupFs> Sampler<F> {
     /// The sampled files, in bit order of [`Snapshot::damaged`].
     ///
     /// See the [example](crate::stats::Stats#examples).
-    pub const FILES: [&'static str; 5] = [
-        "cgroup.events",
-        "cpu.stat",
-        "memory.current",
-        "memory.peak",
-        "pids.current",
-    ];
+    pub const FILES: [&'static str; 5] = Slot::files(0);
 
     /// The files [`Sampler::extended`] keeps as well, in bit order of
     /// [`Snapshot::damaged`] after [`Sampler::FILES`].
     ///
     /// See the [example](crate::stats::Stats#examples).
-    pub const EXTENDED_FILES: [&'static str; 5] = [
-        "memory.events",
-        "pids.events",
-        "cpu.pressure",
-        "memory.pressure",
-        "io.pressure",
-    ];
+    pub const EXTENDED_FILES: [&'static str; 5] = Slot::files(Slot::MemoryEvents as usize);
 
     /// Open the hot files of `dir` that exist ([`Sampler::FILES`]).
     ///
@@ -219,24 +279,24 @@ impl<F: CgroupFs> Sampler<F> {
 
     fn open(fs: Arc<F>, dir: &F::Dir, extended: bool) -> crate::Result<Sampler<F>> {
         let mut files: [Option<F::File>; SLOTS] = Default::default();
-        let names = Self::FILES
-            .iter()
-            .chain(Self::EXTENDED_FILES.iter().filter(|_| extended));
         let mut buf = [0u8; BUF];
-        for (i, (slot, name)) in files.iter_mut().zip(names).enumerate() {
-            let file = match fs.open_file(dir, name, Access::Read) {
+        for (kept, slot) in files.iter_mut().zip(Slot::ALL) {
+            if slot.extended() && !extended {
+                continue;
+            }
+            let file = match fs.open_file(dir, slot.file(), Access::Read) {
                 Ok(f) => f,
                 Err(e) if e.is_absent() => continue,
                 Err(e) => return Err(e),
             };
-            if is_pressure(i) {
+            if slot.is_pressure() {
                 match fs.read_kept(&file, &mut buf) {
                     Err(e) if e.is_errno(rustix::io::Errno::OPNOTSUPP) => continue,
                     Err(e) if e.is_absent() => continue,
                     _ => {}
                 }
             }
-            *slot = Some(file);
+            *kept = Some(file);
         }
         Ok(Sampler { fs, files })
     }
@@ -254,11 +314,10 @@ impl<F: CgroupFs> Sampler<F> {
     ///
     /// See the [example](crate::stats::Stats#examples).
     pub fn samples(&self, name: &str) -> bool {
-        Self::FILES
+        Slot::ALL
             .iter()
-            .chain(Self::EXTENDED_FILES.iter())
             .zip(self.files.iter())
-            .any(|(n, f)| *n == name && f.is_some())
+            .any(|(slot, f)| slot.file() == name && f.is_some())
     }
 
     /// The kept `memory.events` file, when sampled: the kernel wakes a
@@ -267,7 +326,9 @@ impl<F: CgroupFs> Sampler<F> {
     ///
     /// See the [example](crate::stats::Stats#examples).
     pub fn memory_events_file(&self) -> Option<&F::File> {
-        self.files.get(5).and_then(Option::as_ref)
+        self.files
+            .get(Slot::MemoryEvents as usize)
+            .and_then(Option::as_ref)
     }
 
     /// Take a snapshot. Fails only when the cgroup is gone (`ENODEV`).
@@ -276,7 +337,7 @@ impl<F: CgroupFs> Sampler<F> {
     pub fn sample(&self) -> crate::Result<Snapshot> {
         let mut snap = Snapshot::default();
         let mut buf = [0u8; BUF];
-        for (i, file) in self.files.iter().enumerate() {
+        for (i, (file, slot)) in self.files.iter().zip(Slot::ALL).enumerate() {
             let Some(file) = file else { continue };
             let n = match self.fs.read_kept(file, &mut buf) {
                 Ok(n) => n,
@@ -293,7 +354,7 @@ impl<F: CgroupFs> Sampler<F> {
                     continue;
                 }
             };
-            if !apply(i, text, &mut snap) {
+            if !apply(slot, text, &mut snap) {
                 snap.damaged |= 1 << i;
             }
         }
@@ -301,15 +362,11 @@ impl<F: CgroupFs> Sampler<F> {
     }
 }
 
-fn is_pressure(i: usize) -> bool {
-    (7..SLOTS).contains(&i)
-}
-
-/// Fill `snap` from file `i`'s content; false when it is damaged (then
-/// nothing of it is kept).
-fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
-    match i {
-        0 => {
+/// Fill `snap` from the content of `slot`'s file; false when it is
+/// damaged (then nothing of it is kept).
+fn apply(slot: Slot, text: &str, snap: &mut Snapshot) -> bool {
+    match slot {
+        Slot::Events => {
             let Some(events) = crate::parse::events::parse_quiet(text) else {
                 return false;
             };
@@ -317,7 +374,7 @@ fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
             snap.frozen = events.frozen;
             true
         }
-        1 => {
+        Slot::CpuStat => {
             let mut v = [None; 6];
             let keys = [
                 "usage_usec",
@@ -349,17 +406,17 @@ fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
             snap.cpu = cpu;
             true
         }
-        2..=4 => {
+        Slot::MemoryCurrent | Slot::MemoryPeak | Slot::PidsCurrent => {
             let Ok(v) = u64_file(text) else { return false };
-            let slot = match i {
-                2 => &mut snap.memory_current,
-                3 => &mut snap.memory_peak,
+            let field = match slot {
+                Slot::MemoryCurrent => &mut snap.memory_current,
+                Slot::MemoryPeak => &mut snap.memory_peak,
                 _ => &mut snap.pids_current,
             };
-            *slot = Some(v);
+            *field = Some(v);
             true
         }
-        5 => {
+        Slot::MemoryEvents => {
             let mut v = [None; 5];
             if !counters(text, &["low", "high", "max", "oom", "oom_kill"], &mut v) {
                 return false;
@@ -374,7 +431,7 @@ fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
             };
             true
         }
-        6 => {
+        Slot::PidsEvents => {
             let mut v = [None];
             if !counters(text, &["max"], &mut v) || v[0].is_none() {
                 return false;
@@ -383,15 +440,16 @@ fn apply(i: usize, text: &str, snap: &mut Snapshot) -> bool {
             snap.pids_events_max = max;
             true
         }
-        _ => {
+        Slot::CpuPressure | Slot::MemoryPressure | Slot::IoPressure => {
             let Some(totals) = stall_totals(text) else {
                 return false;
             };
-            match i {
-                7 => snap.pressure.cpu = Some(totals),
-                8 => snap.pressure.memory = Some(totals),
-                _ => snap.pressure.io = Some(totals),
-            }
+            let field = match slot {
+                Slot::CpuPressure => &mut snap.pressure.cpu,
+                Slot::MemoryPressure => &mut snap.pressure.memory,
+                _ => &mut snap.pressure.io,
+            };
+            *field = Some(totals);
             true
         }
     }
@@ -458,14 +516,18 @@ mod tests {
     #[test]
     fn apply_rejects_damage_whole() {
         let mut s = Snapshot::default();
-        assert!(apply(1, "usage_usec 5\nuser_usec 3\n", &mut s));
+        assert!(apply(Slot::CpuStat, "usage_usec 5\nuser_usec 3\n", &mut s));
         assert_eq!(s.cpu.usage_usec, Some(5));
         let mut s = Snapshot::default();
-        assert!(!apply(1, "usage_usec 5\nusage_usec 6\n", &mut s));
+        assert!(!apply(
+            Slot::CpuStat,
+            "usage_usec 5\nusage_usec 6\n",
+            &mut s
+        ));
         assert_eq!(s.cpu, CpuUsage::default(), "nothing of a damaged file kept");
-        assert!(!apply(0, "populated 2\n", &mut s));
-        assert!(!apply(2, "", &mut s));
-        assert!(apply(4, "7\n", &mut s));
+        assert!(!apply(Slot::Events, "populated 2\n", &mut s));
+        assert!(!apply(Slot::MemoryCurrent, "", &mut s));
+        assert!(apply(Slot::PidsCurrent, "7\n", &mut s));
         assert_eq!(s.pids_current, Some(7));
     }
 
@@ -473,7 +535,7 @@ mod tests {
     fn events_and_pressure() {
         let mut s = Snapshot::default();
         let events = "low 0\nhigh 12\nmax 36\noom 1\noom_kill 1\noom_group_kill 0\n";
-        assert!(apply(5, events, &mut s));
+        assert!(apply(Slot::MemoryEvents, events, &mut s));
         assert_eq!(
             s.memory_events,
             MemoryEvents {
@@ -491,15 +553,15 @@ mod tests {
             "low 0\nhigh 1",
             "high\n",
         ] {
-            assert!(!apply(5, bad, &mut s), "{bad:?}");
+            assert!(!apply(Slot::MemoryEvents, bad, &mut s), "{bad:?}");
         }
         assert_eq!(s.memory_events, MemoryEvents::default());
-        assert!(apply(6, "max 4\n", &mut s));
+        assert!(apply(Slot::PidsEvents, "max 4\n", &mut s));
         assert_eq!(s.pids_events_max, Some(4));
-        assert!(!apply(6, "other 4\n", &mut s));
+        assert!(!apply(Slot::PidsEvents, "other 4\n", &mut s));
 
         let psi = "some avg10=1.00 avg60=0.50 avg300=0.10 total=13790\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=9000\n";
-        assert!(apply(8, psi, &mut s));
+        assert!(apply(Slot::MemoryPressure, psi, &mut s));
         assert_eq!(
             s.pressure.memory,
             Some(StallTotals {
@@ -508,7 +570,7 @@ mod tests {
             })
         );
         assert!(apply(
-            7,
+            Slot::CpuPressure,
             "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\n",
             &mut s
         ));
@@ -520,7 +582,7 @@ mod tests {
             "some total=5\nsome total=6\n",
             "some total=5",
         ] {
-            assert!(!apply(9, bad, &mut s), "{bad:?}");
+            assert!(!apply(Slot::IoPressure, bad, &mut s), "{bad:?}");
         }
         assert_eq!(s.pressure.io, None);
     }
