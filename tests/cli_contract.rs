@@ -71,13 +71,7 @@ fn host(test: &str) -> Option<TestApp> {
         let dir = d.parent.unwrap().join(&app);
         return Some(TestApp { app, dir });
     }
-    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
-        panic!(
-            "CGBOX_REQUIRE_REAL_CGROUP=1 but no writable cgroup2: {:?}",
-            d.problems
-        );
-    }
-    eprintln!("SKIPPED {test}: no writable cgroup2 here: {:?}", d.problems);
+    common::skip(test, &format!("no writable cgroup2 here: {:?}", d.problems));
     None
 }
 

@@ -62,10 +62,7 @@ fn vm(test: &str) -> Option<Vm> {
         "needs a writable cgroup2 with {NEEDED:?} (missing {missing:?}): {:?}",
         discovery.problems
     );
-    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
-        panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but {test} {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
+    common::skip(test, &why);
     None
 }
 

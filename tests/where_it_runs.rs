@@ -12,6 +12,8 @@
 //! every controller the tests say why and do nothing, unless
 //! CGBOX_REQUIRE_REAL_CGROUP=1 (the VM), where that is a failure.
 
+mod common;
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -45,10 +47,7 @@ fn real_root(test: &str) -> Option<Arc<SysFs>> {
         "needs root at a cgroup2 root with cpu, memory and pids at {ROOT} (the VM): {:?}",
         d.problems
     );
-    if std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1") {
-        panic!("CGBOX_REQUIRE_REAL_CGROUP=1 but {test} {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
+    common::skip(test, &why);
     None
 }
 
