@@ -20,9 +20,12 @@ fn cgbox(args: &[&str]) -> Output {
 }
 
 /// A test's own app. `<app>` and `agents` outlive the boxes by design;
-/// the test removes them when it ends, also when an assertion fails.
+/// the test removes them when it ends, also when an assertion fails: then
+/// with whatever boxes and processes the test left (`tree`, at the home
+/// discovery finds), so that a failed run leaves nothing behind.
 struct TestApp {
     dir: PathBuf,
+    tree: Option<common::AppTree>,
 }
 
 impl TestApp {
@@ -41,6 +44,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The tree's own Drop kills and removes what is left.
+        drop(self.tree.take());
         let _ = std::fs::remove_dir(self.dir.join("agents"));
         let _ = std::fs::remove_dir(&self.dir);
     }
@@ -54,7 +59,11 @@ fn host(test: &str) -> Option<(String, TestApp)> {
     let d = Discovery::probe(&fs, &app);
     if d.usable() {
         let dir = d.parent.unwrap().join(&app);
-        return Some((app, TestApp { dir }));
+        let tree = Some(common::AppTree {
+            fs: std::sync::Arc::new(fs),
+            app: app.clone(),
+        });
+        return Some((app, TestApp { dir, tree }));
     }
     common::skip(test, &format!("no writable cgroup2 here: {:?}", d.problems));
     None
@@ -324,6 +333,7 @@ fn limits_that_cannot_be_applied_fail_before_the_command_unless_best_effort() {
     let parent = bare.inner.to_str().unwrap();
     let boxes = TestApp {
         dir: bare.inner.join(&app),
+        tree: None,
     };
     let marker = tempfile::tempdir().unwrap();
     let touched = marker.path().join("ran");
