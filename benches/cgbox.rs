@@ -480,12 +480,7 @@ fn lifecycle(site: &Site) {
         return;
     }
     let agents_path = anchor.path().parent().unwrap().to_path_buf();
-    let parent_path = agents_path
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let parent_path = home_of(anchor);
     let agents = fs.open_dir(&agents_path).unwrap();
     let mut sleep = BoxCommand::new("/bin/sleep");
     sleep.arg("1000").stdin(cgbox::spawn::Stdio::null());
@@ -610,7 +605,7 @@ fn create_paths(site: &Site) {
         println!("\n## create paths\n\nnot measured: it needs a writable cgroup2");
         return;
     };
-    let home = anchor.path().ancestors().nth(3).unwrap().to_path_buf();
+    let home = home_of(anchor);
     let handle = cgbox::App::open(fs.clone(), app).unwrap();
     let mut times: [Vec<f64>; 3] = Default::default();
     for i in 0..301 {
@@ -753,6 +748,11 @@ fn scale_round<F: CgroupFs + 'static>(
     (create, sample, destroy, fds)
 }
 
+/// The home a box lives under: `<home>/<app>/agents/<name>`.
+fn home_of(b: &JobBox<SysFs>) -> PathBuf {
+    b.path().ancestors().nth(3).unwrap().to_path_buf()
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -819,7 +819,7 @@ fn main() {
         scale(&site);
     }
     if let Site::Live { fs, anchor, app } = site {
-        let home = anchor.path().ancestors().nth(3).unwrap().to_path_buf();
+        let home = home_of(&anchor);
         anchor.destroy().unwrap();
         // The app tree outlives its boxes by design; the benchmark's own goes.
         cgbox::App::open_at(fs, cgbox::placement::Placement::explicit(home), &app)

@@ -170,6 +170,29 @@ pub fn escaped_limits<F: CgroupFs + ?Sized>(fs: &F, unit_cgroup: &Path) -> Vec<S
     out
 }
 
+/// Whether a process refused in a unit (`refusal`, the `NotDelegated`
+/// error placement gave) may leave it for a scope of its own: not when
+/// the unit has limits of its own ([`escaped_limits`]), since its jobs
+/// would escape them. Then the refusal comes back, its detail naming those
+/// limits; its fix (`Delegate=yes` on the unit) stands.
+///
+/// See the [example](crate::systemd_scope#examples).
+pub fn may_leave<F: CgroupFs + ?Sized>(fs: &F, refusal: &Error) -> Result<()> {
+    let escaped = refusal
+        .path()
+        .map(|p| escaped_limits(fs, p))
+        .unwrap_or_default();
+    if escaped.is_empty() {
+        return Ok(());
+    }
+    let detail = format!(
+        "{}; leaving the unit for a scope of its own would escape its limits ({})",
+        refusal.detail().unwrap_or(""),
+        escaped.join(", ")
+    );
+    Err(refusal.clone().with_detail(detail))
+}
+
 /// Ask the manager on `bus` for a scope `name` with `Delegate=yes` that
 /// holds this process, and wait until it is started: this process is then
 /// in it. The scope ends by itself when its last process has gone. When
@@ -282,6 +305,33 @@ mod tests {
         );
         fake.write_file(&dir, "memory.max", b"33554432").unwrap();
         assert_eq!(escaped_limits(&fake, unit), ["memory.max 33554432"]);
+    }
+
+    #[test]
+    fn leaving_a_unit_with_limits_is_refused_naming_them() {
+        let fake = crate::fs::FakeFs::new();
+        for level in ["", "system.slice"] {
+            fake.mkdir_p(level).unwrap();
+            let dir = fake
+                .open_dir(&Path::new("/sys/fs/cgroup").join(level))
+                .unwrap();
+            fake.write_file(&dir, "cgroup.subtree_control", b"+memory")
+                .unwrap();
+        }
+        fake.mkdir_p("system.slice/x.service").unwrap();
+        let unit = Path::new("/sys/fs/cgroup/system.slice/x.service");
+        let refusal = Error::new(ErrorKind::NotDelegated, "place boxes")
+            .with_path(unit)
+            .with_detail("x.service did not delegate")
+            .with_hint("give the unit Delegate=yes");
+        assert!(may_leave(&fake, &refusal).is_ok(), "no limits of its own");
+        let dir = fake.open_dir(unit).unwrap();
+        fake.write_file(&dir, "memory.max", b"33554432").unwrap();
+        let e = may_leave(&fake, &refusal).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotDelegated);
+        let text = e.to_string();
+        assert!(text.contains("x.service did not delegate; leaving the unit for a scope of its own would escape its limits (memory.max 33554432)"), "{text}");
+        assert!(text.contains("give the unit Delegate=yes"), "{text}");
     }
 
     #[test]

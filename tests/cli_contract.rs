@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::TestApp;
+
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -29,50 +31,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A test's own app, removed (with any box left) when the test ends.
-struct TestApp {
-    app: String,
-    dir: PathBuf,
-}
-
-impl TestApp {
-    fn boxes(&self) -> Vec<String> {
-        match std::fs::read_dir(self.dir.join("agents")) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let fs = std::sync::Arc::new(SysFs::new().unwrap());
-        for name in self.boxes() {
-            if let Ok(b) = cgbox::JobBox::open(fs.clone(), &self.app, &name) {
-                let _ = b.destroy();
-            }
-        }
-        drop(common::AppTree {
-            fs,
-            app: self.app.clone(),
-        });
-    }
-}
-
 fn host(test: &str) -> Option<TestApp> {
-    let app = format!("cgbox-contract-{test}-{}", std::process::id());
-    let fs = SysFs::new().ok()?;
-    let d = Discovery::probe(&fs, &app);
-    if d.usable() {
-        let dir = d.parent.unwrap().join(&app);
-        return Some(TestApp { app, dir });
-    }
-    common::skip(test, &format!("no writable cgroup2 here: {:?}", d.problems));
-    None
+    TestApp::at_home("cgbox-contract", test)
 }
 
 /// Poll `done` until it holds, for at most 10 s (a state to reach, not a timer).

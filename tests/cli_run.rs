@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::TestApp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -19,54 +21,11 @@ fn cgbox(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A test's own app. `<app>` and `agents` outlive the boxes by design;
-/// the test removes them when it ends, also when an assertion fails: then
-/// with whatever boxes and processes the test left (`tree`, at the home
-/// discovery finds), so that a failed run leaves nothing behind.
-struct TestApp {
-    dir: PathBuf,
-    tree: Option<common::AppTree>,
-}
-
-impl TestApp {
-    /// The boxes left in the app.
-    fn boxes(&self) -> Vec<String> {
-        match std::fs::read_dir(self.dir.join("agents")) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        // The tree's own Drop kills and removes what is left.
-        drop(self.tree.take());
-        let _ = std::fs::remove_dir(self.dir.join("agents"));
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
 /// The app name for a test and its directory, when this machine can run
 /// boxes.
 fn host(test: &str) -> Option<(String, TestApp)> {
-    let app = format!("cgbox-cli-{test}-{}", std::process::id());
-    let fs = SysFs::new().ok()?;
-    let d = Discovery::probe(&fs, &app);
-    if d.usable() {
-        let dir = d.parent.unwrap().join(&app);
-        let tree = Some(common::AppTree {
-            fs: std::sync::Arc::new(fs),
-            app: app.clone(),
-        });
-        return Some((app, TestApp { dir, tree }));
-    }
-    common::skip(test, &format!("no writable cgroup2 here: {:?}", d.problems));
-    None
+    let app = TestApp::at_home("cgbox-cli", test)?;
+    Some((app.app.clone(), app))
 }
 
 /// The app directory as `/proc/self/cgroup` would name it: relative to the mount.
@@ -331,10 +290,7 @@ fn limits_that_cannot_be_applied_fail_before_the_command_unless_best_effort() {
     };
     let bare = Bare::new(&dir);
     let parent = bare.inner.to_str().unwrap();
-    let boxes = TestApp {
-        dir: bare.inner.join(&app),
-        tree: None,
-    };
+    let boxes = TestApp::at(&bare.inner, &app);
     let marker = tempfile::tempdir().unwrap();
     let touched = marker.path().join("ran");
     let cmd = format!("touch {}", touched.display());

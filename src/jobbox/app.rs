@@ -147,18 +147,7 @@ impl<F: CgroupFs> App<F> {
         let bus = manager_for(refusal.path(), fs.euid());
         let name = scope_name(&format!("{app}-{}", fs.self_pid()))?;
         let refused = refusal.path().and_then(crate::systemd_scope::Refused::at);
-        let escaped = refusal
-            .path()
-            .map(|p| crate::systemd_scope::escaped_limits(&*fs, p))
-            .unwrap_or_default();
-        if !escaped.is_empty() {
-            let detail = format!(
-                "{}; leaving the unit for a scope of its own would escape its limits ({})",
-                refusal.detail().unwrap_or(""),
-                escaped.join(", ")
-            );
-            return Err(refusal.with_detail(detail));
-        }
+        crate::systemd_scope::may_leave(&*fs, &refusal)?;
         let unit = enter_delegated_scope(
             bus,
             &name,

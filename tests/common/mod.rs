@@ -146,7 +146,7 @@ pub fn create_forcing(
     builder: cgbox::Builder,
     method: cgbox::kill::KillMethod,
 ) -> Option<cgbox::JobBox<cgbox::fs::SysFs>> {
-    let before = list_dir(agents);
+    let before = child_dirs(agents);
     let result = builder.kill_method(method).create(fs.clone());
     if method != cgbox::kill::KillMethod::CgroupKill || kernel_at_least(5, 14) {
         return Some(result.expect("the box is made"));
@@ -165,7 +165,7 @@ pub fn create_forcing(
         text.contains("needs Linux 5.14") && text.contains(&kernel_release()),
         "{text}"
     );
-    assert_eq!(list_dir(agents), before, "no box left behind: {text}");
+    assert_eq!(child_dirs(agents), before, "no box left behind: {text}");
     eprintln!(
         "{}: a forced cgroup.kill is refused at creation, as asserted",
         kernel_release()
@@ -173,9 +173,16 @@ pub fn create_forcing(
     None
 }
 
-fn list_dir(dir: &Path) -> Vec<std::ffi::OsString> {
+/// The directories in `dir` (in a cgroup: its child cgroups), sorted;
+/// none when `dir` cannot be read.
+fn child_dirs(dir: &Path) -> Vec<std::ffi::OsString> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
-        .map(|it| it.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -229,4 +236,55 @@ pub fn live(prefix: &str, test: &str) -> Option<Live> {
     };
     skip(test, &why);
     None
+}
+
+/// A CLI test's own app: its name, its directory `<home>/<app>`, and, when
+/// it lives at the home discovery finds, its tree, killed and removed with
+/// whatever boxes and processes the test left, also when an assertion
+/// fails. `<app>` and `agents` outlive the boxes by design; the test
+/// removes them when it ends.
+pub struct TestApp {
+    pub app: String,
+    pub dir: PathBuf,
+    tree: Option<AppTree>,
+}
+
+impl TestApp {
+    /// The app `<prefix>-<test>-<pid>` at the home discovery finds, when
+    /// boxes can be made here; else `None`, said through [`skip`].
+    pub fn at_home(prefix: &str, test: &str) -> Option<TestApp> {
+        let live = live(prefix, test)?;
+        let dir = live.discovery.parent.clone()?.join(&live.app);
+        Some(TestApp {
+            app: live.app,
+            dir,
+            tree: Some(live.tree),
+        })
+    }
+
+    /// The app `app` at an explicit parent, removed (when empty) at the end.
+    pub fn at(parent: &Path, app: &str) -> TestApp {
+        TestApp {
+            app: app.to_owned(),
+            dir: parent.join(app),
+            tree: None,
+        }
+    }
+
+    /// The boxes left in the app.
+    pub fn boxes(&self) -> Vec<String> {
+        child_dirs(&self.dir.join("agents"))
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The tree's own Drop kills and removes what is left.
+        drop(self.tree.take());
+        let _ = std::fs::remove_dir(self.dir.join("agents"));
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }

@@ -61,6 +61,16 @@ impl Staged {
         })
     }
 
+    /// Write all of `data`, flush it to disk and give the file its name.
+    pub fn finish(mut self, data: &[u8]) -> Result<(), String> {
+        use std::io::Write;
+        self.file
+            .write_all(data)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| format!("{} {}: {e}", self.flag, self.target.display()))?;
+        self.put_in_place()
+    }
+
     /// Give the file its name (once; later calls do nothing).
     pub fn put_in_place(&mut self) -> Result<(), String> {
         if let Some(temp) = self.temp.take() {

@@ -353,20 +353,7 @@ fn placed_context(global: &Global, box_name: &str, quiet: bool) -> Result<Contex
         Err(e) if e.kind() == cgbox::ErrorKind::NotDelegated && global.asks_systemd() => {
             // Leaving a unit with limits of its own would escape them: the
             // job stays refused, with the fix.
-            let escaped = e
-                .path()
-                .map(|p| cgbox::systemd_scope::escaped_limits(&*ctx.fs, p))
-                .unwrap_or_default();
-            if !escaped.is_empty() {
-                return Err(format!(
-                    "{e}\ncgbox: not asking systemd for a scope of its own: the job would leave {} and escape its limits ({})",
-                    e.path()
-                        .and_then(|p| p.file_name())
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    escaped.join(", ")
-                ));
-            }
+            cgbox::systemd_scope::may_leave(&*ctx.fs, &e).map_err(|e| e.to_string())?;
             let unit = enter_own_scope(&e, box_name, quiet).ok_or_else(|| e.to_string())?;
             Context::in_scope(global, &unit).map_err(|e| e.to_string())
         }

@@ -1,7 +1,6 @@
 //! What a run tells: the summary line on stderr and the `--report` JSON,
 //! written for every outcome, atomically.
 
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
@@ -47,12 +46,8 @@ impl ReportFile {
     }
 
     /// Write the report and put it in place.
-    pub fn commit(mut self, json: &Json) -> Result<(), String> {
-        let file = &mut self.0.file;
-        file.write_all((json.render() + "\n").as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| format!("write report: {e}"))?;
-        self.0.put_in_place()
+    pub fn commit(self, json: &Json) -> Result<(), String> {
+        self.0.finish((json.render() + "\n").as_bytes())
     }
 }
 
