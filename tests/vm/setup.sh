@@ -25,7 +25,6 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 CACHE=${CGBOX_VM_CACHE:-/var/cache/cgbox-vm}
 KERNELS=$CACHE/kernels
-MIRROR=http://deb.debian.org/debian
 
 # SERIES SUITES PINNED PATTERN (an extended regex for package names)
 KERNEL_TABLE='
@@ -83,6 +82,8 @@ apt_prepare() {   # the suites' indexes, in our own state directory (once per ru
         "$APT_DIR/sources.list.d" "$APT_DIR/preferences.d"
     : >"$APT_DIR/state/status"
     : >"$APT_DIR/preferences"
+    # The mirror is the one this machine's apt already uses (no host name here).
+    MIRROR=$(sh "$(dirname "$0")/mirror.sh") || exit 1
     suites=$(echo "$KERNEL_TABLE" | awk 'NF {print $2}' | tr ',' '\n' | sort -u)
     for s in $suites; do echo "deb $MIRROR $s main"; done >"$APT_DIR/sources.list"
     # shellcheck disable=SC2046

@@ -58,9 +58,7 @@ key=$(echo "$SUITE $PKGS" | sha256sum | cut -c1-12)
 BASE=$CACHE/base-$key
 if [ ! -e "$BASE/.debootstrap-ok" ]; then
     rm -rf "$CACHE"/base-* 
-    MIRROR=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [ -n "$MIRROR" ] || MIRROR=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$MIRROR" ] || die "no Debian mirror in apt's sources"
+    MIRROR=$(sh "$HERE/../mirror.sh") || die "no Debian mirror in apt's sources"
     log "debootstrap $SUITE (minbase + $PKGS) from $MIRROR -> $BASE"
     t1=$(date +%s)
     debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$BASE.new" "$MIRROR" \
