@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use crate::Result;
 
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod name;
 pub mod sys;
 
+#[cfg(any(test, feature = "fake"))]
 pub use fake::FakeFs;
 pub use name::{check_component, validate_name};
 pub use sys::SysFs;

@@ -71,7 +71,13 @@ pub fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
 }
 
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    // The library's tests run from the top, the CLI's from cli/: the
+    // fixtures are the workspace's, at the top.
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .map(|p| p.join("fixtures"))
+        .find(|p| p.join("layouts").is_dir())
+        .unwrap_or_else(|| here.join("fixtures"))
 }
 
 /// The running kernel's release (`/proc/sys/kernel/osrelease`), trimmed.

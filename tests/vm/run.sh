@@ -35,6 +35,7 @@ TESTS=(
     differential
     host_kernel
     cli_run
+    cli_kernel
     no_alloc
     where_it_runs
     long_lived
@@ -51,7 +52,7 @@ declare -A LAYOUT=(
 # Cells, in the order they run: KERNEL LAYOUT [TEST ...].
 CELLS=(
     "6.1 root"
-    "6.1 nested real_kernel host_kernel cli_run"
+    "6.1 nested real_kernel host_kernel cli_run cli_kernel"
     "5.10 root"
     "6.12 root"
 )

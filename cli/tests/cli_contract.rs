@@ -4,6 +4,7 @@
 //! issue gets its test. Runs that need a writable cgroup2 say why and do
 //! nothing without one (unless CGBOX_REQUIRE_REAL_CGROUP=1).
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::TestApp;

@@ -4,6 +4,7 @@
 //! that `cgbox plot` draws. The trace writer itself is tested on the fake
 //! with a virtual clock in `src/bin/cgbox/trace.rs`.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! `cgbox inspect` as users and scripts see it: JSON keys, exit codes, help.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Output};

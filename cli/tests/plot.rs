@@ -16,7 +16,7 @@ fn cgbox(args: &[&str]) -> Output {
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/traces")
+        .join("../fixtures/traces")
         .join(name)
 }
 

@@ -6,6 +6,7 @@
 //! (memory, pids, cpu) runs in the VM, where CGBOX_REQUIRE_REAL_CGROUP=1
 //! makes a missing controller a failure.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Read;

@@ -12,6 +12,7 @@
 //! every controller the tests say why and do nothing, unless
 //! CGBOX_REQUIRE_REAL_CGROUP=1 (the VM), where that is a failure.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::os::fd::{AsFd, OwnedFd};

@@ -3,6 +3,7 @@
 //! Without a writable cgroup2 they say why and do nothing (unless
 //! CGBOX_REQUIRE_REAL_CGROUP=1). Bad input is checked everywhere.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::TestApp;
