@@ -18,13 +18,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
+use cgbox::HomeKind;
+use cgbox::KillMethod;
+use cgbox::Stats;
 use cgbox::fs::{Handle, SysFs};
-use cgbox::kill::KillMethod;
-use cgbox::limits::{IoMax, Size};
-use cgbox::placement::HomeKind;
-use cgbox::stats::Stats;
 use cgbox::{Builder, ErrorKind, JobBox, Limits, Policy};
+use cgbox::{IoMax, Size};
 
 const NEEDED: [&str; 5] = ["cpu", "memory", "pids", "io", "cpuset"];
 
@@ -79,7 +79,7 @@ impl Vm {
     /// `<app>` and `agents` outlive boxes by design, so `gone(&vm.app_dir())`
     /// holds exactly when the test left no box behind.
     fn app_dir(&self) -> PathBuf {
-        let dir = self.discovery.parent.clone().unwrap().join(&self.app);
+        let dir = self.discovery.home().unwrap().join(&self.app);
         let _ = std::fs::remove_dir(dir.join("agents"));
         let _ = std::fs::remove_dir(&dir);
         dir
@@ -156,13 +156,7 @@ fn kernel_has_pids_peak() -> bool {
 /// The box for a kill test forcing `method`; `None` where the kernel has
 /// no `cgroup.kill` and refused it, as `common::create_forcing` asserts.
 fn boxed_forcing(vm: &Vm, limits: Limits, method: KillMethod) -> Option<JobBox<SysFs>> {
-    let agents = vm
-        .discovery
-        .parent
-        .clone()
-        .unwrap()
-        .join(&vm.app)
-        .join("agents");
+    let agents = vm.discovery.home().unwrap().join(&vm.app).join("agents");
     let b = common::create_forcing(
         &vm.fs,
         &agents,
@@ -513,7 +507,7 @@ fn enabling_on_a_populated_parent_is_no_internal_processes() {
     let Some(vm) = vm("nip2") else { return };
     let fs = &*vm.fs;
     use cgbox::fs::CgroupFs;
-    let parent = fs.open_dir(vm.discovery.parent.as_ref().unwrap()).unwrap();
+    let parent = fs.open_dir(vm.discovery.home().unwrap()).unwrap();
     fs.make_child(&parent, &vm.app).unwrap();
     let holder = fs.open_child(&parent, &vm.app).unwrap();
     // holder gets memory from its parent, holds a process, then is asked to pass memory on
@@ -535,13 +529,13 @@ fn enabling_on_a_populated_parent_is_no_internal_processes() {
     assert!(e.to_string().contains("no-internal-process"), "{e}");
     assert!(e.hint().unwrap().contains("cgbox prepare"), "{e}");
     assert_eq!(
-        cgbox::fs::read_string(fs, &holder, "cgroup.subtree_control").unwrap(),
+        std::fs::read_to_string(holder.path().join("cgroup.subtree_control")).unwrap(),
         "",
         "the holder's controllers as they were"
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
+    common::remove_cgroups(&parent.path().join(&vm.app));
     gone(&vm.app_dir());
 }
 
@@ -550,7 +544,7 @@ fn the_top_down_rule_is_a_typed_error() {
     let Some(vm) = vm("topdown") else { return };
     let fs = &*vm.fs;
     use cgbox::fs::CgroupFs;
-    let parent = fs.open_dir(vm.discovery.parent.as_ref().unwrap()).unwrap();
+    let parent = fs.open_dir(vm.discovery.home().unwrap()).unwrap();
     fs.make_child(&parent, &vm.app).unwrap();
     let mid = fs.open_child(&parent, &vm.app).unwrap();
     fs.make_child(&mid, "below").unwrap();
@@ -566,21 +560,21 @@ fn the_top_down_rule_is_a_typed_error() {
             .unwrap(),
         Vec::<String>::new()
     );
-    cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
+    common::remove_cgroups(&parent.path().join(&vm.app));
     gone(&vm.app_dir());
 }
 
 #[test]
 fn the_layout_is_the_one_the_vm_was_booted_with() {
     let Some(vm) = vm("layout") else { return };
-    let kind = vm.discovery.placement.clone().unwrap();
+    let kind = vm.discovery.home_kind().cloned().unwrap();
     match std::env::var("CGBOX_VM_LAYOUT").as_deref() {
         Ok("nested") => {
             // The suite runs inside a box made by `cgbox run`: its boxes go
             // inside that box, never beside it.
             assert_eq!(kind, HomeKind::Box("suite".into()));
             assert_eq!(
-                vm.discovery.parent.as_deref(),
+                vm.discovery.home(),
                 Some(std::path::Path::new("/sys/fs/cgroup/cgbox/agents/suite"))
             );
         }

@@ -2,9 +2,8 @@
 //! `move` (with `exec` in run/ and `kill` in kill.rs), the per-agent
 //! pattern of the manager cgbox replaces.
 
-use cgbox::jobbox::DEFAULT_TIMEOUT;
-use cgbox::limits::Limits;
-use cgbox::{Builder, JobBox, Policy};
+use cgbox::fs::SysFs;
+use cgbox::{BoxRef, Builder, DEFAULT_TIMEOUT, Limits, Policy};
 
 use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};
@@ -118,9 +117,8 @@ fn one_name(p: &Parsed, command: &str) -> Result<String, i32> {
     }
 }
 
-fn open(global: &Global, name: &str) -> cgbox::Result<JobBox<cgbox::fs::SysFs>> {
-    let ctx = Context::new(global)?;
-    JobBox::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app, name)
+fn open(global: &Global, name: &str) -> cgbox::Result<BoxRef<SysFs>> {
+    Context::new(global)?.open_box(name)
 }
 
 pub fn create_main(global: &Global, lex: Lexer) -> i32 {
@@ -138,7 +136,7 @@ pub fn create_main(global: &Global, lex: Lexer) -> i32 {
         Policy::BestEffort
     };
     let made = Context::new(global).and_then(|ctx| {
-        let app = cgbox::App::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app)?;
+        let app = ctx.app()?;
         Builder::new()
             .name(&name)
             .limits(p.limits.clone())
@@ -172,8 +170,8 @@ pub fn set_main(global: &Global, lex: Lexer) -> i32 {
     }
     match open(global, &name).and_then(|b| b.set_limits(&p.limits)) {
         Ok(changed) => {
-            for (file, old, new) in &changed.written {
-                outln!("{file}: {old} -> {new}");
+            for c in &changed.written {
+                outln!("{}: {} -> {}", c.file, c.before, c.after);
             }
             for w in &changed.warnings {
                 errln!("cgbox: warning: {}: {w}", escape(&name));

@@ -1,60 +1,102 @@
-//! What the box commands share: the backend, discovery, and naming boxes.
+//! What the box commands share: the backend, where boxes go (decided by
+//! the library's `AppOptions`, as for every user of it), and naming boxes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
 use std::time::Duration;
 
-use cgbox::discover::{Discovery, Probe};
 use cgbox::fs::SysFs;
-use cgbox::placement::Placement;
-use cgbox::systemd_scope::ManagerOracle;
+use cgbox::{App, AppOptions, BoxRef, Discovery, Placement, ScopeRequest, ServiceManager, Systemd};
 
 use crate::Global;
+
+/// How long one exchange with systemd may take (a start job in a slow VM
+/// takes most of a second).
+pub const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The backend and what discovery found.
 pub struct Context {
     pub fs: Arc<SysFs>,
     pub discovery: Discovery,
     pub app: String,
+    systemd: Manager,
+    parent: Option<PathBuf>,
 }
 
-/// How long one exchange with systemd may take (a start job in a slow VM
-/// takes most of a second).
-pub const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Who answers for systemd: the real managers, or nobody, with the reason.
+enum Manager {
+    Asked(Systemd),
+    NotAsked(&'static str),
+}
+
+impl ServiceManager for Manager {
+    fn delegates(&self, unit: &str) -> cgbox::Result<bool> {
+        match self {
+            Manager::Asked(s) => s.delegates(unit),
+            Manager::NotAsked(why) => Err(not_asked(why)),
+        }
+    }
+
+    fn start_scope(&self, scope: &ScopeRequest) -> cgbox::Result<String> {
+        match self {
+            Manager::Asked(s) => s.start_scope(scope),
+            Manager::NotAsked(why) => Err(not_asked(why)),
+        }
+    }
+}
+
+fn not_asked(why: &str) -> cgbox::Error {
+    cgbox::Error::new(cgbox::ErrorKind::Unsupported, why)
+}
 
 impl Context {
+    /// The backend, and where boxes go as `global` says, never moving this
+    /// process.
     pub fn new(global: &Global) -> cgbox::Result<Context> {
-        Context::probe(global, None)
-    }
-
-    /// Discovery again, after this process was moved into `unit`, a scope
-    /// systemd delegates to it.
-    pub fn in_scope(global: &Global, unit: &str) -> cgbox::Result<Context> {
-        Context::probe(global, Some(unit))
-    }
-
-    fn probe(global: &Global, trusted: Option<&str>) -> cgbox::Result<Context> {
-        let fs = global.fs()?;
-        let mut oracle = ManagerOracle::new(SYSTEMD_TIMEOUT);
-        if let Some(unit) = trusted {
-            oracle = oracle.trusting(unit);
-        }
-        let mut probe = Probe::new(&global.app).parent(global.parent.as_deref());
-        if global.asks_systemd() {
-            probe = probe.oracle(&oracle);
-        }
-        let discovery = probe.run(&fs);
-        Ok(Context {
-            fs: Arc::new(fs),
-            discovery,
+        let fs = Arc::new(global.fs()?);
+        let systemd = if global.root.is_some() {
+            Manager::NotAsked("--root treats a directory as /, so the service manager is not asked")
+        } else if !global.systemd {
+            Manager::NotAsked("cgbox was told not to ask the service manager (--no-systemd)")
+        } else {
+            Manager::Asked(Systemd::new(SYSTEMD_TIMEOUT))
+        };
+        let mut ctx = Context {
+            discovery: Discovery::probe(&*fs, &global.app), // replaced below
+            fs,
             app: global.app.clone(),
-        })
+            systemd,
+            parent: global.parent.clone(),
+        };
+        ctx.discovery = ctx.options().inspect(&*ctx.fs);
+        Ok(ctx)
     }
 
-    /// The home of `<app>/agents/`, or discovery's error.
-    pub fn parent(&self) -> cgbox::Result<&Path> {
-        self.discovery.require_parent()
+    /// Where boxes go, as the library decides it for these options.
+    pub fn options(&self) -> AppOptions<'_> {
+        let mut options = App::options(&self.app).ask_systemd(&self.systemd);
+        if let Some(home) = &self.parent {
+            options = options.home(home);
+        }
+        options
+    }
+
+    /// Open the app for a new box; where a unit refuses, ask systemd for a
+    /// scope of our own named after the box (unless --no-systemd or
+    /// --root), and say so unless `quiet`.
+    pub fn open_for_run(&self, box_name: &str, quiet: bool) -> cgbox::Result<App<SysFs>> {
+        let app = self
+            .options()
+            .own_scope(box_name, format!("cgbox run {box_name}"))
+            .open(self.fs.clone())?;
+        if let Some(unit) = &app.placement().scope
+            && !quiet
+        {
+            errln!(
+                "cgbox: running in {unit}, a scope systemd delegates to cgbox (--no-systemd: refuse instead)"
+            );
+        }
+        Ok(app)
     }
 
     /// Where the boxes go, or discovery's error.
@@ -62,9 +104,29 @@ impl Context {
         self.discovery.require_placement()
     }
 
-    /// The app's directories, if they exist; nothing is made.
-    pub fn existing_app(&self) -> cgbox::Result<Option<cgbox::App<SysFs>>> {
-        cgbox::App::existing(self.fs.clone(), self.placement()?, &self.app)
+    /// The app at the home discovery found, if it exists; nothing is made.
+    pub fn existing_app(&self) -> cgbox::Result<Option<App<SysFs>>> {
+        App::options(&self.app)
+            .home(self.placement()?.home)
+            .existing(self.fs.clone())
+    }
+
+    /// The app at the home discovery found, made where missing.
+    pub fn app(&self) -> cgbox::Result<App<SysFs>> {
+        App::options(&self.app)
+            .home(self.placement()?.home)
+            .open(self.fs.clone())
+    }
+
+    /// The box `name` of the app, opened by name (not owned).
+    pub fn open_box(&self, name: &str) -> cgbox::Result<BoxRef<SysFs>> {
+        cgbox::fs::validate_name(name)?;
+        match self.existing_app()? {
+            Some(app) => app.open_box(name),
+            None => Err(cgbox::Error::new(cgbox::ErrorKind::NotFound, "open box")
+                .with_detail(format!("no box named {name:?} in app {:?}", self.app))
+                .with_hint("see `cgbox list`")),
+        }
     }
 
     /// The cgroup2 mount point. When mountinfo names none (a bare fixture
@@ -90,11 +152,7 @@ impl Context {
             })
         } else {
             cgbox::fs::validate_name(target)?;
-            Ok(self
-                .parent()?
-                .join(&self.app)
-                .join(cgbox::jobbox::AGENTS)
-                .join(target))
+            Ok(self.placement()?.box_path(&self.app, target))
         }
     }
 

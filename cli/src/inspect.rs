@@ -1,7 +1,7 @@
 //! `cgbox inspect`: where boxes would go here, and what they can be given.
 
-use cgbox::discover::Discovery;
-use cgbox::placement::HomeKind;
+use cgbox::Discovery;
+use cgbox::HomeKind;
 
 use crate::args::{Arg, Lexer, Step};
 use crate::json::Json;
@@ -60,13 +60,10 @@ pub fn to_json(d: &Discovery) -> Json {
         .with("mode", d.mode.as_str())
         .with("mount", path(&d.mount))
         .with("cgroup", d.cgroup.clone())
-        .with("parent", path(&d.parent))
+        .with("parent", path(&d.home().map(std::path::Path::to_path_buf)))
         .with(
             "placement",
-            d.placement
-                .as_ref()
-                .map(HomeKind::as_str)
-                .unwrap_or("refused"),
+            d.home_kind().map(HomeKind::as_str).unwrap_or("refused"),
         )
         .with("unit", unit(d))
         .with("type", d.home_type.clone())
@@ -87,11 +84,17 @@ pub fn to_json(d: &Discovery) -> Json {
                 .with("memory_peak", d.features.memory_peak)
                 .with("psi", d.features.psi),
         )
-        .with("problems", d.problems.clone())
+        .with(
+            "problems",
+            d.problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )
 }
 
 fn unit(d: &Discovery) -> Option<String> {
-    match &d.placement {
+    match d.home_kind() {
         Some(HomeKind::Delegated(u) | HomeKind::Box(u)) => Some(u.clone()),
         _ => None,
     }
@@ -120,7 +123,7 @@ fn print_text(d: &Discovery, app: &str) {
             .unwrap_or_else(|| none.clone())
     );
     outln!("cgroup       {}", d.cgroup.as_deref().unwrap_or("-"));
-    match (&d.parent, &d.placement) {
+    match (d.home(), d.home_kind()) {
         (Some(home), Some(kind)) => {
             outln!("home         {} ({})", home.display(), why(kind));
             outln!("boxes        {}/{app}/agents/<name>", home.display());

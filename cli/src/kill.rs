@@ -1,7 +1,5 @@
 //! `cgbox kill NAME` and `cgbox reap`.
 
-use cgbox::JobBox;
-
 use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};
 use crate::stats::escape;
@@ -58,9 +56,7 @@ pub fn kill_main(global: &Global, lex: Lexer) -> i32 {
     let [name] = names.as_slice() else {
         return usage_error("kill: give exactly one box NAME");
     };
-    let result = Context::new(global).and_then(|ctx| {
-        JobBox::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app, name)?.destroy()
-    });
+    let result = Context::new(global).and_then(|ctx| ctx.open_box(name)?.destroy());
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -77,8 +73,8 @@ pub fn reap_main(global: &Global, lex: Lexer) -> i32 {
         Err(code) => return code,
     };
     let result = Context::new(global).and_then(|ctx| match ctx.existing_app()? {
-        Some(app) => app.reap(orphans, cgbox::jobbox::DEFAULT_TIMEOUT),
-        None => Ok(cgbox::jobbox::Reaped::default()),
+        Some(app) => app.reap(orphans, cgbox::DEFAULT_TIMEOUT),
+        None => Ok(cgbox::Reaped::default()),
     });
     match result {
         Ok(r) => {

@@ -1,6 +1,6 @@
 //! The limit options `run`, `create` and `set` share.
 
-use cgbox::limits::{IoMax, Limits, Size};
+use cgbox::{IoMax, Limits, Size};
 
 use crate::args::Lexer;
 
@@ -31,9 +31,19 @@ pub const LIMIT_FLAGS: [&str; 9] = [
     "io-weight",
 ];
 
+/// A decimal number written as the kernel writes one: digits only, no
+/// sign, no leading zero.
+pub fn decimal(text: &str) -> Option<u64> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (text.len() > 1 && text.starts_with('0')) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// A whole number as the kernel prints it, with what is wrong said.
 pub fn whole(flag: &str, v: &str) -> Result<u64, String> {
-    if let Some(n) = cgbox::parse::token::parse_u64(v) {
+    if let Some(n) = decimal(v) {
         return Ok(n);
     }
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use cgbox::jobbox::LEAF;
-use cgbox::prepare::prepare;
+use cgbox::LEAF;
+use cgbox::prepare;
 
 use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};

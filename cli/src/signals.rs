@@ -153,7 +153,7 @@ pub fn parse(text: &str) -> Option<i32> {
     if let Some((_, n)) = NAMES.iter().find(|(name, _)| *name == bare) {
         return Some(*n);
     }
-    let n: i32 = cgbox::parse::token::parse_u64(bare).and_then(|v| i32::try_from(v).ok())?;
+    let n: i32 = crate::limit_args::decimal(bare).and_then(|v| i32::try_from(v).ok())?;
     rustix::process::Signal::from_named_raw(n).map(|_| n)
 }
 

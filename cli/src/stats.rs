@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use cgbox::fs::CgroupFs;
-use cgbox::jobbox::{BoxEntry, Listing};
-use cgbox::stats::{FileStats, Number, Stats};
+use cgbox::{BoxEntry, Listing};
+use cgbox::{FileStats, Number, Stats};
 
 use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};

@@ -30,8 +30,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cgbox::fs::{CgroupFs, read_optional};
-use cgbox::stats::{Sampler, Snapshot, StallTotals};
+use cgbox::fs::CgroupFs;
+use cgbox::{Sampler, Snapshot, StallTotals};
 
 use crate::json::Json;
 
@@ -153,9 +153,13 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
         let sampler = Sampler::extended(fs.clone(), dir).map_err(|e| e.to_string())?;
         let mut limits = Json::object();
         for file in LIMIT_FILES {
-            match read_optional(&*fs, dir, file) {
-                Ok(Some(text)) => limits.set(file, limit_json(file, text.trim())),
-                Ok(None) => {}
+            let mut text = Vec::new();
+            match fs.read_file(dir, file, &mut text) {
+                Ok(()) => limits.set(
+                    file,
+                    limit_json(file, String::from_utf8_lossy(&text).trim()),
+                ),
+                Err(e) if e.is_absent() => {}
                 Err(e) => return Err(format!("--trace: {e}")),
             }
         }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
 use cgbox::fs::SysFs;
 
 const CGBOX: &str = env!("CARGO_BIN_EXE_cgbox");

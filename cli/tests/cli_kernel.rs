@@ -15,7 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
 use cgbox::fs::SysFs;
 
 const NEEDED: [&str; 5] = ["cpu", "memory", "pids", "io", "cpuset"];
@@ -61,7 +61,7 @@ impl Vm {
     /// `<app>` and `agents` outlive boxes by design, so `gone(&vm.app_dir())`
     /// holds exactly when the test left no box behind.
     fn app_dir(&self) -> PathBuf {
-        let dir = self.discovery.parent.clone().unwrap().join(&self.app);
+        let dir = self.discovery.home().unwrap().join(&self.app);
         let _ = std::fs::remove_dir(dir.join("agents"));
         let _ = std::fs::remove_dir(&dir);
         dir

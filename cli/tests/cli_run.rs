@@ -11,7 +11,7 @@ use common::TestApp;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
 use cgbox::fs::SysFs;
 
 fn cgbox(args: &[&str]) -> Output {
@@ -33,9 +33,9 @@ fn host(test: &str) -> Option<(String, TestApp)> {
 fn rel_app(app: &str) -> String {
     let d = Discovery::probe(&SysFs::new().unwrap(), app);
     let rel = d
-        .parent
+        .home()
         .unwrap()
-        .strip_prefix(d.mount.unwrap())
+        .strip_prefix(d.mount.as_ref().unwrap())
         .unwrap()
         .join(app);
     format!("/{}", rel.display())
@@ -367,7 +367,7 @@ fn malformed_limits_exit_125_and_create_nothing() {
     }
     let out = cgbox(&["run", "--memory", "1G"]);
     assert_eq!(code(&out), 125, "no command");
-    if let Some(parent) = Discovery::probe(&SysFs::new().unwrap(), &app).parent {
+    if let Some(parent) = Discovery::probe(&SysFs::new().unwrap(), &app).home() {
         assert!(!parent.join(&app).exists());
     }
 }
@@ -383,7 +383,7 @@ fn list_reap_and_kill_tell_owned_kept_orphaned_and_leftover_boxes_apart() {
     impl Drop for Cleanup {
         fn drop(&mut self) {
             for name in ["leftover", "kept", "orphan", "owned", ".odd"] {
-                if let Ok(b) = cgbox::JobBox::open(self.0.clone(), &self.1, name) {
+                if let Ok(b) = cgbox::BoxRef::open(self.0.clone(), &self.1, name) {
                     let _ = b.destroy();
                 }
             }
@@ -394,7 +394,7 @@ fn list_reap_and_kill_tell_owned_kept_orphaned_and_leftover_boxes_apart() {
     // A leftover: made and never used (a run killed before it started).
     // A kept box. A box this process holds, with a sleeper. An entry that
     // is not a box cgbox can address.
-    cgbox::Builder::new()
+    let _ = cgbox::Builder::new()
         .app(&app)
         .name("kept")
         .create(fs.clone())

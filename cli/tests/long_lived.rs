@@ -15,9 +15,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
 use cgbox::fs::SysFs;
-use cgbox::{JobBox, Limits, Size};
+use cgbox::{Limits, Size};
 
 const CGBOX: &str = env!("CARGO_BIN_EXE_cgbox");
 
@@ -50,11 +50,9 @@ impl Agent {
 
     fn box_path(&self, name: &str) -> PathBuf {
         Discovery::probe(&*self.fs, &self.app)
-            .parent
+            .require_placement()
             .unwrap()
-            .join(&self.app)
-            .join("agents")
-            .join(name)
+            .box_path(&self.app, name)
     }
 
     fn read(&self, name: &str, file: &str) -> String {
@@ -65,7 +63,7 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         for name in ["a1", "lib"] {
-            if let Ok(b) = JobBox::open(self.fs.clone(), &self.app, name) {
+            if let Ok(b) = cgbox::BoxRef::open(self.fs.clone(), &self.app, name) {
                 let _ = b.destroy();
             }
         }
@@ -394,7 +392,7 @@ fn the_library_changes_a_live_box() {
                 .memory_high(Size::Bytes(48 << 20)),
         )
         .unwrap();
-    let order: Vec<&str> = changed.written.iter().map(|(f, _, _)| f.as_str()).collect();
+    let order: Vec<&str> = changed.written.iter().map(|c| c.file.as_str()).collect();
     assert_eq!(
         order,
         ["pids.max", "memory.max", "memory.high"],

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
 use cgbox::fs::SysFs;
 
 fn cgbox(args: &[&str]) -> Output {
@@ -151,7 +151,7 @@ struct AppTree(String);
 impl Drop for AppTree {
     fn drop(&mut self) {
         if let Ok(fs) = SysFs::new()
-            && let Some(parent) = Discovery::probe(&fs, &self.0).parent
+            && let Some(parent) = Discovery::probe(&fs, &self.0).home()
         {
             let _ = std::fs::remove_dir(parent.join(&self.0).join("agents"));
             let _ = std::fs::remove_dir(parent.join(&self.0));

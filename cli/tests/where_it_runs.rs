@@ -19,59 +19,58 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use cgbox::discover::Discovery;
-use cgbox::fs::{CgroupFs, SysFs};
-use cgbox::placement::HomeKind;
+use cgbox::Discovery;
+use cgbox::HomeKind;
+use cgbox::fs::SysFs;
 use rustix::fs::{Mode, OFlags};
 
 const ROOT: &str = "/sys/fs/cgroup";
 const USER: u32 = 1000;
 
-/// The real root with every controller, or `None` (said, or a failure
-/// under CGBOX_REQUIRE_REAL_CGROUP=1).
-fn real_root(test: &str) -> Option<Arc<SysFs>> {
-    let fs = Arc::new(SysFs::new().ok()?);
-    let d = Discovery::probe(&*fs, "x");
+/// Whether this is a real root with every controller (else said, or a
+/// failure under CGBOX_REQUIRE_REAL_CGROUP=1).
+fn real_root(test: &str) -> bool {
+    let Ok(fs) = SysFs::new() else {
+        common::skip(test, "cannot open /");
+        return false;
+    };
+    let d = Discovery::probe(&fs, "x");
     let ready = d.usable()
-        && d.placement == Some(HomeKind::RealRoot)
+        && d.home_kind() == Some(&HomeKind::RealRoot)
         && d.mount.as_deref() == Some(Path::new(ROOT))
         && ["cpu", "memory", "pids"]
             .iter()
             .all(|c| d.controllers.iter().any(|h| h == c));
     if ready && rustix::process::geteuid().is_root() {
-        return Some(fs);
+        return true;
     }
     let why = format!(
         "needs root at a cgroup2 root with cpu, memory and pids at {ROOT} (the VM): {:?}",
         d.problems
     );
     common::skip(test, &why);
-    None
+    false
 }
 
 /// A cgroup this test made under the real root: killed and removed with
 /// everything below it when dropped.
 struct Layout {
-    fs: Arc<SysFs>,
     name: String,
 }
 
 impl Layout {
-    fn new(fs: &Arc<SysFs>, name: &str) -> Layout {
+    fn new(name: &str) -> Layout {
         let path = Path::new(ROOT).join(name);
         if path.exists() {
             // A leftover of an earlier failed run of this very test.
             drop(Layout {
-                fs: fs.clone(),
                 name: name.to_owned(),
             });
         }
         std::fs::create_dir(&path).unwrap();
         Layout {
-            fs: fs.clone(),
             name: name.to_owned(),
         }
     }
@@ -126,20 +125,7 @@ impl Layout {
 
 impl Drop for Layout {
     fn drop(&mut self) {
-        let fs = &*self.fs;
-        let Ok(root) = fs.open_dir(Path::new(ROOT)) else {
-            return;
-        };
-        if let Ok(dir) = fs.open_child(&root, &self.name) {
-            let deadline = cgbox::fs::deadline(fs, Duration::from_secs(10));
-            let _ = cgbox::kill::kill(fs, &dir, cgbox::kill::KillMethod::Auto, deadline);
-        }
-        let _ = cgbox::kill::remove_tree(
-            fs,
-            &root,
-            &self.name,
-            cgbox::fs::deadline(fs, Duration::from_secs(10)),
-        );
+        common::kill_and_remove(&Path::new(ROOT).join(&self.name));
     }
 }
 
@@ -235,10 +221,10 @@ fn chown(path: &Path, uid: u32) {
 
 #[test]
 fn a_rootless_user_with_delegation_gets_boxes_and_limits() {
-    let Some(fs) = real_root("rootless-delegated") else {
+    if !real_root("rootless-delegated") {
         return;
-    };
-    let lay = Layout::new(&fs, "cgbox-where-deleg");
+    }
+    let lay = Layout::new("cgbox-where-deleg");
     lay.write("", "cgroup.subtree_control", "+cpu +memory +pids");
     // What systemd does for Delegate=yes with User=: the directory and the
     // three delegated files belong to the user.
@@ -306,10 +292,10 @@ fn a_rootless_user_with_delegation_gets_boxes_and_limits() {
 
 #[test]
 fn a_rootless_user_without_delegation_is_told_how_to_get_it() {
-    let Some(fs) = real_root("rootless-undelegated") else {
+    if !real_root("rootless-undelegated") {
         return;
-    };
-    let lay = Layout::new(&fs, "cgbox-where-nodeleg");
+    }
+    let lay = Layout::new("cgbox-where-nodeleg");
     let procs = lay.procs("");
     for args in [
         &["run", "--", "true"][..],
@@ -432,10 +418,10 @@ impl Drop for Container {
 
 #[test]
 fn a_container_namespace_root_is_never_broken_and_prepare_fixes_it() {
-    let Some(fs) = real_root("container") else {
+    if !real_root("container") {
         return;
-    };
-    let lay = Layout::new(&fs, "cgbox-where-ctr");
+    }
+    let lay = Layout::new("cgbox-where-ctr");
     // The container runtime hands the container's cgroup every controller.
     lay.write("", "cgroup.subtree_control", "+cpu +memory +pids");
     let ctr = Container::start(&lay);
@@ -541,10 +527,10 @@ fn a_container_namespace_root_is_never_broken_and_prepare_fixes_it() {
 
 #[test]
 fn a_read_only_mount_is_named_and_nothing_is_made() {
-    let Some(fs) = real_root("read-only") else {
+    if !real_root("read-only") {
         return;
-    };
-    let lay = Layout::new(&fs, "cgbox-where-ro");
+    }
+    let lay = Layout::new("cgbox-where-ro");
     let procs = lay.procs("");
     let before = std::fs::read_to_string(Path::new(ROOT).join("cgroup.subtree_control")).unwrap();
     for args in [
@@ -589,10 +575,10 @@ fn a_read_only_mount_is_named_and_nothing_is_made() {
 
 #[test]
 fn a_home_offered_only_memory_and_pids_refuses_cpu_and_changes_nothing() {
-    let Some(fs) = real_root("partial") else {
+    if !real_root("partial") {
         return;
-    };
-    let lay = Layout::new(&fs, "cgbox-where-partial");
+    }
+    let lay = Layout::new("cgbox-where-partial");
     lay.write("", "cgroup.subtree_control", "+memory +pids");
     let svc = lay.mkdir("svc");
     // A unit with Delegate=yes, as systemd marks it.

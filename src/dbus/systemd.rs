@@ -83,6 +83,7 @@ impl Scope {
         Ok(self)
     }
 
+    #[cfg(test)]
     /// The unit name.
     ///
     /// See the [example](crate::dbus#examples).
@@ -153,6 +154,7 @@ impl ScopeStarted {
         &self.unit
     }
 
+    #[cfg(test)]
     /// The object path of the start job (gone by now).
     ///
     /// See the [example](crate::dbus#examples).
@@ -183,6 +185,7 @@ impl Unit {
         })
     }
 
+    #[cfg(test)]
     /// The unit name (`cgbox-1.scope`).
     ///
     /// See the [example](crate::dbus#examples).
@@ -190,6 +193,7 @@ impl Unit {
         &self.name
     }
 
+    #[cfg(test)]
     /// The unit's object path.
     ///
     /// See the [example](crate::dbus#examples).
@@ -303,6 +307,7 @@ impl Systemd<UnixTransport> {
 }
 
 impl<T: Transport> Systemd<T> {
+    #[cfg(test)]
     /// Authenticate as `uid` on `transport` and say `Hello`, within `timeout`.
     ///
     /// See the [example](crate::dbus#examples).
@@ -317,6 +322,7 @@ impl<T: Transport> Systemd<T> {
         })
     }
 
+    #[cfg(test)]
     /// The connection underneath.
     ///
     /// See the [example](crate::dbus#examples).
@@ -386,6 +392,7 @@ impl<T: Transport> Systemd<T> {
             )))
     }
 
+    #[cfg(test)]
     /// The unit process `pid` is in (`GetUnitByPID`).
     ///
     /// See the [example](crate::dbus#examples).
@@ -402,6 +409,7 @@ impl<T: Transport> Systemd<T> {
         self.delegate_by(unit, deadline_after(timeout))
     }
 
+    #[cfg(test)]
     /// Whether the unit that holds process `pid` has `Delegate=yes`.
     ///
     /// The way to tell a delegated scope of the user manager: systemd 252's
@@ -416,6 +424,7 @@ impl<T: Transport> Systemd<T> {
         self.delegate_by(&unit, deadline)
     }
 
+    #[cfg(test)]
     fn unit_by_pid(&mut self, pid: u32, deadline: Instant) -> Result<Unit> {
         let call = Message::method_call(SYSTEMD, MANAGER_PATH, MANAGER, "GetUnitByPID")
             .with_body(vec![Value::Uint32(pid)]);

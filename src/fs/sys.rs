@@ -15,7 +15,7 @@ use crate::{Error, ErrorKind, Result};
 /// `CGROUP2_SUPER_MAGIC` from `linux/magic.h`.
 ///
 /// See the [example](crate::fs::SysFs#examples).
-pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+pub(crate) const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// The real backend.
 ///
@@ -35,7 +35,7 @@ pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 ///
 /// ```
 /// use std::path::Path;
-/// use cgbox::fs::{CgroupFs, SysFs, read_string};
+/// use cgbox::fs::{CgroupFs, SysFs};
 ///
 /// let tree = tempfile::tempdir()?;
 /// std::fs::create_dir_all(tree.path().join("sys/fs/cgroup/job"))?;
@@ -44,13 +44,15 @@ pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// assert!(!fs.checks_magic());
 /// assert_eq!(fs.root(), tree.path());
 /// let job = fs.open_dir(Path::new("/sys/fs/cgroup/job"))?;
-/// assert_eq!(read_string(&fs, &job, "memory.current")?, "4096\n");
+/// let mut buf = Vec::new();
+/// fs.read_file(&job, "memory.current", &mut buf)?;
+/// assert_eq!(buf, b"4096\n");
 /// let _fd = job.fd(); // raw access, for spawning inside
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// On the live system it opens only cgroup2 (checked with `fstatfs`
-/// against [`CGROUP2_SUPER_MAGIC`]):
+/// against cgroup2's magic, `0x63677270`):
 ///
 /// ```no_run
 /// use std::path::Path;

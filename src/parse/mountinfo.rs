@@ -1,25 +1,6 @@
 //! `/proc/<pid>/mountinfo` (proc(5)): one mount a line.
 //!
 //! `36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
-//!
-//! # Examples
-//!
-//! ```
-//! use std::path::Path;
-//! use cgbox::parse::mountinfo::{parse, unescape};
-//!
-//! let mounts = parse(
-//!     "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n\
-//!      41 31 0:38 / /run/my\\040cgroup ro - cgroup2 cgroup2 rw\n",
-//! )?;
-//! assert_eq!(mounts[0].fstype, "cgroup2");
-//! assert_eq!(mounts[0].mount_point, Path::new("/sys/fs/cgroup"));
-//! assert!(!mounts[0].is_read_only());
-//! assert_eq!(mounts[1].mount_point, Path::new("/run/my cgroup"));
-//! assert!(mounts[1].is_read_only());
-//! assert_eq!(unescape("a\\011b"), "a\tb");
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use std::path::PathBuf;
 
@@ -196,5 +177,27 @@ mod tests {
         assert!(parse("31 23 028 / /a rw - tmpfs t rw\n").is_err());
         assert!(parse("31 23 0:28 / /a rw -\n").is_err());
         assert!(parse("").unwrap().is_empty());
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::mountinfo::{parse, unescape};
+        use std::path::Path;
+
+        let mounts = parse(
+            "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n\
+             41 31 0:38 / /run/my\\040cgroup ro - cgroup2 cgroup2 rw\n",
+        )?;
+        assert_eq!(mounts[0].fstype, "cgroup2");
+        assert_eq!(mounts[0].mount_point, Path::new("/sys/fs/cgroup"));
+        assert!(!mounts[0].is_read_only());
+        assert_eq!(mounts[1].mount_point, Path::new("/run/my cgroup"));
+        assert!(mounts[1].is_read_only());
+        assert_eq!(unescape("a\\011b"), "a\tb");
+        Ok(())
     }
 }

@@ -8,13 +8,13 @@ use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Outp
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
 
-/// A program started in a box by [`JobBox::start`](crate::JobBox::start):
+/// A program started in a box by [`BoxRef::start`](crate::BoxRef::start):
 /// what [`std::process::Child`] offers, plus the pidfd.
 ///
 /// As with `Child`, dropping it neither kills nor reaps the program; the
 /// box's kill and [`BoxChild::wait`] do.
 ///
-/// See the [example](crate::spawn#examples).
+/// See the [example](crate::BoxCommand#examples).
 #[derive(Debug)]
 pub struct BoxChild {
     /// The write end of the child's stdin, when it was [`Stdio::piped`](super::Stdio::piped).
@@ -67,7 +67,7 @@ impl BoxChild {
 
     /// The process id.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn id(&self) -> u32 {
         match &self.inner {
             // A PID from the kernel is positive.
@@ -79,7 +79,7 @@ impl BoxChild {
     /// A pidfd of the child: readable (`POLLIN`) once it has exited. `None`
     /// only on the fork path on a kernel without `pidfd_open` (before 5.3).
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Clone3 { pidfd, .. } => Some(pidfd.as_fd()),
@@ -91,14 +91,14 @@ impl BoxChild {
     /// `CLONE_INTO_CGROUP` (it never ran anywhere else); false when it was
     /// forked and moved in before `exec` (the fallback).
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn born_inside(&self) -> bool {
         matches!(self.inner, Inner::Clone3 { .. })
     }
 
     /// Send SIGKILL. A child that has already exited is not an error.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn kill(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Clone3 {
@@ -117,7 +117,7 @@ impl BoxChild {
     /// Wait for the child to exit (stdin is closed first, as
     /// [`Child::wait`] does) and reap it.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         match &mut self.inner {
@@ -137,7 +137,7 @@ impl BoxChild {
 
     /// The exit status if the child has exited (reaping it), else `None`.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.inner {
             Inner::Clone3 {
@@ -155,7 +155,7 @@ impl BoxChild {
     /// Close stdin, read stdout and stderr to the end (both at once, so
     /// that neither pipe can fill and stall the child), then wait.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = match (self.stdout.take(), self.stderr.take()) {

@@ -30,7 +30,7 @@ use rustix::process::Pid;
 use super::plan::{Plan, PlanError};
 use super::{BoxChild, BoxCommand, Io};
 use crate::fs::SysFs;
-use crate::{Error, ErrorKind, JobBox, Result};
+use crate::{BoxRef, Error, ErrorKind, Result};
 
 /// What [`start`] did.
 pub(crate) enum Outcome {
@@ -63,7 +63,7 @@ fn step_name(step: u8) -> &'static str {
 }
 
 /// Start `cmd` in `jb` with `clone3`, or say why that cannot be done here.
-pub(crate) fn start(jb: &JobBox<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
+pub(crate) fn start(jb: &BoxRef<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
     if !cfg!(target_arch = "x86_64") {
         return Ok(Outcome::Refused(
             "the clone3 path is built for x86_64 only".into(),

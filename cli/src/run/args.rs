@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cgbox::limits::Limits;
+use cgbox::Limits;
 
 use crate::args::{Arg, Lexer};
 use crate::signals;

@@ -10,8 +10,8 @@ pub use args::seconds;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
+use cgbox::BoxCommand;
 use cgbox::fs::{CgroupFs, SysFs};
-use cgbox::spawn::BoxCommand;
 use cgbox::{Builder, JobBox, Policy};
 
 use crate::Global;
@@ -127,7 +127,7 @@ fn run(
     mut rep: Reporter,
 ) -> (i32, Option<i32>) {
     // Bad limits are refused before anything is looked at or made.
-    if let Err(e) = args.limits.writes() {
+    if let Err(e) = args.limits.files() {
         return (rep.fail(EXIT_FAILED, &e.to_string(), None), None);
     }
     let trace_file = match args.trace.as_deref().map(TraceFile::prepare).transpose() {
@@ -144,15 +144,11 @@ fn run(
         Ok(p) => p,
         Err(e) => return (rep.fail(e.code, &e.message, None), None),
     };
-    let ctx = match args.mode {
-        Mode::Run => placed_context(global, &rep.name, args.quiet),
-        Mode::Exec => Context::new(global).map_err(|e| e.to_string()),
-    };
-    let ctx = match ctx {
+    let ctx = match Context::new(global) {
         Ok(c) => c,
-        Err(e) => return (rep.fail(EXIT_FAILED, &e, None), None),
+        Err(e) => return (rep.fail(EXIT_FAILED, &e.to_string(), None), None),
     };
-    let app = match open_app(&ctx, args) {
+    let app = match open_app(&ctx, args, &rep.name) {
         Ok(a) => a,
         Err(e) => return (rep.fail(EXIT_FAILED, &e.to_string(), None), None),
     };
@@ -295,7 +291,7 @@ fn run(
             "cgbox: {}: CMD left processes running; they stay in the box (--kill-rest ends them)",
             jb.name()
         );
-        jb.keep();
+        let _ = jb.keep();
     } else {
         end_box(jb);
     }
@@ -326,73 +322,23 @@ fn start_trace(
 }
 
 /// The app the box for CMD goes into: for run, at the home of this
-/// process's boxes; for exec, inside the box named on the command line.
-fn open_app(ctx: &Context, args: &RunArgs) -> cgbox::Result<cgbox::App<SysFs>> {
+/// process's boxes (in a systemd unit that does not delegate, after moving
+/// into a scope systemd delegates, unless `--no-systemd`); for exec, inside
+/// the box named on the command line.
+fn open_app(ctx: &Context, args: &RunArgs, box_name: &str) -> cgbox::Result<cgbox::App<SysFs>> {
     match (&args.mode, &args.target) {
         (Mode::Exec, Some(target)) => {
-            let outer = JobBox::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app, target)?;
-            let home = cgbox::placement::Placement {
-                home: outer.path().to_path_buf(),
-                kind: cgbox::placement::HomeKind::Box(target.clone()),
-            };
-            cgbox::App::open_at(ctx.fs.clone(), home, EXEC_APP)
+            let outer = ctx.open_box(target)?;
+            cgbox::App::options(EXEC_APP)
+                .home(outer.path())
+                .open(ctx.fs.clone())
         }
-        _ => cgbox::App::open_at(ctx.fs.clone(), ctx.placement()?, &ctx.app),
+        _ => ctx.open_for_run(box_name, args.quiet),
     }
 }
 
 /// The app, inside a box, of the commands `exec` starts there.
 const EXEC_APP: &str = "exec";
-
-/// The context with a home for the box: in a systemd unit that does not
-/// delegate, after moving into a scope systemd delegates (unless
-/// `--no-systemd`).
-fn placed_context(global: &Global, box_name: &str, quiet: bool) -> Result<Context, String> {
-    let ctx = Context::new(global).map_err(|e| e.to_string())?;
-    match ctx.placement() {
-        Err(e) if e.kind() == cgbox::ErrorKind::NotDelegated && global.asks_systemd() => {
-            // Leaving a unit with limits of its own would escape them: the
-            // job stays refused, with the fix.
-            cgbox::systemd_scope::may_leave(&*ctx.fs, &e).map_err(|e| e.to_string())?;
-            let unit = enter_own_scope(&e, box_name, quiet).ok_or_else(|| e.to_string())?;
-            Context::in_scope(global, &unit).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-        Ok(_) => Ok(ctx),
-    }
-}
-
-/// In a systemd unit that does not delegate: ask the right manager for a
-/// scope of our own with Delegate=yes and move into it. `None` (said in one
-/// line) when no manager answers.
-fn enter_own_scope(refusal: &cgbox::Error, box_name: &str, quiet: bool) -> Option<String> {
-    use cgbox::systemd_scope::{Refused, enter_delegated_scope, manager_for, scope_name};
-    let bus = manager_for(refusal.path(), rustix::process::geteuid().as_raw());
-    let refused = refusal.path().and_then(Refused::at);
-    let asked = scope_name(box_name).and_then(|name| {
-        enter_delegated_scope(
-            bus,
-            &name,
-            &format!("cgbox run {box_name}"),
-            refused.as_ref(),
-            crate::context::SYSTEMD_TIMEOUT,
-        )
-    });
-    match asked {
-        Ok(unit) => {
-            if !quiet {
-                errln!(
-                    "cgbox: running in {unit}, a scope systemd delegates to cgbox (--no-systemd: refuse instead)"
-                );
-            }
-            Some(unit)
-        }
-        Err(e) => {
-            errln!("cgbox: could not ask systemd for a delegated scope: {e}");
-            None
-        }
-    }
-}
 
 /// Remove the box; a failure is reported (the exit code stays CMD's).
 fn end_box(jb: JobBox<SysFs>) {

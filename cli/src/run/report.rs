@@ -5,8 +5,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
-use cgbox::jobbox::Skipped;
-use cgbox::stats::Stats;
+use cgbox::Skipped;
+use cgbox::Stats;
 
 use super::program::{EXIT_FAILED, EXIT_TIMED_OUT};
 use super::stop::Outcome;

@@ -17,9 +17,9 @@ use std::os::fd::AsFd;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use cgbox::BoxChild;
 use cgbox::JobBox;
 use cgbox::fs::SysFs;
-use cgbox::spawn::BoxChild;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cgbox::ErrorKind;
-use cgbox::dbus::{Address, BusKind, Scope, Systemd, Transport, Unit, UnixTransport};
+use crate::ErrorKind;
+use crate::dbus::{Address, BusKind, Scope, Systemd, Transport, Unit, UnixTransport};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -39,12 +39,12 @@ struct Recording {
 }
 
 impl Transport for Recording {
-    fn send(&mut self, bytes: &[u8], deadline: Instant) -> cgbox::Result<()> {
+    fn send(&mut self, bytes: &[u8], deadline: Instant) -> crate::Result<()> {
         self.to_bus.extend_from_slice(bytes);
         self.inner.send(bytes, deadline)
     }
 
-    fn recv(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> cgbox::Result<usize> {
+    fn recv(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> crate::Result<usize> {
         let start = buf.len();
         let n = self.inner.recv(buf, deadline)?;
         self.from_bus.extend_from_slice(&buf[start..]);

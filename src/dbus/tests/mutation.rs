@@ -11,17 +11,15 @@
 //! counting allocator checks that parsing never allocates more than a small
 //! multiple of the bytes really there, whatever lengths the damage claims.
 
-mod common;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Duration;
 
-use cgbox::ErrorKind;
-use cgbox::dbus::{
+use crate::ErrorKind;
+use crate::dbus::{
     JobRemoved, Message, Scope, ScriptedTransport, Systemd, Type, Value, frame_len, sasl,
 };
-use common::Rng;
+use crate::testkit::Rng;
 
 const CASES: usize = 100_000;
 
@@ -84,7 +82,7 @@ fn allocation_bound(len: usize) -> usize {
 const T: Duration = Duration::from_secs(5);
 
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(common::fixtures().join("dbus").join(path)).unwrap()
+    std::fs::read(crate::testkit::fixtures().join("dbus").join(path)).unwrap()
 }
 
 /// What follows the first `\r\n`.
@@ -142,7 +140,7 @@ fn damage(input: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut v = input.to_vec();
     let len = v.len();
     match rng.below(10) {
-        0 => return common::mutate(input, rng),
+        0 => return crate::testkit::mutate(input, rng),
         1 if len > 0 => {
             let i = rng.below(len);
             v[i] ^= 1 << rng.below(8);

@@ -1,9 +1,7 @@
-//! Fake versus kernel: every scenario of `tests/scenarios.txt` runs against
+//! Fake versus kernel: every scenario of `scenarios.txt` (beside this file) runs against
 //! `FakeFs` here and, where a writable cgroup2 with controllers exists (the
 //! VM of `tests/vm/run.sh`), against the real kernel. Each step's outcome
 //! must be the one the scenario states, on both.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -12,9 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cgbox::fs::fake::{FakeFs, Kernel};
-use cgbox::fs::{Access, CgroupFs, SysFs, read_string};
-use cgbox::kill::KillMethod;
+use crate::KillMethod;
+use crate::fs::fake::{FakeFs, Kernel};
+use crate::fs::{Access, CgroupFs, SysFs, read_string};
+use crate::testkit::skip;
 use rustix::io::Errno;
 
 struct Scenario {
@@ -249,7 +248,7 @@ fn wait_until(mut done: impl FnMut() -> bool) {
     }
 }
 
-fn errno_name(e: &cgbox::Error) -> String {
+fn errno_name(e: &crate::Error) -> String {
     let n = e.errno().unwrap_or(0);
     let name = [
         (Errno::NOENT, "ENOENT"),
@@ -270,7 +269,7 @@ fn errno_name(e: &cgbox::Error) -> String {
     name.unwrap_or_else(|| format!("errno {n} ({e})"))
 }
 
-fn outcome(r: cgbox::Result<()>) -> String {
+fn outcome(r: crate::Result<()>) -> String {
     match r {
         Ok(()) => "ok".into(),
         Err(e) => errno_name(&e),
@@ -389,9 +388,9 @@ fn run<P: Procs>(
                 // cgroup.kill where the kernel has it, else the signal path
                 let dir = fs.open_dir(&abs(rel)).unwrap();
                 let deadline = fs.now() + Duration::from_secs(10);
-                let r = cgbox::kill::kill(fs, &dir, KillMethod::Auto, deadline).and_then(|_| {
+                let r = crate::kill::kill(fs, &dir, KillMethod::Auto, deadline).and_then(|_| {
                     let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
-                    cgbox::kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)
+                    crate::kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)
                 });
                 outcome(r)
             }
@@ -536,9 +535,9 @@ fn the_fake_agrees_with_every_scenario_on_every_kernel() {
 #[test]
 fn the_kernel_agrees_with_every_scenario() {
     let fs = Arc::new(SysFs::new().unwrap());
-    let found = cgbox::discover::Discovery::probe(&*fs, "x");
+    let found = crate::Discovery::probe(&*fs, "x");
     let ready = found.usable()
-        && found.placement == Some(cgbox::placement::HomeKind::RealRoot)
+        && found.placement.as_ref().map(|p| &p.kind) == Some(&crate::HomeKind::RealRoot)
         && ["cpu", "memory", "pids", "io", "cpuset"]
             .iter()
             .all(|c| found.controllers.iter().any(|h| h == c));
@@ -547,7 +546,7 @@ fn the_kernel_agrees_with_every_scenario() {
             "needs the real root cgroup with every controller (the VM): {:?}",
             found.problems
         );
-        common::skip("the_kernel_agrees_with_every_scenario", &why);
+        skip("the_kernel_agrees_with_every_scenario", &why);
         return;
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
@@ -557,7 +556,7 @@ fn the_kernel_agrees_with_every_scenario() {
             release.trim()
         )
     });
-    let root_path = found.parent.clone().unwrap();
+    let root_path = found.home().unwrap().to_path_buf();
     let root = fs.open_dir(&root_path).unwrap();
     let have = read_string(&*fs, &root, "cgroup.subtree_control").unwrap();
     assert_eq!(
@@ -592,10 +591,10 @@ fn the_kernel_agrees_with_every_scenario() {
         // Anything left (processes moved out of the tree die with their handles).
         let dir = fs.open_dir(&base).unwrap();
         let deadline = fs.now() + Duration::from_secs(10);
-        cgbox::kill::kill(&*fs, &dir, KillMethod::Auto, deadline).unwrap();
+        crate::kill::kill(&*fs, &dir, KillMethod::Auto, deadline).unwrap();
         let events = fs.open_file(&dir, "cgroup.events", Access::Read).unwrap();
-        cgbox::kill::wait_until_empty(&*fs, &events, &mut Vec::new(), deadline).unwrap();
-        cgbox::kill::remove_tree(&*fs, &root, &name, fs.now() + Duration::from_secs(10)).unwrap();
+        crate::kill::wait_until_empty(&*fs, &events, &mut Vec::new(), deadline).unwrap();
+        crate::kill::remove_tree(&*fs, &root, &name, fs.now() + Duration::from_secs(10)).unwrap();
     }
     assert!(
         failures.is_empty(),

@@ -4,13 +4,11 @@
 //! whatever a parser accepts must be what the input says: each value it
 //! returns appears in the input as that key's token.
 
-mod common;
-
 use std::path::Path;
 
-use cgbox::parse::stat_file::{self, FileStats, Layout, Number};
-use cgbox::parse::{mountinfo, proc_cgroup, psi, value};
-use common::{Rng, mutate};
+use super::stat_file::{self, FileStats, Layout, Number};
+use super::{mountinfo, proc_cgroup, psi, value};
+use crate::testkit::{Rng, fixtures, mutate};
 
 const PER_PARSER: usize = 100_000;
 
@@ -19,7 +17,7 @@ const PER_PARSER: usize = 100_000;
 fn samples(names: &[&str]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut kernels = 0;
-    for kernel in std::fs::read_dir(common::fixtures().join("samples")).unwrap() {
+    for kernel in std::fs::read_dir(fixtures().join("samples")).unwrap() {
         let base = kernel.unwrap().path();
         kernels += 1;
         for scenario in std::fs::read_dir(&base).unwrap() {
@@ -60,7 +58,7 @@ fn every_kernels_samples_are_mutated() {
 }
 
 fn layouts_samples() -> Vec<Vec<u8>> {
-    let base = common::fixtures().join("layouts");
+    let base = fixtures().join("layouts");
     let mut out = Vec::new();
     for layout in std::fs::read_dir(&base).unwrap() {
         let dir = layout.unwrap().path();
@@ -298,8 +296,8 @@ fn mountinfo() {
 /// The hot-path sampler agrees with the full parser on whatever it accepts.
 #[test]
 fn sampler_on_damaged_files() {
-    use cgbox::fs::{CgroupFs, SysFs};
-    use cgbox::stats::Sampler;
+    use crate::Sampler;
+    use crate::fs::{CgroupFs, SysFs};
     use std::sync::Arc;
     // tmpfs when there is one: 100,000 rewrites on a disk file system take seconds
     let dir = tempfile::tempdir_in("/dev/shm")

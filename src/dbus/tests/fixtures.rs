@@ -4,19 +4,17 @@
 //! replays on the scripted transport, where the client must send exactly
 //! the captured bytes and reach the same results and typed errors.
 
-mod common;
-
 use std::time::Duration;
 
-use cgbox::ErrorKind;
-use cgbox::dbus::{
+use crate::ErrorKind;
+use crate::dbus::{
     JobRemoved, Message, MessageType, Scope, ScriptedTransport, Systemd, Value, frame_len,
 };
 
 const T: Duration = Duration::from_secs(5);
 
 fn fixture(bus: &str, name: &str) -> Vec<u8> {
-    let path = common::fixtures().join("dbus").join(bus).join(name);
+    let path = crate::testkit::fixtures().join("dbus").join(bus).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
