@@ -10,6 +10,7 @@ use super::signature::Type;
 use super::transport::{Transport, UnixTransport};
 use super::unit_name;
 use super::value::Value;
+use super::wire_error::WireError;
 use crate::{Error, ErrorKind, Result};
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
@@ -240,7 +241,7 @@ impl JobRemoved {
     /// an error (what was wrong) when it is, but its body is not `uoss`.
     ///
     /// See the [example](crate::dbus#examples).
-    pub fn from_signal(m: &Message) -> Result<Option<JobRemoved>, String> {
+    pub fn from_signal(m: &Message) -> Result<Option<JobRemoved>, WireError> {
         if m.kind() != MessageType::Signal
             || m.path() != Some(MANAGER_PATH)
             || m.interface() != Some(MANAGER)
@@ -260,10 +261,10 @@ impl JobRemoved {
                 unit: unit.clone(),
                 result: result.clone(),
             })),
-            _ => Err(format!(
+            _ => Err(WireError::unplaced(format!(
                 "JobRemoved with a body of {:?} instead of \"uoss\"",
                 m.signature()
-            )),
+            ))),
         }
     }
 }
@@ -367,7 +368,7 @@ impl<T: Transport> Systemd<T> {
             match JobRemoved::from_signal(&signal) {
                 Ok(Some(r)) if r.job == job => break r,
                 Ok(_) => continue, // another job's, or another JobRemoved
-                Err(why) => return Err(self.conn.protocol(&op, why)),
+                Err(why) => return Err(self.conn.protocol(&op, why.to_string())),
             }
         };
         if removed.result == "done" {

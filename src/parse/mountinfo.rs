@@ -48,34 +48,36 @@ pub fn parse(content: &str) -> Result<Vec<Mount>, ParseError> {
     super::token::complete(content)?;
     let mut out = Vec::new();
     for (n, line) in lines(content) {
-        out.push(parse_line(line).map_err(|msg| ParseError::new(n, msg))?);
+        out.push(parse_line(n, line)?);
     }
     Ok(out)
 }
 
-fn parse_line(line: &str) -> Result<Mount, String> {
+fn parse_line(n: usize, line: &str) -> Result<Mount, ParseError> {
+    let bad = |msg: String| ParseError::new(n, msg);
     let fields: Vec<&str> = line.split(' ').collect();
     if fields.iter().any(|f| f.is_empty()) {
-        return Err(format!("empty field (doubled space) in {line:?}"));
+        return Err(bad(format!("empty field (doubled space) in {line:?}")));
     }
     let sep = fields
         .iter()
         .position(|f| *f == "-")
-        .ok_or_else(|| format!("no \" - \" separator in {line:?}"))?;
+        .ok_or_else(|| bad(format!("no \" - \" separator in {line:?}")))?;
     // Six fields before the optional ones, three after the separator.
     let (Some(before), Some(after)) = (fields.get(..sep), fields.get(sep + 1..)) else {
-        return Err(format!("truncated line {line:?}"));
+        return Err(bad(format!("truncated line {line:?}")));
     };
     let ([mount_id, parent_id, dev, root, mount_point, options, ..], [fstype, source, rest @ ..]) =
         (before, after)
     else {
-        return Err(format!("too few fields in {line:?}"));
+        return Err(bad(format!("too few fields in {line:?}")));
     };
-    let number =
-        |s: &str, what: &str| super::token::parse_u64(s).ok_or_else(|| format!("bad {what} {s:?}"));
+    let number = |s: &str, what: &str| {
+        super::token::parse_u64(s).ok_or_else(|| bad(format!("bad {what} {s:?}")))
+    };
     let (major, minor) = dev
         .split_once(':')
-        .ok_or_else(|| format!("bad device {dev:?}"))?;
+        .ok_or_else(|| bad(format!("bad device {dev:?}")))?;
     number(major, "major")?;
     number(minor, "minor")?;
     let super_options = rest.first().map(|s| split_options(s)).unwrap_or_default();

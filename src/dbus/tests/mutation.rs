@@ -358,7 +358,7 @@ fn damaged_sasl_lines_are_refused_or_faithful() {
             Ok(_) => accepted += 1,
             Err(why) => {
                 rejected += 1;
-                assert!(!why.is_empty());
+                assert!(!why.message().is_empty());
             }
         }
     }
