@@ -17,7 +17,7 @@ use rustix::io::Errno;
 
 use super::{AppDirs, Policy, Skipped};
 use crate::fs::{CgroupFs, Handle, read_string};
-use crate::home::{HomeState, Obstacle};
+use crate::home::{HomeKind, HomeState, Obstacle};
 use crate::layout::LEAF;
 use crate::parse::value;
 use crate::{Error, ErrorKind, Result, fixes};
@@ -132,9 +132,21 @@ pub(crate) fn enable<'a, F: CgroupFs>(
             refuse(not_delegated(c, dirs), &[c], &mut required)?;
         }
     }
-    let need_home: Vec<&'static str> = required
+    // A home that is a box of ours also passes on the statistics
+    // controllers it is offered, so that a job started in a box inside it
+    // (`exec`, a nested run) is counted apart and can be shown its limits.
+    // Elsewhere the home gets only what the limits need: a controller
+    // enabled there pins it in every ancestor, where systemd could no
+    // longer turn it off.
+    let ours = matches!(dirs.placement.kind, HomeKind::Box(_));
+    let stats_at_home: Vec<&'static str> = STATS_CONTROLLERS
+        .into_iter()
+        .filter(|c| ours && offered.contains(c) && !required.contains(c))
+        .collect();
+    let mut need_home: Vec<&'static str> = required
         .iter()
         .copied()
+        .chain(stats_at_home.iter().copied())
         .filter(|c| !home_enabled.contains(c))
         .collect();
     let mut move_self = false;
@@ -142,12 +154,19 @@ pub(crate) fn enable<'a, F: CgroupFs>(
         match home.obstacle(fs.self_pid()) {
             Obstacle::None => {}
             Obstacle::OnlyUs => move_self = true,
-            Obstacle::Refused(e) => refuse(e, &need_home, &mut required)?,
+            Obstacle::Refused(e) => {
+                // Statistics are never worth a refusal: only what the
+                // limits need is.
+                need_home.retain(|c| required.contains(c));
+                if !need_home.is_empty() {
+                    refuse(e, &need_home, &mut required)?;
+                }
+            }
         }
     }
     let need_home: Vec<&'static str> = need_home
         .into_iter()
-        .filter(|c| required.contains(c))
+        .filter(|c| required.contains(c) || stats_at_home.contains(c))
         .collect();
 
     // <app> and agents: what the limits need, plus statistics controllers

@@ -9,6 +9,7 @@ use rustix::io::Errno;
 use super::{App, DEFAULT_TIMEOUT, Skipped, listing};
 use crate::Result;
 use crate::fs::{Access, CgroupFs, Handle, deadline, validate_name};
+use crate::home::{HomeKind, Placement};
 use crate::kill::{self, KillMethod};
 
 /// A box: every operation on it. A `BoxRef` opened by name
@@ -41,6 +42,8 @@ use crate::kill::{self, KillMethod};
 /// let started = fake.spawn("cgbox/agents/build-7")?;
 /// let outside = fake.spawn("")?;
 /// job.move_pid(outside)?;
+/// let tools = job.nested("tools")?; // boxes inside this box
+/// assert_eq!(tools.agents_path(), job.path().join("tools/agents"));
 /// assert!(job.is_populated()?);
 /// let mut pids = job.pids()?;
 /// pids.sort();
@@ -115,6 +118,19 @@ impl<F: CgroupFs> BoxRef<F> {
             Some(a) => a.open_box(name),
             None => Err(listing::no_such_box(name, app)),
         }
+    }
+
+    /// The boxes of `app` inside this box, `<box>/<app>/agents`, made where
+    /// missing: a job started in one of them is counted apart from the
+    /// rest of this box (its own CPU, memory, processes and OOM kills)
+    /// while this box's limits hold over it. `cgbox exec` starts each
+    /// command so (app `exec`). The box passes on the statistics
+    /// controllers it has, while it holds no processes of its own.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn nested(&self, app: &str) -> Result<App<F>> {
+        let home = Placement::of(self.path.clone(), HomeKind::Box(self.name.clone()));
+        App::open_at(self.fs().clone(), home, app)
     }
 
     /// The box's name.

@@ -327,12 +327,7 @@ fn start_trace(
 /// the box named on the command line.
 fn open_app(ctx: &Context, args: &RunArgs, box_name: &str) -> cgbox::Result<cgbox::App<SysFs>> {
     match (&args.mode, &args.target) {
-        (Mode::Exec, Some(target)) => {
-            let outer = ctx.open_box(target)?;
-            cgbox::App::options(EXEC_APP)
-                .home(outer.path())
-                .open(ctx.fs.clone())
-        }
+        (Mode::Exec, Some(target)) => ctx.open_box(target)?.nested(EXEC_APP),
         _ => ctx.open_for_run(box_name, args.quiet),
     }
 }
