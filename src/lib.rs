@@ -146,6 +146,7 @@ mod jobbox;
 mod kill;
 mod layout;
 mod limits;
+mod outcome;
 mod parse;
 mod prepare;
 mod spawn;
@@ -164,6 +165,7 @@ pub use jobbox::{
 pub use kill::KillMethod;
 pub use layout::LEAF;
 pub use limits::{IoMax, Limits, Size};
+pub use outcome::{Cause, Counts, Outcome, Stop, Tally};
 pub use prepare::{Prepared, prepare};
 pub use spawn::{BoxChild, BoxCommand, Stdio};
 pub use stats::{

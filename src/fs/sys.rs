@@ -331,6 +331,7 @@ impl CgroupFs for SysFs {
         let mode = match access {
             Access::Read => OFlags::RDONLY,
             Access::Write => OFlags::WRONLY,
+            Access::ReadWrite => OFlags::RDWR,
         };
         let fd = rfs::openat(
             &dir.fd,

@@ -1,6 +1,7 @@
 //! [`BoxRef`]: a box, and every operation on it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -82,6 +83,9 @@ pub struct BoxRef<F: CgroupFs> {
     /// pidfds of the processes this handle spawned: their exit ends a
     /// kill's wait at once.
     children: Mutex<Vec<F::Pidfd>>,
+    /// How many times this handle killed the box (an outcome tells a job
+    /// killed with its box from one killed by someone else).
+    kills: AtomicU64,
 }
 
 impl<F: CgroupFs> BoxRef<F> {
@@ -104,6 +108,7 @@ impl<F: CgroupFs> BoxRef<F> {
             kill_method: KillMethod::Auto,
             timeout: DEFAULT_TIMEOUT,
             children: Mutex::new(Vec::new()),
+            kills: AtomicU64::new(0),
         })
     }
 
@@ -174,6 +179,11 @@ impl<F: CgroupFs> BoxRef<F> {
             .open_file(&self.dir, "cgroup.procs", Access::Write)?;
         // A racing thread may have set it first: either file will do.
         Ok(self.procs.get_or_init(|| file))
+    }
+
+    /// How many times this handle killed the box.
+    pub(crate) fn kills(&self) -> u64 {
+        self.kills.load(Ordering::Relaxed)
     }
 
     /// How long kill, freeze, thaw and destroy may take from now on.
@@ -271,6 +281,7 @@ impl<F: CgroupFs> BoxRef<F> {
             if !populated {
                 return Ok(());
             }
+            self.kills.fetch_add(1, Ordering::Relaxed);
             kill::kill(fs, &self.dir, self.kill_method, deadline)?;
             let mut exits = std::mem::take(&mut *self.lock_children());
             kill::wait_until_empty(fs, &self.events, &mut exits, deadline)
