@@ -184,17 +184,27 @@ impl SysFs {
     }
 }
 
+/// See [`read_all`]: a short read below this many bytes is the whole file.
+const SHORT_MEANS_END: usize = 2048;
+
 fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096);
         }
+        let room = buf.capacity() - buf.len();
         // `spare_capacity` reads into the unused capacity and extends the
         // length by what was read.
         let n = rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
             .map_err(|e| Error::from_rustix("read", path, e))?;
-        if n == 0 {
+        // A short read of less than half a page has reached the end, so
+        // the read that would return 0 is spared: a seq_file (cgroupfs,
+        // /proc) fills the reader's buffer record by record from a
+        // page-sized buffer, and stops short of the end only when that page
+        // is full, which a record of under 2 KiB cannot leave at under
+        // 2 KiB. (A longer short read may be such a full page: read on.)
+        if n < room && n < SHORT_MEANS_END {
             return Ok(());
         }
     }
