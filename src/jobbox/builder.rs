@@ -326,8 +326,7 @@ impl Builder {
                 }
             }
         }
-        let mut jb =
-            BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped))?;
+        let mut jb = BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped));
         jb.kill_method = self.kill_method;
         jb.timeout = self.timeout;
         Ok(Some(JobBox::own(jb)))
