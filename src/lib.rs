@@ -155,6 +155,12 @@ mod systemd;
 #[cfg(test)]
 mod testkit;
 
+/// The README's Rust samples, compiled by `cargo test` so that they keep
+/// up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeSamples;
+
 pub use discover::{Discovery, Features, Problem};
 pub use error::{Error, ErrorKind, Result};
 pub use home::{HomeKind, Mode, Placement};
