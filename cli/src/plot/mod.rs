@@ -106,7 +106,7 @@ fn parse(mut lex: Lexer) -> Result<Option<(PathBuf, PathBuf)>, i32> {
 }
 
 fn value(lex: &mut Lexer, option: &str) -> Result<PathBuf, i32> {
-    lex.value(option)
+    lex.file(option)
         .map(PathBuf::from)
         .map_err(|e| usage_error(&format!("plot: {e}")))
 }
