@@ -131,14 +131,11 @@ pub struct Sample {
     pub memory_peak: Option<u64>,
     #[serde(rename = "pids.current", skip_serializing_if = "Option::is_none")]
     pub pids_current: Option<u64>,
-    #[serde(rename = "cpu.stat", skip_serializing_if = "CpuStat::is_empty")]
+    #[serde(rename = "cpu.stat", skip_serializing_if = "is_empty")]
     pub cpu_stat: CpuStat,
-    #[serde(
-        rename = "memory.events",
-        skip_serializing_if = "MemoryEvents::is_empty"
-    )]
+    #[serde(rename = "memory.events", skip_serializing_if = "is_empty")]
     pub memory_events: MemoryEvents,
-    #[serde(rename = "pids.events", skip_serializing_if = "PidsEvents::is_empty")]
+    #[serde(rename = "pids.events", skip_serializing_if = "is_empty")]
     pub pids_events: PidsEvents,
     #[serde(rename = "cpu.pressure", skip_serializing_if = "Option::is_none")]
     pub cpu_pressure: Option<Pressure>,
@@ -188,22 +185,9 @@ pub struct PidsEvents {
     pub max: Option<u64>,
 }
 
-impl CpuStat {
-    fn is_empty(&self) -> bool {
-        *self == CpuStat::default()
-    }
-}
-
-impl MemoryEvents {
-    fn is_empty(&self) -> bool {
-        *self == MemoryEvents::default()
-    }
-}
-
-impl PidsEvents {
-    fn is_empty(&self) -> bool {
-        self.max.is_none()
-    }
+/// A file with no key known is left out of a sample.
+fn is_empty<T: Default + PartialEq>(keys: &T) -> bool {
+    *keys == T::default()
 }
 
 /// A pressure file's total stall times, in microseconds.
