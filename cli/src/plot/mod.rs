@@ -10,11 +10,11 @@
 //! and pressure (the share of each interval in which some task stalled, for
 //! CPU, memory and I/O).
 
-mod jsonl;
 mod model;
 mod panels;
 mod scale;
 mod svg;
+mod words;
 
 use std::io::Write;
 use std::path::PathBuf;

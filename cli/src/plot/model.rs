@@ -1,8 +1,8 @@
 //! A trace read back for drawing: what ran, the samples, the events and
 //! the end, as numbers to scale (the format is in `trace/record.rs`).
 
-use super::jsonl;
-use crate::trace::record::{self, EventKind, Line};
+use super::words;
+use crate::trace::record::{self, Bad, EventKind, Line};
 
 /// The first line.
 #[derive(Debug, Default, Clone)]
@@ -90,17 +90,22 @@ impl Trace {
             if line.trim().is_empty() {
                 continue;
             }
-            let v = match jsonl::parse(line) {
-                Ok(v) => v,
-                Err(e) if cut_last && n == lines.len() => {
+            let read = match Line::read(line, n == 1) {
+                Ok(read) => read,
+                // A cgbox killed mid-write leaves the last line cut.
+                Err(Bad::Json(e))
+                    if cut_last && n == lines.len() && (e.is_eof() || e.is_syntax()) =>
+                {
+                    let e = words::said(&e);
                     trace
                         .warnings
                         .push(format!("line {n} is cut short ({e}): left out"));
                     continue;
                 }
-                Err(e) => return Err(format!("line {n}: {e}")),
+                Err(Bad::Json(e)) => return Err(format!("line {n}: {}", words::said(&e))),
+                Err(Bad::Format(e)) => return Err(format!("line {n}: {e}")),
             };
-            match Line::read(v, n == 1).map_err(|e| format!("line {n}: {e}"))? {
+            match read {
                 Line::Header(h) => trace.header = header(h),
                 Line::End(e) => {
                     trace.end = Some(End {
@@ -235,6 +240,10 @@ mod tests {
             (
                 &format!("{HEAD}\n{{\"t\": 2}}\n{{\"t\": 1}}\n"),
                 "line 3: time goes backwards",
+            ),
+            (
+                &format!("{HEAD}\n{s}\n{{\"t\": 1, \"memory.current\": \"x\"}}\n"),
+                "line 3: column 30: invalid type: string \"x\", expected u64",
             ),
         ];
         for (text, want) in cases {

@@ -307,35 +307,49 @@ pub enum Line {
     End(EndLine),
 }
 
+/// Why a line cannot be read.
+#[derive(Debug)]
+pub enum Bad {
+    /// Not JSON, or a value of the wrong type (serde_json says where).
+    Json(serde_json::Error),
+    /// JSON, but not a line of a trace.
+    Format(&'static str),
+}
+
 impl Line {
-    /// Tell a parsed line's kind and read it: the first line is the
-    /// header; after it, a line with `end` is the end, one with `event` an
-    /// event, any other a sample. Every line after the first has a time.
-    pub fn read(v: Value, first: bool) -> Result<Line, String> {
+    /// Tell a line's kind and read it: the first line is the header;
+    /// after it, a line with `end` is the end, one with `event` an event,
+    /// any other a sample. Every line after the first has a time. The
+    /// text is parsed twice, to tell the kind and then as that type, so
+    /// that a value of the wrong type is named by its column.
+    pub fn read(text: &str, first: bool) -> Result<Line, Bad> {
+        let v: Value = serde_json::from_str(text).map_err(Bad::Json)?;
         if !v.is_object() {
-            return Err("not a JSON object".into());
+            return Err(Bad::Format("not a JSON object"));
         }
         if first {
             if v.get("cgbox_trace").and_then(Value::as_u64) != Some(FORMAT) {
-                return Err("not a cgbox trace (cgbox run --trace FILE writes one)".into());
+                return Err(Bad::Format(
+                    "not a cgbox trace (cgbox run --trace FILE writes one)",
+                ));
             }
-            return typed(v).map(Line::Header);
+            return typed(text).map(Line::Header);
         }
         if !v.get("t").and_then(Value::as_f64).is_some_and(|t| t >= 0.0) {
-            return Err("no time \"t\"".into());
+            return Err(Bad::Format("no time \"t\""));
         }
         if v.get("end").is_some() {
-            typed(v).map(Line::End)
+            typed(text).map(Line::End)
         } else if v.get("event").is_some() {
-            typed(v).map(Line::Event)
+            typed(text).map(Line::Event)
         } else {
-            typed(v).map(Line::Sample)
+            typed(text).map(Line::Sample)
         }
     }
 }
 
-fn typed<T: DeserializeOwned>(v: Value) -> Result<T, String> {
-    T::deserialize(v).map_err(|e| e.to_string())
+fn typed<T: DeserializeOwned>(text: &str) -> Result<T, Bad> {
+    serde_json::from_str(text).map_err(Bad::Json)
 }
 
 #[cfg(test)]
@@ -350,7 +364,10 @@ mod tests {
     }
 
     fn read(text: &str, first: bool) -> Result<Line, String> {
-        Line::read(serde_json::from_str(text).unwrap(), first)
+        Line::read(text, first).map_err(|e| match e {
+            Bad::Json(e) => e.to_string(),
+            Bad::Format(e) => e.to_owned(),
+        })
     }
 
     #[test]
@@ -446,7 +463,11 @@ mod tests {
             (r#"{"cgbox_trace": 2}"#, true, "not a cgbox trace"),
             (r#"{"x": 1}"#, false, "no time \"t\""),
             (r#"{"t": -1}"#, false, "no time \"t\""),
-            (r#"{"t": 1, "memory.current": "x"}"#, false, "expected u64"),
+            (
+                r#"{"t": 1, "memory.current": "x"}"#,
+                false,
+                "expected u64 at line 1 column 30",
+            ),
             (
                 r#"{"cgbox_trace": 1, "limits": {"pids.max": "lots"}}"#,
                 true,
