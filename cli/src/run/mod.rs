@@ -95,7 +95,7 @@ struct Reporter {
 impl Reporter {
     fn commit(&mut self, facts: Facts<'_>) {
         if let Some(file) = self.report.take()
-            && let Err(e) = file.commit(&report::json(&facts))
+            && let Err(e) = file.commit(&report::Report::of(&facts))
         {
             errln!("cgbox: {e}");
         }

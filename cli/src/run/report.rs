@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use cgbox::Skipped;
 use cgbox::Stats;
+use serde::Serialize;
 
 use super::program::{EXIT_FAILED, EXIT_TIMED_OUT};
 use super::stop::Outcome;
-use crate::json::Json;
 use crate::signals;
 use crate::staged::Staged;
-use crate::stats::stats_json;
+use crate::stats::StatsJson;
 use crate::units::{bytes, or_dash, usec};
 
 /// The exit code the contract gives.
@@ -46,8 +46,9 @@ impl ReportFile {
     }
 
     /// Write the report and put it in place.
-    pub fn commit(self, json: &Json) -> Result<(), String> {
-        self.0.finish((json.render() + "\n").as_bytes())
+    pub fn commit(self, report: &Report<'_>) -> Result<(), String> {
+        self.0
+            .finish((crate::json::render(report) + "\n").as_bytes())
     }
 }
 
@@ -64,45 +65,63 @@ pub struct Facts<'a> {
     pub stats: Option<&'a Stats>,
 }
 
-pub fn json(f: &Facts<'_>) -> Json {
-    let o = f.outcome;
-    let status = o.and_then(|o| o.status);
-    let skipped: Vec<Json> = f
-        .skipped
-        .iter()
-        .map(|s| {
-            Json::object()
-                .with("what", s.what.as_str())
-                .with("error", s.error.to_string())
-        })
-        .collect();
-    let mut out = Json::object()
-        .with("name", f.name)
-        .with("path", f.path.map(str::to_owned))
-        .with("status", i64::from(f.status))
-        .with("exit_code", status.and_then(|s| s.code()).map(i64::from))
-        .with("signal", status.and_then(|s| s.signal()).map(i64::from))
-        .with("timed_out", o.is_some_and(|o| o.timed_out))
-        .with(
-            "interrupted_by",
-            o.and_then(|o| o.interrupted_by).map(i64::from),
-        )
-        .with("stop_signal", o.and_then(|o| o.stop_signal).map(i64::from))
-        .with("killed", o.is_some_and(|o| o.killed))
-        .with(
-            "wall_ms",
-            u64::try_from(f.wall.as_millis()).unwrap_or(u64::MAX),
-        )
-        .with("skipped", Json::Array(skipped))
-        .with("error", f.error.clone());
-    out.set(
-        "stats",
-        match (f.stats, f.path) {
-            (Some(s), Some(p)) => stats_json(p, s),
-            _ => Json::Null,
-        },
-    );
-    out
+/// The `--report` JSON: `{"name", "path", "status", "exit_code", "signal",
+/// "timed_out", "interrupted_by", "stop_signal", "killed", "wall_ms",
+/// "skipped": [{"what", "error"}], "error", "stats"}`; what is not known
+/// is `null`.
+#[derive(Serialize)]
+pub struct Report<'a> {
+    name: &'a str,
+    path: Option<&'a str>,
+    status: i32,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+    interrupted_by: Option<i32>,
+    stop_signal: Option<i32>,
+    killed: bool,
+    wall_ms: u64,
+    skipped: Vec<SkippedJson<'a>>,
+    error: Option<&'a str>,
+    stats: Option<StatsJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct SkippedJson<'a> {
+    what: &'a str,
+    error: String,
+}
+
+impl<'a> Report<'a> {
+    pub fn of(f: &'a Facts<'a>) -> Report<'a> {
+        let o = f.outcome;
+        let status = o.and_then(|o| o.status);
+        Report {
+            name: f.name,
+            path: f.path,
+            status: f.status,
+            exit_code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            timed_out: o.is_some_and(|o| o.timed_out),
+            interrupted_by: o.and_then(|o| o.interrupted_by),
+            stop_signal: o.and_then(|o| o.stop_signal),
+            killed: o.is_some_and(|o| o.killed),
+            wall_ms: u64::try_from(f.wall.as_millis()).unwrap_or(u64::MAX),
+            skipped: f
+                .skipped
+                .iter()
+                .map(|s| SkippedJson {
+                    what: &s.what,
+                    error: s.error.to_string(),
+                })
+                .collect(),
+            error: f.error.as_deref(),
+            stats: match (f.stats, f.path) {
+                (Some(stats), Some(path)) => Some(StatsJson { path, stats }),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The summary line.
