@@ -72,7 +72,7 @@ generate() {
     /^<!-- peers:summary -->/ { intable = 1; next }
     /^<!-- peers:summary-end -->/ { intable = 0; next }
     intable { table[n] = table[n] $0 "\n"; next }
-    /^- (date|machine|command|load average|also running|host load average)/ {
+    /^- (date|machine|build|command|load average|also running|host load average)/ {
         line = $0
         # The count blocks say how they counted; the README keeps it short.
         meta[n] = meta[n] line "\n"

@@ -39,7 +39,10 @@ command="sudo benches/peers/run.sh $venue"
 [ $what = count ] && command="$command count"
 [ $# -gt 0 ] && command="$command $*"
 
-TARGET=x86_64-unknown-linux-musl
+# A static binary by default (the VM has no C library); PEERS_TARGET
+# picks another build for the host (x86_64-unknown-linux-gnu: glibc's
+# allocator, whose mmap/munmap calls differ from musl's in the counts).
+TARGET=${PEERS_TARGET:-x86_64-unknown-linux-musl}
 cargo build -q --release --target $TARGET
 BIN=$PWD/target/$TARGET/release/cgbox-peers
 

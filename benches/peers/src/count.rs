@@ -645,6 +645,7 @@ fn print_counts(meta: &CountMeta, results: &[(Op, usize, Vec<Result1>)]) {
     );
     println!("- date: {} to {} (UTC)", meta.date, meta.end);
     println!("- machine: {}", meta.machine);
+    println!("- build: {}", crate::build());
     if let Some(c) = &meta.command {
         println!("- command: `{c}`");
     }

@@ -498,6 +498,18 @@ pub fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
+/// Which C library the binary was built with: its allocator makes the
+/// `mmap`/`munmap` calls the counts show, and glibc's makes fewer.
+pub fn build() -> &'static str {
+    if cfg!(target_env = "musl") {
+        "static binary, musl libc (its allocator maps and unmaps blocks of a few KiB with mmap/munmap)"
+    } else if cfg!(target_env = "gnu") {
+        "glibc"
+    } else {
+        "other libc"
+    }
+}
+
 /// The first three fields of /proc/loadavg (1, 5 and 15 minutes).
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -206,6 +206,7 @@ pub fn print(meta: &Meta, all: &[Vec<Table<'static>>]) {
     );
     println!("- date: {} to {} (UTC)", meta.date, meta.end);
     println!("- machine: {}", meta.machine);
+    println!("- build: {}", crate::build());
     if let Some(c) = &meta.command {
         println!("- command: `{c}`");
     }
