@@ -35,7 +35,7 @@ venue=${1:-}; shift || true
 case $venue in host|vm) ;; *) usage ;; esac
 what=protocol
 if [ "${1:-}" = count ]; then what=count; shift; fi
-command="sudo benches/peers/run.sh $venue"
+command="sudo ${PEERS_TARGET:+PEERS_TARGET=$PEERS_TARGET }${PEERS_PARENT:+PEERS_PARENT=$PEERS_PARENT }benches/peers/run.sh $venue"
 [ $what = count ] && command="$command count"
 [ $# -gt 0 ] && command="$command $*"
 

@@ -78,6 +78,39 @@ impl Floor {
             .map_err(|e| format!("rmdir: {e}"))
     }
 
+    /// mkdir and open a box.
+    pub fn make(&self, name: &str) -> Result<OwnedFd, String> {
+        rustix::fs::mkdirat(&self.home, name, Mode::from_raw_mode(0o755))
+            .map_err(|e| format!("mkdir: {e}"))?;
+        open_dir(&self.home, name)
+    }
+
+    /// The lifecycle, each step timed (ns): mkdir + open, clone3 + exec,
+    /// cgroup.kill + waitpid, close + rmdir, 0 (no separate reap), all.
+    #[cfg(target_arch = "x86_64")]
+    pub fn lifecycle_steps(&self, name: &str) -> Result<[f64; 6], String> {
+        use std::time::Instant;
+        let t = Instant::now();
+        let dir = self.make(name)?;
+        let t1 = Instant::now();
+        let pid = raw::spawn(dir.as_fd(), &self.exec)?;
+        let t2 = Instant::now();
+        write_at(&dir, "cgroup.kill", b"1")?;
+        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            .map_err(|e| format!("waitpid: {e}"))?;
+        let t3 = Instant::now();
+        drop(dir);
+        self.remove(name)?;
+        let t4 = Instant::now();
+        let d = |a: Instant, b: Instant| (b - a).as_nanos() as f64;
+        Ok([d(t, t1), d(t1, t2), d(t2, t3), d(t3, t4), 0.0, d(t, t4)])
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn lifecycle_steps(&self, _name: &str) -> Result<[f64; 6], String> {
+        Err("the clone3 floor is x86_64 only".into())
+    }
+
     /// mkdir, open, clone3 into it + exec, cgroup.kill, waitpid, rmdir.
     #[cfg(target_arch = "x86_64")]
     pub fn lifecycle(&self, name: &str) -> Result<(), String> {

@@ -21,10 +21,14 @@
 //!   (`count.rs`).
 //! - `cgbox-peers count-one ...`: one contender, one operation, K
 //!   iterations between markers (what `count` runs under strace).
+//! - `cgbox-peers phases --parent DIR [--rounds N]`: the lifecycle and
+//!   the tree kill step by step, cgbox next to the raw floor, timed
+//!   (`phases.rs`; `count` runs it after the counts).
 
 mod count;
 mod floor;
 mod peers;
+mod phases;
 mod protocol;
 mod sandbox;
 mod strace;
@@ -589,7 +593,7 @@ impl Args {
     }
 }
 
-const USAGE: &str = "usage: cgbox-peers [count|count-one] --parent CGROUP2_DIR --venue NAME [--runs N] [--quick] [--iterations K] [--strace PATH] [--command TEXT] [--context TEXT]";
+const USAGE: &str = "usage: cgbox-peers [count|count-one|phases] --parent CGROUP2_DIR --venue NAME [--runs N] [--quick] [--iterations K] [--strace PATH] [--command TEXT] [--context TEXT]";
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -602,6 +606,7 @@ fn main() {
     match mode.as_str() {
         "count" => count::drive(&args, &parent),
         "count-one" => count::one(&args, &parent),
+        "phases" => phases::run(&args, &parent),
         _ => protocol_main(&args, &parent),
     }
 }

@@ -54,8 +54,12 @@ fn call_name(rest: &str) -> Option<&str> {
         .then_some(name)
 }
 
+/// A call that returned 0; for `execve`, also `= ?`: strace's word for a
+/// call whose process was killed before strace saw it return (the exec
+/// had happened: a vfork parent runs on only once it has).
 fn succeeded(rest: &str) -> bool {
-    rest.trim_end().ends_with("= 0")
+    let rest = rest.trim_end();
+    rest.ends_with("= 0") || rest.ends_with("= ?")
 }
 
 /// The return value at the end of a line (`... = 123`, `... = 0x1f`).
