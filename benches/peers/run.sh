@@ -29,7 +29,9 @@
 # RESULTS.md (readme.sh makes the README's tables from there); a copy is
 # kept in target/results/.
 set -euo pipefail
-cd "$(dirname "$0")"
+self=$(realpath "$0")
+args=("$@")
+cd "$(dirname "$self")"
 usage() { echo "usage: $0 host|vm [count] [--runs N] [--quick] [--iterations K]" >&2; exit 2; }
 venue=${1:-}; shift || true
 case $venue in host|vm) ;; *) usage ;; esac
@@ -45,6 +47,14 @@ command="sudo ${PEERS_TARGET:+PEERS_TARGET=$PEERS_TARGET }${PEERS_PARENT:+PEERS_
 TARGET=${PEERS_TARGET:-x86_64-unknown-linux-musl}
 cargo build -q --release --target $TARGET
 BIN=$PWD/target/$TARGET/release/cgbox-peers
+
+# The VM venue waits for the VM lock here, not in boot.sh, so that what is
+# recorded about the host (load, other work) is from when the run starts.
+LOCK=${CGBOX_VM_LOCK:-/tmp/cgbox-vm.lock}
+if [ "$venue" = vm ] && [ "${CGBOX_VM_LOCKED:-}" != "$LOCK" ]; then
+    echo "run.sh: waiting for the VM lock $LOCK" >&2
+    CGBOX_VM_LOCKED=$LOCK exec flock "$LOCK" "$self" "${args[@]}"
+fi
 
 # What else uses the host's CPUs: the commands above 10% of a CPU over one
 # second (top's second sample), "name NN%".
@@ -114,7 +124,11 @@ vm)
             --command "$command" --context "$context" "$@"
     fi
     ;;
-esac | tee "$out"
+esac | awk '
+    # Progress lines (in the VM they share the console with the output)
+    # go to stderr; the rest is the result.
+    /^peers: (run|counting|timing) / { print > "/dev/stderr"; fflush("/dev/stderr"); next }
+    { print; fflush() }' | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 kill "$sampler_pid" 2>/dev/null || true
