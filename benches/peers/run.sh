@@ -128,6 +128,8 @@ esac | awk '
     # Progress lines (in the VM they share the console with the output)
     # go to stderr; the rest is the result.
     /^peers: (run|counting|timing) / { print > "/dev/stderr"; fflush("/dev/stderr"); next }
+    # Lines of the guest kernel on the console ("[  305.5] reboot: Power down").
+    /^\[ *[0-9]+\.[0-9]+\] / { print > "/dev/stderr"; fflush("/dev/stderr"); next }
     { print; fflush() }' | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e

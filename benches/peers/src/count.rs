@@ -485,6 +485,7 @@ pub fn drive(args: &Args, parent: &str) {
         }
         results.push((op, iterations, row));
     }
+    let phases = run_phases(&exe, parent, args.number("--rounds", 31));
     print_counts(
         &CountMeta {
             venue,
@@ -498,9 +499,31 @@ pub fn drive(args: &Args, parent: &str) {
             version,
             k,
             all_sequences,
+            phases,
         },
         &results,
     );
+}
+
+/// `phases` in a process of its own (its own sandbox), not traced.
+fn run_phases(exe: &Path, parent: &str, rounds: usize) -> String {
+    eprintln!("peers: timing the phases ({rounds} rounds)");
+    match Command::new(exe)
+        .args([
+            "phases",
+            "--parent",
+            parent,
+            "--rounds",
+            &rounds.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+    {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => format!("\n(phases failed: {})\n", o.status),
+        Err(e) => format!("\n(phases could not run: {e})\n"),
+    }
 }
 
 fn count_under_strace(
@@ -602,6 +625,8 @@ struct CountMeta {
     version: String,
     k: usize,
     all_sequences: bool,
+    /// The `phases` tables (markdown), or why there are none.
+    phases: String,
 }
 
 fn cell(r: &Result1) -> String {
@@ -694,6 +719,7 @@ fn print_counts(meta: &CountMeta, results: &[(Op, usize, Vec<Result1>)]) {
         }
         print_breakdown(*op, *k, row);
     }
+    print!("{}", meta.phases);
     println!("\n### One iteration, call by call\n");
     println!(
         "The iteration with the median count of each contender, as strace printed it (`-y`: paths of fds; `[child]`: a started process before its program runs; `[thread]`: another thread of the benchmark process; long lines cut)."
