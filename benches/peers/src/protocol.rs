@@ -272,13 +272,20 @@ pub fn print(meta: &Meta, all: &[Vec<Table<'static>>]) {
     println!("- took {:.1} s", meta.took);
 }
 
-/// `host` or `vm`: the first word of the venue, lower case.
+/// `host` or `vm`: the first word of the venue, lower case; `-glibc`
+/// added for a glibc build, so that readme.sh (which shows the default
+/// static musl build, the one both venues run) tells them apart.
 pub fn venue_key(venue: &str) -> String {
-    venue
+    let key = venue
         .split_whitespace()
         .next()
         .unwrap_or("?")
-        .to_ascii_lowercase()
+        .to_ascii_lowercase();
+    if cfg!(target_env = "gnu") {
+        format!("{key}-glibc")
+    } else {
+        key
+    }
 }
 
 fn print_aggregate(agg: &Aggregate, limits_here: bool) {
