@@ -396,7 +396,8 @@ pub fn release_tree(proc: &mut Proc) -> Result<(), String> {
 
 /// End a box with a job in it, the contender's way: cgbox's destroy (kill,
 /// wait until empty, remove); cgroups-rs `kill()` + `delete()`; libcgroups
-/// `remove()` (cgroup.kill, then rmdir with 4 tries 100 ms apart); tokio
+/// `remove()` (cgroup.kill, then 4 rmdir tries with sleeps of 10, 10, 20
+/// and 60 ms after the failed ones); tokio
 /// `write` of `1` to cgroup.kill and `remove_dir`. Each reaps its own child
 /// before the removal, as a caller would.
 pub fn end(ctx: &Ctx, made: Made, proc: &mut Proc) -> Result<(), String> {
