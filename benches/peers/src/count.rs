@@ -357,8 +357,8 @@ fn stats(
         }
         _ => None,
     };
-    let (dir_fd, full_files) = floor::open_existing(&path, &cgbox::stats::FILES.map(|(f, _)| f));
-    let kept: Vec<std::os::fd::OwnedFd> = cgbox::stats::Sampler::<cgbox::fs::SysFs>::FILES
+    let (dir_fd, full_files) = floor::open_existing(&path, &floor::STATS_FILES);
+    let kept: Vec<std::os::fd::OwnedFd> = cgbox::Sampler::<cgbox::fs::SysFs>::FILES
         .iter()
         .filter(|f| path.join(f).exists())
         .filter_map(|f| {

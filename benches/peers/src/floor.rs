@@ -273,3 +273,30 @@ mod raw {
         rustix::process::Pid::from_raw(ret as i32).ok_or_else(|| "clone3: no pid".into())
     }
 }
+
+/// The files `Stats::read` reads, in its order: what the floor reads with
+/// one `openat`, `read` and `close` each.
+pub const STATS_FILES: [&str; 22] = [
+    "cgroup.events",
+    "cgroup.stat",
+    "cpu.stat",
+    "memory.current",
+    "memory.peak",
+    "memory.max",
+    "memory.high",
+    "memory.events",
+    "memory.events.local",
+    "memory.stat",
+    "memory.swap.current",
+    "memory.swap.peak",
+    "memory.swap.max",
+    "pids.current",
+    "pids.peak",
+    "pids.max",
+    "pids.events",
+    "io.stat",
+    "cpu.pressure",
+    "memory.pressure",
+    "io.pressure",
+    "irq.pressure",
+];

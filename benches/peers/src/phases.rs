@@ -114,8 +114,8 @@ type Split = (Vec<f64>, Vec<f64>);
 fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
     let mut cg: [Vec<f64>; 6] = Default::default();
     let mut fl: [Vec<f64>; 6] = Default::default();
-    let mut sleep = cgbox::spawn::BoxCommand::new("/bin/sleep");
-    sleep.arg("1000").stdin(cgbox::spawn::Stdio::null());
+    let mut sleep = cgbox::BoxCommand::new("/bin/sleep");
+    sleep.arg("1000").stdin(cgbox::Stdio::null());
     for round in 0..rounds {
         for which in [round % 2, (round + 1) % 2] {
             let name = format!("ph-{round}");
