@@ -43,6 +43,8 @@ const MAX_SIGNAL_ROUNDS: u32 = 1000;
 const FIRST_SLICE: Duration = Duration::from_micros(500);
 /// The longest single wait between two reads of `cgroup.events`.
 const MAX_SLICE: Duration = Duration::from_millis(16);
+/// The same while a killed box empties.
+const KILL_SLICE: Duration = Duration::from_millis(2);
 /// The longest sleep between two `rmdir` attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// At most this many cgroups in one box's subtree are walked.
@@ -308,7 +310,15 @@ fn wait_for_event<F: CgroupFs>(
         let wait = if exits.is_empty() { slice } else { MAX_SLICE };
         fs.wait_for_change(events, exits, wait.min(deadline - now))?;
         if exits.is_empty() {
-            slice = (slice * 2).min(MAX_SLICE);
+            // A killed box empties in a few ms while the kernel's
+            // notification may come up to ~10 ms late: look at least
+            // every 2 ms then (sleeping in between, never spinning).
+            let cap = if key == Key::Populated && !want {
+                KILL_SLICE
+            } else {
+                MAX_SLICE
+            };
+            slice = (slice * 2).min(cap);
         }
     }
 }

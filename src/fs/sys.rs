@@ -4,6 +4,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
@@ -119,6 +120,13 @@ impl SysFile {
     }
 }
 
+/// How a checked directory's children are opened: on its mount, without
+/// following any link.
+const SAME_MOUNT: rfs::ResolveFlags = rfs::ResolveFlags::NO_XDEV
+    .union(rfs::ResolveFlags::NO_SYMLINKS)
+    .union(rfs::ResolveFlags::NO_MAGICLINKS)
+    .union(rfs::ResolveFlags::BENEATH);
+
 const DIR_FLAGS: OFlags = OFlags::DIRECTORY
     .union(OFlags::RDONLY)
     .union(OFlags::CLOEXEC)
@@ -223,7 +231,9 @@ fn write_once(fd: &OwnedFd, data: &[u8], path: &Path) -> Result<()> {
 impl CgroupFs for SysFs {
     type Dir = SysDir;
     type File = SysFile;
-    type Pidfd = OwnedFd;
+    /// Shared: a child started in a box and the box's wait for it poll
+    /// the same pidfd (no duplicate to make and close).
+    type Pidfd = Arc<OwnedFd>;
 
     fn read_host_file(&self, path: &Path) -> Result<Vec<u8>> {
         // Host files such as /proc/self/cgroup sit behind the /proc/self
@@ -273,8 +283,25 @@ impl CgroupFs for SysFs {
     fn open_child(&self, dir: &SysDir, name: &str) -> Result<SysDir> {
         check_component(name, &dir.path)?;
         let path = dir.path.join(name);
-        let fd = rfs::openat(&dir.fd, name, DIR_FLAGS, Mode::empty())
-            .map_err(|e| Error::from_rustix("open cgroup directory", &path, e))?;
+        let open = |e| Error::from_rustix("open cgroup directory", &path, e);
+        if self.check_magic {
+            // The parent was checked to be cgroup2: a child reached without
+            // crossing a mount is cgroup2 too, so openat2 with
+            // RESOLVE_NO_XDEV spares the fstatfs. Where openat2 is missing
+            // (before 5.6) or filtered out, open and check.
+            match rfs::openat2(&dir.fd, name, DIR_FLAGS, Mode::empty(), SAME_MOUNT) {
+                Ok(fd) => return Ok(SysDir { fd, path }),
+                Err(e) if e == Errno::NOSYS || e == Errno::PERM => {}
+                Err(e) if e == Errno::XDEV => {
+                    return Err(Error::new(ErrorKind::NotCgroup2, "open cgroup directory")
+                        .with_path(&path)
+                        .with_detail("another file system is mounted there")
+                        .with_hint("cgbox opens only cgroup2 directories"));
+                }
+                Err(e) => return Err(open(e)),
+            }
+        }
+        let fd = rfs::openat(&dir.fd, name, DIR_FLAGS, Mode::empty()).map_err(open)?;
         self.check_cgroup2(&fd, &path)?;
         Ok(SysDir { fd, path })
     }
@@ -364,7 +391,7 @@ impl CgroupFs for SysFs {
     fn wait_for_change(
         &self,
         file: &SysFile,
-        exits: &mut Vec<OwnedFd>,
+        exits: &mut Vec<Arc<OwnedFd>>,
         timeout: Duration,
     ) -> Result<bool> {
         use rustix::event::{PollFd, PollFlags, Timespec};
@@ -394,18 +421,19 @@ impl CgroupFs for SysFs {
         Ok(woke)
     }
 
-    fn pidfd_open(&self, pid: u32) -> Result<OwnedFd> {
+    fn pidfd_open(&self, pid: u32) -> Result<Arc<OwnedFd>> {
         let path = PathBuf::from(format!("/proc/{pid}"));
         let raw = i32::try_from(pid)
             .map_err(|_| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
         let pid = rustix::process::Pid::from_raw(raw)
             .ok_or_else(|| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
         rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .map(Arc::new)
             .map_err(|e| Error::from_rustix("pidfd_open", &path, e))
     }
 
-    fn pidfd_kill(&self, pidfd: &OwnedFd) -> Result<()> {
-        rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)
+    fn pidfd_kill(&self, pidfd: &Arc<OwnedFd>) -> Result<()> {
+        rustix::process::pidfd_send_signal(&**pidfd, rustix::process::Signal::KILL)
             .map_err(|e| Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), e))
     }
 
