@@ -59,6 +59,10 @@ pub struct Facts<'a> {
     /// cgbox's own exit status.
     pub status: i32,
     pub outcome: Option<&'a Outcome>,
+    /// Why CMD ended, as the kernel's counters tell (the library's outcome).
+    pub judged: Option<&'a cgbox::Outcome>,
+    /// The cgroup whose memory.max an OOM kill hit, as /proc/self/cgroup says it.
+    pub oom_cgroup: Option<String>,
     pub wall: Duration,
     pub skipped: &'a [Skipped],
     pub error: Option<String>,
@@ -67,8 +71,9 @@ pub struct Facts<'a> {
 
 /// The `--report` JSON: `{"name", "path", "status", "exit_code", "signal",
 /// "timed_out", "interrupted_by", "stop_signal", "killed", "wall_ms",
-/// "skipped": [{"what", "error"}], "error", "stats"}`; what is not known
-/// is `null`.
+/// "skipped": [{"what", "error"}], "error", "cause", "stats"}`; what is not
+/// known is `null`. `cause` is why CMD ended and what limited it on the way
+/// (see [`CauseJson`]).
 #[derive(Serialize)]
 pub struct Report<'a> {
     name: &'a str,
@@ -83,7 +88,147 @@ pub struct Report<'a> {
     wall_ms: u64,
     skipped: Vec<SkippedJson<'a>>,
     error: Option<&'a str>,
+    cause: Option<CauseJson<'a>>,
     stats: Option<StatsJson<'a>>,
+}
+
+/// `"cause": {"kind", "text", ...the kind's fields..., "counts": {...}}`:
+/// `kind` is `exited`, `oom_killed`, `timed_out`, `interrupted`,
+/// `killed_with_box` or `signaled`; `text` is the summary's first clause.
+/// A field that does not apply, and a counter the kernel does not have
+/// (5.10: no `memory_peak`, `pids_peak`, `oom_group_kills`), is left out,
+/// never 0.
+#[derive(Serialize)]
+struct CauseJson<'a> {
+    kind: &'static str,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    killed: Option<bool>,
+    counts: CountsJson,
+}
+
+/// The outcome's counts over the run, each left out where not counted.
+#[derive(Serialize)]
+struct CountsJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nr_periods: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nr_throttled: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttled_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_peak: Option<u64>,
+    /// Whether the peak is the run's own (else the box's life); only with a peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_peak_is_the_run: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids_peak: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids_peak_is_the_run: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_kills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_group_kills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_max_hits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_high_hits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_stall_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forks_refused: Option<u64>,
+}
+
+impl<'a> CauseJson<'a> {
+    fn of(o: &cgbox::Outcome, oom_cgroup: Option<&'a str>) -> CauseJson<'a> {
+        use cgbox::Cause;
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut c = CauseJson {
+            kind: "signaled",
+            text: o.describe(),
+            exit_code: None,
+            signal: None,
+            cgroup: None,
+            limit: None,
+            group: None,
+            grace_ms: None,
+            killed: None,
+            counts: CountsJson::of(&o.counts),
+        };
+        match &o.cause {
+            Cause::Exited(code) => {
+                c.kind = "exited";
+                c.exit_code = Some(*code);
+            }
+            Cause::OomKilled { limit, group, .. } => {
+                c.kind = "oom_killed";
+                c.cgroup = oom_cgroup;
+                c.limit = *limit;
+                c.group = Some(*group);
+            }
+            Cause::TimedOut {
+                signal,
+                grace,
+                killed,
+            } => {
+                c.kind = "timed_out";
+                c.signal = Some(*signal);
+                c.grace_ms = Some(millis(*grace));
+                c.killed = Some(*killed);
+            }
+            Cause::Interrupted { signal, killed } => {
+                c.kind = "interrupted";
+                c.signal = Some(*signal);
+                c.killed = Some(*killed);
+            }
+            Cause::KilledWithBox => c.kind = "killed_with_box",
+            Cause::Signaled(sig) => c.signal = Some(*sig),
+            // A cause of a later cgbox: said in words, without fields.
+            _ => c.kind = "other",
+        }
+        c
+    }
+}
+
+impl CountsJson {
+    fn of(c: &cgbox::Counts) -> CountsJson {
+        CountsJson {
+            cpu_usec: c.cpu_usec,
+            user_usec: c.user_usec,
+            system_usec: c.system_usec,
+            nr_periods: c.nr_periods,
+            nr_throttled: c.nr_throttled,
+            throttled_usec: c.throttled_usec,
+            memory_peak: c.memory_peak,
+            memory_peak_is_the_run: c.memory_peak.map(|_| c.memory_peak_is_the_run),
+            pids_peak: c.pids_peak,
+            pids_peak_is_the_run: c.pids_peak.map(|_| c.pids_peak_is_the_run),
+            oom_kills: c.oom_kills,
+            oom_group_kills: c.oom_group_kills,
+            memory_max_hits: c.memory_max_hits,
+            memory_high_hits: c.memory_high_hits,
+            memory_stall_usec: c.memory_stall_usec,
+            forks_refused: c.forks_refused,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -116,6 +261,7 @@ impl<'a> Report<'a> {
                 })
                 .collect(),
             error: f.error.as_deref(),
+            cause: f.judged.map(|o| CauseJson::of(o, f.oom_cgroup.as_deref())),
             stats: match (f.stats, f.path) {
                 (Some(stats), Some(path)) => Some(StatsJson { path, stats }),
                 _ => None,
@@ -124,8 +270,9 @@ impl<'a> Report<'a> {
     }
 }
 
-/// The summary line.
-pub fn summary(name: &str, o: &Outcome, wall: Duration, s: Option<&Stats>) -> String {
+/// How CMD ended, from its status and what cgbox did, where the box's
+/// counters could not be read.
+fn ended_by_status(o: &Outcome) -> String {
     let status = o.status.map(|st| (st.code(), st.signal()));
     let mut ended = match status {
         Some((Some(c), _)) => format!("exit {c}"),
@@ -140,6 +287,22 @@ pub fn summary(name: &str, o: &Outcome, wall: Duration, s: Option<&Stats>) -> St
     if o.stop_signal.is_some() && o.killed {
         ended.push_str(", still running after --kill-after: killed");
     }
+    ended
+}
+
+/// The summary line: why CMD ended first (the library's outcome, where
+/// the box's counters could be read), then what it used.
+pub fn summary(
+    name: &str,
+    o: &Outcome,
+    judged: Option<&cgbox::Outcome>,
+    wall: Duration,
+    s: Option<&Stats>,
+) -> String {
+    let ended = match judged {
+        Some(j) => j.describe(),
+        None => ended_by_status(o),
+    };
     let Some(s) = s else {
         return format!(
             "cgbox: {name}: {ended}, wall {}; no statistics (the box was removed from outside)",
