@@ -282,7 +282,7 @@ fn cgbox_exec_reports_the_command_s_own_memory_pids_and_oom_kills() {
     if common::kernel_at_least(5, 19) {
         let peak = number_after(&counts, r#""memory_peak": "#).unwrap();
         assert!(
-            peak >= 20 << 20 && peak < 64 << 20,
+            ((20 << 20)..(64 << 20)).contains(&peak),
             "the command's own peak: {json}"
         );
         assert!(
@@ -301,7 +301,7 @@ fn cgbox_exec_reports_the_command_s_own_memory_pids_and_oom_kills() {
     let (out, json) = exec("dd if=/dev/zero of=/dev/null bs=8M count=1");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     if let Some(peak) = number_after(
-        &json.split(r#""counts": "#).nth(1).unwrap_or(""),
+        json.split(r#""counts": "#).nth(1).unwrap_or(""),
         r#""memory_peak": "#,
     ) {
         assert!(
