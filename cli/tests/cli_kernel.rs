@@ -32,7 +32,15 @@ struct Vm {
 fn vm(test: &str) -> Option<Vm> {
     let app = format!("rk-{test}");
     let fs = Arc::new(SysFs::new().ok()?);
-    let discovery = Discovery::probe(&*fs, &app);
+    let mut discovery = Discovery::probe(&*fs, &app);
+    // Inside a box (the VM's nested layout) this test process is in the
+    // home the CLI's boxes go to, which then cannot give them controllers:
+    // step into a leaf first, as an entrypoint does (`cgbox prepare`).
+    if !discovery.home_processes.is_empty() {
+        let out = cgbox_cli(&["prepare"]);
+        assert_eq!(out.status.code(), Some(0), "cgbox prepare: {out:?}");
+        discovery = Discovery::probe(&*fs, &app);
+    }
     let missing: Vec<&str> = NEEDED
         .iter()
         .copied()
