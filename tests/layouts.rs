@@ -8,15 +8,18 @@ use std::path::{Path, PathBuf};
 use cgbox::discover::Discovery;
 use cgbox::fs::SysFs;
 
-fn layouts() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/layouts");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// Every layout with an `expect` file, in a copy of `fixtures/layouts` owned
+/// by the runner (see `common::fixture_copy`: probed in place, a checkout
+/// owned by another user reads as not delegated and not writable).
+fn layouts() -> (common::FixtureCopy, Vec<PathBuf>) {
+    let copy = common::fixture_copy("layouts");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(copy.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("expect").is_file())
         .collect();
     out.sort();
-    out
+    (copy, out)
 }
 
 fn opt_path(p: &Option<PathBuf>) -> String {
@@ -64,7 +67,7 @@ fn check(layout: &Path) -> Vec<String> {
 
 #[test]
 fn every_layout_is_discovered_as_expected() {
-    let all = layouts();
+    let (_copy, all) = layouts();
     assert!(all.len() >= 12, "fixture layouts missing: {all:?}");
     let mut report = String::new();
     for layout in &all {
@@ -81,7 +84,8 @@ fn every_layout_is_discovered_as_expected() {
 #[test]
 fn unusable_layouts_give_a_typed_error() {
     use cgbox::ErrorKind;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/layouts");
+    let copy = common::fixture_copy("layouts");
+    let dir = copy.path();
     for (name, kind) in [
         ("legacy-v1", ErrorKind::NoCgroup2),
         ("no-cgroupfs", ErrorKind::NoCgroup2),
