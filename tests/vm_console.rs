@@ -44,12 +44,16 @@ fn an_int3_oops_of_6_12_is_a_crash_and_its_lines_are_printed() {
     );
     assert!(shown.contains("Call Trace:"), "{shown}");
     assert!(
-        shown.contains("Kernel panic - not syncing: Fatal exception"),
+        shown.contains("Kernel panic - not syncing: Fatal exception in interrupt"),
         "{shown}"
     );
-    // A few lines before it (the test that was running), no carriage returns.
+    // A few lines before it (the tests that were running), no carriage returns.
     assert!(
-        shown.contains("test the_fake_agrees_with_every_scenario"),
+        shown.contains("test a_hundred_sleepers_are_killed_and_removed ... ok"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("test freeze_thaw_and_move_pid ... "),
         "{shown}"
     );
     assert!(!shown.contains('\r'), "{shown:?}");
