@@ -71,6 +71,19 @@ fn a_panic_is_a_crash() {
 }
 
 #[test]
+fn a_panic_at_boot_on_a_loaded_host_is_a_crash() {
+    // Before any test ran: the reason is the emulator's, and one rerun tells.
+    let shown = crash(&console("timer-panic-6.1.log"));
+    assert!(
+        shown.starts_with(
+            "[    0.056000] Kernel panic - not syncing: IO-APIC + timer doesn't work!"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("setup_IO_APIC"), "{shown}");
+}
+
+#[test]
 fn a_clean_run_is_no_crash() {
     no_crash(&console("clean-6.12.log"));
 }
