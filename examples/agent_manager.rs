@@ -20,10 +20,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use cgbox::fs::{CgroupFs, FakeFs, SysFs};
-use cgbox::jobbox::Changed;
-use cgbox::spawn::{BoxChild, BoxCommand};
-use cgbox::stats::Sampler;
-use cgbox::{App, Builder, JobBox, Limits, Policy, Size};
+use cgbox::{App, BoxChild, BoxCommand, Builder, Changed, JobBox, Limits, Policy, Sampler, Size};
 
 /// The app subtree the example's boxes live in: `<home>/agent-manager-example/agents/<agent id>`.
 const APP: &str = "agent-manager-example";
@@ -142,8 +139,8 @@ fn show_stats(agent: &str, s: &AgentStats) {
 }
 
 fn show_changed(agent: &str, changed: &Changed) {
-    for (file, before, now) in &changed.written {
-        println!("set_limits {agent}: {file} {before} -> {now}");
+    for c in &changed.written {
+        println!("set_limits {agent}: {} {} -> {}", c.file, c.before, c.after);
     }
     for w in &changed.warnings {
         println!("set_limits {agent}: warning: {w}");

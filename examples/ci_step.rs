@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cgbox::fs::{CgroupFs, FakeFs, SysFs};
-use cgbox::spawn::{BoxChild, BoxCommand};
-use cgbox::stats::{FileStats, Number, Stats};
-use cgbox::{Builder, JobBox, Limits, Policy, Size};
+use cgbox::{
+    BoxChild, BoxCommand, Builder, FileStats, JobBox, Limits, Number, Policy, Size, Stats,
+};
 
 /// What the step may use.
 fn limits() -> Limits {
@@ -329,11 +329,8 @@ fn main() {
         .map(String::from)
         .to_vec();
     }
-    let shown: Vec<String> = match limits().writes() {
-        Ok(writes) => writes
-            .iter()
-            .map(|w| format!("{} {}", w.file, w.value))
-            .collect(),
+    let shown: Vec<String> = match limits().files() {
+        Ok(files) => files.iter().map(|(f, v)| format!("{f} {v}")).collect(),
         Err(e) => usage(&e.to_string()),
     };
     println!(

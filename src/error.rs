@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What went wrong, coarsely, for callers that want to react to it.
 ///
@@ -177,7 +178,8 @@ struct Inner {
     kind: ErrorKind,
     operation: String,
     path: Option<PathBuf>,
-    errno: Option<i32>,
+    /// The system call's error, kept whole: `source()` hands it out.
+    io: Option<Arc<io::Error>>,
     detail: Option<String>,
     hint: Option<String>,
 }
@@ -197,7 +199,7 @@ impl Error {
                 kind,
                 operation: operation.into(),
                 path: None,
-                errno: None,
+                io: None,
                 detail: None,
                 hint: None,
             }),
@@ -233,7 +235,7 @@ impl Error {
     ///
     /// See the [example](crate::Error#examples).
     pub fn with_errno(mut self, errno: i32) -> Error {
-        self.inner.errno = Some(errno);
+        self.inner.io = Some(Arc::new(io::Error::from_raw_os_error(errno)));
         self
     }
 
@@ -286,14 +288,14 @@ impl Error {
     ///
     /// See the [example](crate::Error#examples).
     pub fn errno(&self) -> Option<i32> {
-        self.inner.errno
+        self.inner.io.as_ref().and_then(|e| e.raw_os_error())
     }
 
     /// The errno as an `io::Error`, when there was one.
     ///
     /// See the [example](crate::Error#examples).
     pub fn io_error(&self) -> Option<io::Error> {
-        self.inner.errno.map(io::Error::from_raw_os_error)
+        self.errno().map(io::Error::from_raw_os_error)
     }
 
     /// The explanation of what was wrong, when cgbox has one.
@@ -314,7 +316,7 @@ impl Error {
     ///
     /// See the [example](crate::Error#examples).
     pub fn is_errno(&self, errno: rustix::io::Errno) -> bool {
-        self.inner.errno == Some(errno.raw_os_error())
+        self.errno() == Some(errno.raw_os_error())
     }
 
     /// The cgroup (or file) is gone: `ENOENT`, or `ENODEV` for a cgroup
@@ -357,7 +359,7 @@ impl fmt::Display for Error {
         if let Some(path) = &self.inner.path {
             write!(f, " {}", path.display())?;
         }
-        if let Some(errno) = self.inner.errno {
+        if let Some(errno) = self.errno() {
             write!(f, ": {}", io::Error::from_raw_os_error(errno))?;
         }
         if let Some(detail) = &self.inner.detail {
@@ -376,16 +378,22 @@ impl fmt::Debug for Error {
             .field("kind", &self.inner.kind)
             .field("operation", &self.inner.operation)
             .field("path", &self.inner.path)
-            .field("errno", &self.inner.errno)
+            .field("errno", &self.errno())
             .field("detail", &self.inner.detail)
             .field("hint", &self.inner.hint)
             .finish()
     }
 }
 
+/// The source is the system call's `io::Error`, when there was one, so
+/// that error reporters that walk the chain (anyhow, eyre, tracing) reach
+/// it.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        None
+        self.inner
+            .io
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -395,7 +403,7 @@ impl std::error::Error for Error {
 /// reachable through `get_ref()` and [`Error::errno`].
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
-        let kind = match e.inner.errno {
+        let kind = match e.errno() {
             Some(errno) if e.inner.kind == ErrorKind::from_errno(errno) => {
                 io::Error::from_raw_os_error(errno).kind()
             }
@@ -436,6 +444,21 @@ mod tests {
         let io: io::Error = explained.into();
         assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
         assert!(io.to_string().contains("run as root"));
+    }
+
+    #[test]
+    fn the_source_is_the_io_error() {
+        use std::error::Error as _;
+        let e = Error::from_errno("rmdir", Path::new("/sys/fs/cgroup/x"), 16);
+        let source = e.source().and_then(|s| s.downcast_ref::<io::Error>());
+        assert_eq!(source.and_then(io::Error::raw_os_error), Some(16));
+        assert_eq!(
+            source.map(io::Error::kind),
+            Some(io::ErrorKind::ResourceBusy)
+        );
+        let plain = Error::new(ErrorKind::InvalidInput, "check limits");
+        assert!(plain.source().is_none(), "no system call, no source");
+        assert!(e.clone().source().is_some(), "a clone keeps it");
     }
 
     #[test]

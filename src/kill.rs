@@ -11,35 +11,6 @@
 //!
 //! The steps one by one ([`JobBox::kill`](crate::JobBox::kill) and
 //! [`JobBox::destroy`](crate::JobBox::destroy) take them for a box):
-//!
-//! ```
-//! use std::path::Path;
-//! use std::time::Duration;
-//! use cgbox::fs::{Access, CgroupFs, FakeFs, deadline};
-//! use cgbox::kill::{self, KillMethod};
-//!
-//! let fs = FakeFs::new();
-//! fs.mkdir_p("jobs/b/nested")?; // the job made a cgroup of its own inside
-//! let a = fs.spawn("jobs/b")?;
-//! let b = fs.spawn_forker("jobs/b/nested", 3)?; // forks while being killed
-//! let jobs = fs.open_dir(Path::new("/sys/fs/cgroup/jobs"))?;
-//! let dir = fs.open_child(&jobs, "b")?;
-//! let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
-//! let until = deadline(&fs, Duration::from_secs(5));
-//!
-//! let pids = kill::subtree_pids(&fs, &dir)?; // b forks as its cgroup.procs is read
-//! assert!(pids.contains(&a) && pids.contains(&b));
-//! kill::set_frozen(&fs, &dir, &events, true, until)?; // waits for "frozen 1"
-//! kill::set_frozen(&fs, &dir, &events, false, until)?;
-//! // cgroup.kill where the kernel has it; freeze and SIGKILL otherwise.
-//! assert_eq!(kill::kill(&fs, &dir, KillMethod::Auto, until)?, KillMethod::CgroupKill);
-//! kill::wait_until_empty(&fs, &events, &mut Vec::new(), until)?; // poll, never spin
-//! assert!(kill::subtree_pids(&fs, &dir)?.is_empty());
-//! drop((dir, events));
-//! kill::remove_tree(&fs, &jobs, "b", until)?; // nested cgroups first; EBUSY retried
-//! assert_eq!(fs.cgroups(), ["/", "/jobs"]);
-//! # Ok::<(), cgbox::Error>(())
-//! ```
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -52,7 +23,7 @@ use crate::{Error, ErrorKind, Result};
 
 /// How to kill every process of a box.
 ///
-/// See the [example](crate::kill#examples).
+/// See the [example](crate::Builder#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KillMethod {
     /// `cgroup.kill` when the kernel has it (5.14+), else [`KillMethod::Signal`].
@@ -72,6 +43,8 @@ const MAX_SIGNAL_ROUNDS: u32 = 1000;
 const FIRST_SLICE: Duration = Duration::from_micros(500);
 /// The longest single wait between two reads of `cgroup.events`.
 const MAX_SLICE: Duration = Duration::from_millis(16);
+/// The same while a killed box empties.
+const KILL_SLICE: Duration = Duration::from_millis(2);
 /// The longest sleep between two `rmdir` attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// At most this many cgroups in one box's subtree are walked.
@@ -84,8 +57,8 @@ const MAX_SUBTREE: usize = 100_000;
 /// Linux 5.14) fails at once with [`ErrorKind::Unsupported`], naming the
 /// version needed; [`KillMethod::Auto`] takes the signal path there.
 ///
-/// See the [example](crate::kill#examples).
-pub fn kill<F: CgroupFs>(
+/// See the [example](crate::Builder#examples).
+pub(crate) fn kill<F: CgroupFs>(
     fs: &F,
     dir: &F::Dir,
     method: KillMethod,
@@ -197,8 +170,8 @@ fn kill_by_signal<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Resu
 
 /// Every PID listed in `cgroup.procs` of `dir` and of every cgroup below it.
 ///
-/// See the [example](crate::kill#examples).
-pub fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> {
+/// See the [example](crate::Builder#examples).
+pub(crate) fn subtree_pids<F: CgroupFs>(fs: &F, dir: &F::Dir) -> Result<BTreeSet<u32>> {
     let mut pids = BTreeSet::new();
     let mut buf = Vec::new();
     let mut visit = |d: &F::Dir| -> Result<()> {
@@ -284,7 +257,7 @@ pub(crate) fn read_events<F: CgroupFs>(fs: &F, events: &F::File) -> Result<Event
 }
 
 /// The `cgroup.events` keys a wait can be for.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Key {
     Populated,
     Frozen,
@@ -312,31 +285,49 @@ fn wait_for_event<F: CgroupFs>(
     deadline: Duration,
 ) -> Result<()> {
     let mut slice = FIRST_SLICE;
+    // Waiting for a box to empty with processes of ours in it (just
+    // killed): their pidfds wake the wait, so the file is not read until
+    // one has, and the wait is not cut into short slices meanwhile.
+    let mut look = exits.is_empty() || key != Key::Populated || want;
     loop {
-        let now_events = read_events(fs, events)?;
-        let state = match key {
-            Key::Populated => Some(now_events.populated),
-            Key::Frozen => now_events.frozen,
-        };
-        if state == Some(want) {
-            return Ok(());
+        if look {
+            let now_events = read_events(fs, events)?;
+            let state = match key {
+                Key::Populated => Some(now_events.populated),
+                Key::Frozen => now_events.frozen,
+            };
+            if state == Some(want) {
+                return Ok(());
+            }
         }
+        look = true;
         let now = fs.now();
         if now >= deadline {
             return Err(Error::new(ErrorKind::TimedOut, "wait for cgroup.events")
                 .with_path(events.path())
                 .with_detail(format!("{} is still {}", key.name(), u8::from(!want))));
         }
-        fs.wait_for_change(events, exits, slice.min(deadline - now))?;
-        slice = (slice * 2).min(MAX_SLICE);
+        let wait = if exits.is_empty() { slice } else { MAX_SLICE };
+        fs.wait_for_change(events, exits, wait.min(deadline - now))?;
+        if exits.is_empty() {
+            // A killed box empties in a few ms while the kernel's
+            // notification may come up to ~10 ms late: look at least
+            // every 2 ms then (sleeping in between, never spinning).
+            let cap = if key == Key::Populated && !want {
+                KILL_SLICE
+            } else {
+                MAX_SLICE
+            };
+            slice = (slice * 2).min(cap);
+        }
     }
 }
 
 /// Wait until the cgroup of the kept `cgroup.events` file is unpopulated;
 /// `exits` as for [`set_frozen`]'s wait: pidfds of our own processes in it.
 ///
-/// See the [example](crate::kill#examples).
-pub fn wait_until_empty<F: CgroupFs>(
+/// See the [example](crate::Builder#examples).
+pub(crate) fn wait_until_empty<F: CgroupFs>(
     fs: &F,
     events: &F::File,
     exits: &mut Vec<F::Pidfd>,
@@ -348,8 +339,8 @@ pub fn wait_until_empty<F: CgroupFs>(
 /// Freeze (`true`) or thaw (`false`) `dir` and wait until `cgroup.events`
 /// says so.
 ///
-/// See the [example](crate::kill#examples).
-pub fn set_frozen<F: CgroupFs>(
+/// See the [example](crate::Builder#examples).
+pub(crate) fn set_frozen<F: CgroupFs>(
     fs: &F,
     dir: &F::Dir,
     events: &F::File,
@@ -365,8 +356,8 @@ pub fn set_frozen<F: CgroupFs>(
 /// `deadline`; `ENOENT`/`ENODEV` count as done. On timeout the error names
 /// what is still inside.
 ///
-/// See the [example](crate::kill#examples).
-pub fn remove_tree<F: CgroupFs>(
+/// See the [example](crate::Builder#examples).
+pub(crate) fn remove_tree<F: CgroupFs>(
     fs: &F,
     parent: &F::Dir,
     name: &str,
@@ -714,5 +705,42 @@ mod tests {
         assert_eq!(read_events(&fake, &events).unwrap().frozen, Some(true));
         set_frozen(&fake, &dir, &events, false, SECOND).unwrap();
         assert_eq!(read_events(&fake, &events).unwrap().frozen, Some(false));
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::fs::{Access, CgroupFs, FakeFs, deadline};
+        use crate::kill::{self, KillMethod};
+        use std::path::Path;
+        use std::time::Duration;
+
+        let fs = FakeFs::new();
+        fs.mkdir_p("jobs/b/nested")?; // the job made a cgroup of its own inside
+        let a = fs.spawn("jobs/b")?;
+        let b = fs.spawn_forker("jobs/b/nested", 3)?; // forks while being killed
+        let jobs = fs.open_dir(Path::new("/sys/fs/cgroup/jobs"))?;
+        let dir = fs.open_child(&jobs, "b")?;
+        let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
+        let until = deadline(&fs, Duration::from_secs(5));
+
+        let pids = kill::subtree_pids(&fs, &dir)?; // b forks as its cgroup.procs is read
+        assert!(pids.contains(&a) && pids.contains(&b));
+        kill::set_frozen(&fs, &dir, &events, true, until)?; // waits for "frozen 1"
+        kill::set_frozen(&fs, &dir, &events, false, until)?;
+        // cgroup.kill where the kernel has it; freeze and SIGKILL otherwise.
+        assert_eq!(
+            kill::kill(&fs, &dir, KillMethod::Auto, until)?,
+            KillMethod::CgroupKill
+        );
+        kill::wait_until_empty(&fs, &events, &mut Vec::new(), until)?; // poll, never spin
+        assert!(kill::subtree_pids(&fs, &dir)?.is_empty());
+        drop((dir, events));
+        kill::remove_tree(&fs, &jobs, "b", until)?; // nested cgroups first; EBUSY retried
+        assert_eq!(fs.cgroups(), ["/", "/jobs"]);
+        Ok(())
     }
 }

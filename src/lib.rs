@@ -12,36 +12,44 @@
 //! # From the top
 //!
 //! - [`Builder`] makes a [`JobBox`], all or nothing, with [`Limits`]
-//!   checked before anything is written. [`JobBox::spawn`] starts a program
-//!   already inside it; [`JobBox::destroy`] kills, waits and removes (and
-//!   `Drop` does the same, best-effort); [`JobBox::keep`] opts out.
-//! - [`App`] opens `<home>/<app>/agents` once for many boxes, lists them
-//!   with who holds each (owned, kept, orphaned, leftover) and reaps what
-//!   nobody holds.
-//! - [`placement`] decides the home and refuses, with the fix, where boxes
-//!   must not go; [`prepare`] moves a home's processes into a leaf so that
-//!   it can give boxes controllers (what container entrypoints do).
-//! - [`stats::Stats`] reads every statistic, absent files left out and
-//!   damaged files named; [`stats::Sampler`] re-reads the hot ones with one
-//!   `pread` each and no allocation.
-//! - [`kill`] holds the steps that end a box: `cgroup.kill` or
-//!   freeze-and-SIGKILL through pidfds, a wait on `cgroup.events` that never
-//!   spins, and removal with bounded retry.
-//! - [`discover::Discovery`] finds the cgroup2 mount, our cgroup and the
-//!   home of the boxes, and names what is missing with the fix.
-//! - [`fs::CgroupFs`] is the one seam to the kernel: [`fs::SysFs`] on a real
-//!   system, [`fs::FakeFs`] in tests, an in-memory model of the kernel's
-//!   cgroup v2 rules (thread mode included) with fake processes and fault
-//!   injection.
-//! - [`dbus`] is a minimal D-Bus client that asks systemd (the system
-//!   manager, or the user's) for a transient scope with `Delegate=yes`, and
-//!   tells whether a process's unit is delegated.
-//! - [`parse`] holds pure parsers for every file format involved; [`Error`]
-//!   says what failed, on which path, with the errno kept and the fix.
+//!   (sizes as [`Size`], `io.max` lines as [`IoMax`]) checked before
+//!   anything is written; [`Policy`] says what to do with a limit this host
+//!   cannot apply. A `JobBox` owns its box: dropping it kills whatever runs
+//!   inside and removes the box, [`JobBox::destroy`] does so and reports,
+//!   [`JobBox::keep`] opts out.
+//! - [`BoxRef`] is every operation on a box, and what a box opened by name
+//!   is ([`App::open_box`], [`BoxRef::open`]): dropping one never kills.
+//!   [`BoxRef::start`] starts a [`BoxCommand`] already inside the box
+//!   (clone3 with `CLONE_INTO_CGROUP`) and gives a [`BoxChild`];
+//!   [`BoxRef::kill`], [`BoxRef::freeze`], [`BoxRef::set_limits`] (a
+//!   [`Changed`] list of each [`Change`]) and [`KillMethod`] do the rest.
+//! - [`App`] is `<home>/<app>/agents`, opened once for many boxes, with
+//!   [`App::list`] (a [`Listing`] of [`BoxEntry`], who holds each: an
+//!   [`Owner`]) and [`App::reap`]. Where its home is, is decided in one
+//!   place, [`AppOptions`]: the cgroup delegated to this process, one named
+//!   by the caller, or (asking systemd through a [`ServiceManager`] such as
+//!   [`Systemd`]) a scope of our own; it comes as a [`Placement`] and a
+//!   [`HomeKind`].
+//! - [`Discovery`] is the inspection report (`cgbox inspect`): the
+//!   [`Mode`], the mount, the controllers and [`Features`] boxes can have,
+//!   and each [`Problem`] with its fix. [`prepare()`] makes a home that
+//!   holds processes able to give boxes controllers (a container's
+//!   entrypoint), moving them into the leaf [`LEAF`].
+//! - [`Stats`] reads every statistic of a box, absent files left out and
+//!   damaged files named; [`Sampler`] re-reads the hot ones into a
+//!   [`Snapshot`] with one `pread` each and no allocation.
+//! - [`fs::CgroupFs`] is the one seam to the kernel: [`fs::SysFs`] on a
+//!   real system; with the `fake` feature, `fs::FakeFs`, an in-memory model
+//!   of the kernel's cgroup v2 rules with fake processes and fault
+//!   injection, for testing code that uses cgbox without root.
+//! - [`Error`] says what failed, on which path, with the errno kept (its
+//!   [`source`](std::error::Error::source) is the `io::Error`), an
+//!   [`ErrorKind`] to match on, and the fix.
 //!
 //! # Examples
 //!
-//! Every example below runs on the fake, so it needs neither root nor cgroups.
+//! Every example below runs on the fake (the `fake` feature), so it needs
+//! neither root nor cgroups.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -108,7 +116,7 @@
 //! Discovery on a host:
 //!
 //! ```
-//! use cgbox::discover::{Discovery, Mode};
+//! use cgbox::{Discovery, Mode};
 //! use cgbox::fs::FakeFs;
 //!
 //! let found = Discovery::probe(&FakeFs::new(), "cgbox");
@@ -128,21 +136,46 @@
     )
 )]
 
-pub mod dbus;
-pub mod discover;
+mod dbus;
+mod discover;
 mod error;
 mod fixes;
 pub mod fs;
-pub mod jobbox;
-pub mod kill;
-pub mod limits;
-pub mod parse;
-pub mod placement;
-pub mod prepare;
-pub mod spawn;
-pub mod stats;
-pub mod systemd_scope;
+mod home;
+mod jobbox;
+mod kill;
+mod layout;
+mod limits;
+mod outcome;
+mod parse;
+mod prepare;
+mod spawn;
+mod stats;
+mod systemd;
+#[cfg(test)]
+mod testkit;
 
+/// The README's Rust samples, compiled by `cargo test` so that they keep
+/// up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeSamples;
+
+pub use discover::{Discovery, Features, Problem};
 pub use error::{Error, ErrorKind, Result};
-pub use jobbox::{App, Builder, JobBox, Policy};
+pub use home::{HomeKind, Mode, Placement};
+pub use jobbox::{
+    App, AppOptions, BoxEntry, BoxRef, Builder, Change, Changed, DEFAULT_TIMEOUT, JobBox, Listing,
+    OddEntry, Owner, Policy, Reaped, Skipped,
+};
+pub use kill::KillMethod;
+pub use layout::LEAF;
 pub use limits::{IoMax, Limits, Size};
+pub use outcome::{Cause, Counts, Outcome, Stop, Tally};
+pub use prepare::{Prepared, prepare};
+pub use spawn::{BoxChild, BoxCommand, Stdio};
+pub use stats::{
+    CpuUsage, FileStats, MemoryEvents, MemoryStat, Number, Pressure, Sampler, Snapshot,
+    StallTotals, Stats,
+};
+pub use systemd::{ScopeRequest, ServiceManager, Systemd};

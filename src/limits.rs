@@ -1,45 +1,9 @@
 //! [`Limits`]: what a box may use, validated before anything is written.
 //!
-//! A `Limits` value is plain data. [`Limits::writes`] checks every field
+//! A `Limits` value is plain data. [`Limits::files`] checks every field
 //! (NaN, infinities, zero, out of range, overflow, a bad cpuset list, a bad
 //! device) and renders the `(file, value)` writes in the kernel's format;
 //! nothing touches the filesystem until that has succeeded.
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::limits::{IoMax, Limits, Size, controllers_of};
-//!
-//! let limits = Limits::new()
-//!     .memory_max(Size::parse("512M")?)
-//!     .memory_high(Size::parse("448M")?)
-//!     .memory_swap_max(Size::Bytes(0))
-//!     .memory_oom_group(true)
-//!     .cpus(1.5)
-//!     .cpu_period_us(50_000)
-//!     .cpu_weight(200)
-//!     .pids_max(256)
-//!     .cpuset_cpus("0-1")
-//!     .cpuset_mems("0")
-//!     .io_max(IoMax::parse("259:0 wbps=4194304")?)
-//!     .io_weight(50);
-//! let writes = limits.writes()?; // every field checked, nothing touched yet
-//! let rendered: Vec<(&str, &str)> = writes.iter().map(|w| (w.file, w.value.as_str())).collect();
-//! assert_eq!(rendered[0], ("cpu.max", "75000 50000"));
-//! assert!(rendered.contains(&("memory.max", "536870912")));
-//! assert!(rendered.contains(&("io.max", "259:0 rbps=max wbps=4194304 riops=max wiops=max")));
-//! assert_eq!(limits.controllers(), ["cpu", "memory", "pids", "cpuset", "io"]);
-//! assert_eq!(controllers_of(&writes), limits.controllers());
-//!
-//! // Lifting a limit: `max`.
-//! let lifted = Limits::new().memory_max(Size::Max).pids_unlimited().writes()?;
-//! assert_eq!(lifted[1].value, "max");
-//!
-//! // A limit that could only fail is refused with the field named.
-//! let err = Limits::new().cpus(0.001).writes().unwrap_err();
-//! assert!(err.to_string().contains("cpus"));
-//! # Ok::<(), cgbox::Error>(())
-//! ```
 
 use std::fmt;
 
@@ -221,10 +185,8 @@ impl IoMax {
 }
 
 /// One interface-file write that a limit turns into.
-///
-/// See the [example](crate::limits#examples).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitWrite {
+pub(crate) struct LimitWrite {
     /// The controller that must be enabled for the file to exist.
     pub controller: &'static str,
     /// The interface file.
@@ -236,7 +198,40 @@ pub struct LimitWrite {
 /// Resource limits for a box. Every field is optional; `None` leaves the
 /// kernel's default.
 ///
-/// See the [example](crate::limits#examples).
+/// # Examples
+///
+/// ```
+/// use cgbox::{IoMax, Limits, Size};
+///
+/// let limits = Limits::new()
+///     .memory_max(Size::parse("512M")?)
+///     .memory_high(Size::parse("448M")?)
+///     .memory_swap_max(Size::Bytes(0))
+///     .oom_group(true)
+///     .cpus(1.5)
+///     .cpu_period_us(50_000)
+///     .cpu_weight(200)
+///     .pids_max(256)
+///     .cpuset_cpus("0-1")
+///     .cpuset_mems("0")
+///     .io_max(IoMax::parse("259:0 wbps=4194304")?)
+///     .io_weight(50);
+/// let files = limits.files()?; // every field checked, nothing touched yet
+/// let rendered: Vec<(&str, &str)> = files.iter().map(|(f, v)| (*f, v.as_str())).collect();
+/// assert_eq!(rendered[0], ("cpu.max", "75000 50000"));
+/// assert!(rendered.contains(&("memory.max", "536870912")));
+/// assert!(rendered.contains(&("io.max", "259:0 rbps=max wbps=4194304 riops=max wiops=max")));
+/// assert_eq!(limits.controllers(), ["cpu", "memory", "pids", "cpuset", "io"]);
+///
+/// // Lifting a limit: `max`.
+/// let lifted = Limits::new().memory_max(Size::Max).pids_unlimited().files()?;
+/// assert_eq!(lifted[1], ("pids.max", "max".to_owned()));
+///
+/// // A limit that could only fail is refused with the field named.
+/// let err = Limits::new().cpus(0.001).files().unwrap_err();
+/// assert!(err.to_string().contains("cpus"));
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
     /// `memory.max`: the hard limit; beyond it the OOM killer acts.
@@ -266,18 +261,7 @@ pub struct Limits {
 }
 
 /// The controllers that `writes` need, each once, in order.
-///
-/// # Examples
-///
-/// ```
-/// use cgbox::Limits;
-/// use cgbox::limits::controllers_of;
-///
-/// let writes = Limits::new().cpus(1.0).cpu_weight(50).pids_max(8).writes()?;
-/// assert_eq!(controllers_of(&writes), ["cpu", "pids"]);
-/// # Ok::<(), cgbox::Error>(())
-/// ```
-pub fn controllers_of(writes: &[LimitWrite]) -> Vec<&'static str> {
+pub(crate) fn controllers_of(writes: &[LimitWrite]) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for w in writes {
         if !out.contains(&w.controller) {
@@ -301,14 +285,14 @@ fn invalid(field: &str, value: impl fmt::Display, why: &str) -> Error {
 impl Limits {
     /// No limits.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn new() -> Limits {
         Limits::default()
     }
 
     /// Set `memory.max`.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn memory_max(mut self, size: Size) -> Limits {
         self.memory_max = Some(size);
         self
@@ -316,7 +300,7 @@ impl Limits {
 
     /// Set `cpu.max` as a number of CPUs.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn cpus(mut self, cpus: f64) -> Limits {
         self.cpus = Some(cpus);
         self
@@ -324,7 +308,7 @@ impl Limits {
 
     /// Set `pids.max`.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn pids_max(mut self, pids: u64) -> Limits {
         self.pids_max = Some(Some(pids));
         self
@@ -332,7 +316,7 @@ impl Limits {
 
     /// Set `pids.max` to `max`: no limit on the number of processes.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn pids_unlimited(mut self) -> Limits {
         self.pids_max = Some(None);
         self
@@ -340,7 +324,7 @@ impl Limits {
 
     /// Set `memory.high`, the throttling limit.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn memory_high(mut self, size: Size) -> Limits {
         self.memory_high = Some(size);
         self
@@ -348,23 +332,26 @@ impl Limits {
 
     /// Set `memory.swap.max`.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn memory_swap_max(mut self, size: Size) -> Limits {
         self.memory_swap_max = Some(size);
         self
     }
 
-    /// Set `memory.oom.group`: an OOM kill takes the whole box.
+    /// Set `memory.oom.group`: an OOM kill takes the whole box, so that a
+    /// job's helpers do not go on without the process the OOM killer chose
+    /// (the outcome then says [`Cause::OomKilled`](crate::Cause::OomKilled)
+    /// with `group`). `false` is the kernel's default: one process.
     ///
-    /// See the [example](crate::limits#examples).
-    pub fn memory_oom_group(mut self, whole_box: bool) -> Limits {
+    /// See the [example](crate::Limits#examples).
+    pub fn oom_group(mut self, whole_box: bool) -> Limits {
         self.memory_oom_group = Some(whole_box);
         self
     }
 
     /// Set the `cpu.max` period in microseconds (with [`Limits::cpus`]).
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn cpu_period_us(mut self, period: u64) -> Limits {
         self.cpu_period_us = Some(period);
         self
@@ -372,7 +359,7 @@ impl Limits {
 
     /// Set `cpu.weight`, 1 to 10 000.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn cpu_weight(mut self, weight: u64) -> Limits {
         self.cpu_weight = Some(weight);
         self
@@ -380,7 +367,7 @@ impl Limits {
 
     /// Set `cpuset.cpus`, such as `0-3,6`.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn cpuset_cpus(mut self, list: impl Into<String>) -> Limits {
         self.cpuset_cpus = Some(list.into());
         self
@@ -388,7 +375,7 @@ impl Limits {
 
     /// Set `cpuset.mems`.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn cpuset_mems(mut self, list: impl Into<String>) -> Limits {
         self.cpuset_mems = Some(list.into());
         self
@@ -396,7 +383,7 @@ impl Limits {
 
     /// Add an `io.max` line for one device.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn io_max(mut self, io: IoMax) -> Limits {
         self.io_max.push(io);
         self
@@ -404,7 +391,7 @@ impl Limits {
 
     /// Set `io.weight` (the default weight), 1 to 10 000.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn io_weight(mut self, weight: u64) -> Limits {
         self.io_weight = Some(weight);
         self
@@ -412,17 +399,28 @@ impl Limits {
 
     /// The controllers these limits need.
     ///
-    /// See the [example](crate::limits#examples).
+    /// See the [example](crate::Limits#examples).
     pub fn controllers(&self) -> Vec<&'static str> {
         self.writes()
             .map(|w| controllers_of(&w))
             .unwrap_or_default()
     }
 
-    /// Validate every field and render the writes, in a safe order.
+    /// Validate every field and give the interface files these limits
+    /// write, with their values in the kernel's format, in the order they
+    /// are written. Bad input is the error; nothing is touched.
     ///
-    /// See the [example](crate::limits#examples).
-    pub fn writes(&self) -> Result<Vec<LimitWrite>> {
+    /// See the [example](crate::Limits#examples).
+    pub fn files(&self) -> Result<Vec<(&'static str, String)>> {
+        Ok(self
+            .writes()?
+            .into_iter()
+            .map(|w| (w.file, w.value))
+            .collect())
+    }
+
+    /// Validate every field and render the writes, in a safe order.
+    pub(crate) fn writes(&self) -> Result<Vec<LimitWrite>> {
         let mut out = Vec::new();
         let mut push = |controller, file, value: String| {
             out.push(LimitWrite {

@@ -8,63 +8,23 @@
 //! the home into it (again and again, since processes fork while being
 //! moved), then enables every controller the home is offered, in one write.
 //! Run twice, the second run changes nothing.
-//!
-//! # Examples
-//!
-//! ```
-//! use std::path::Path;
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use cgbox::discover::Discovery;
-//! use cgbox::fs::{CgroupFs, FakeFs};
-//! use cgbox::prepare::prepare;
-//! use cgbox::{Builder, Limits, Size};
-//!
-//! // A container: the runtime offers it controllers, and this process
-//! // (and a sidecar) run in its namespace root.
-//! let fake = Arc::new(FakeFs::new());
-//! fake.mkdir_p("containers/c1")?;
-//! for level in ["/sys/fs/cgroup", "/sys/fs/cgroup/containers"] {
-//!     let dir = fake.open_dir(Path::new(level))?;
-//!     fake.write_file(&dir, "cgroup.subtree_control", b"+cpu +memory +pids")?;
-//! }
-//! fake.enter_namespace("containers/c1")?;
-//! let sidecar = fake.spawn("containers/c1")?;
-//! let placement = Discovery::probe(&*fake, "cgbox").require_placement()?;
-//! // Limits cannot be given yet: the home holds processes.
-//! let limits = Limits::new().memory_max(Size::parse("64M")?);
-//! assert!(Builder::new().limits(limits.clone()).create(fake.clone()).is_err());
-//!
-//! let done = prepare(&*fake, &placement, "init", Duration::from_secs(5))?;
-//! assert!(done.made_leaf);
-//! assert_eq!(done.leaf, Path::new("/sys/fs/cgroup/init"));
-//! assert_eq!(done.moved.len(), 2); // this process and the sidecar
-//! assert!(done.enabled.contains(&"memory".to_owned()));
-//! assert_eq!(fake.cgroup_of(sidecar).as_deref(), Some("/containers/c1/init"));
-//! Builder::new().limits(limits).create(fake.clone())?.destroy()?;
-//!
-//! // Run again, it changes nothing.
-//! assert!(prepare(&*fake, &placement, "init", Duration::from_secs(5))?.changed_nothing());
-//! # Ok::<(), cgbox::Error>(())
-//! ```
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rustix::io::Errno;
 
-use crate::fs::{CgroupFs, Handle, read_optional, read_string, validate_name};
-use crate::parse::{token, value};
-use crate::placement::Placement;
+use crate::fs::{CgroupFs, Handle, read_string, validate_name};
+use crate::home::{HomeState, Placement, procs};
 use crate::{Error, ErrorKind, Result, fixes};
 
 /// How many times the home's process list is emptied before giving up on a
 /// home that keeps gaining processes.
 const MAX_ROUNDS: u32 = 1000;
 
-/// What [`prepare`] did.
+/// What [`prepare()`] did.
 ///
-/// See the [example](crate::prepare#examples).
+/// See the [example](prepare()#examples) of [`prepare()`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prepared {
     /// The leaf the processes now live in.
@@ -83,7 +43,7 @@ pub struct Prepared {
 impl Prepared {
     /// True when nothing had to be done.
     ///
-    /// See the [example](crate::prepare#examples).
+    /// See the [example](prepare()#examples) of [`prepare()`].
     pub fn changed_nothing(&self) -> bool {
         !self.made_leaf
             && self.moved.is_empty()
@@ -97,7 +57,42 @@ impl Prepared {
 /// root (it is exempt from the rule, so nothing is needed) and in a
 /// thread-mode subtree it cannot repair.
 ///
-/// See the [example](crate::prepare#examples).
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cgbox::fs::{CgroupFs, FakeFs};
+/// use cgbox::{App, Builder, LEAF, Limits, Size, prepare};
+///
+/// // A container: the runtime offers it controllers, and this process
+/// // (and a sidecar) run in its namespace root.
+/// let fake = Arc::new(FakeFs::new());
+/// fake.mkdir_p("containers/c1")?;
+/// for level in ["/sys/fs/cgroup", "/sys/fs/cgroup/containers"] {
+///     let dir = fake.open_dir(Path::new(level))?;
+///     fake.write_file(&dir, "cgroup.subtree_control", b"+cpu +memory +pids")?;
+/// }
+/// fake.enter_namespace("containers/c1")?;
+/// let sidecar = fake.spawn("containers/c1")?;
+/// let placement = App::options("cgbox").placement(&*fake)?;
+/// // Limits cannot be given yet: the home holds processes.
+/// let limits = Limits::new().memory_max(Size::parse("64M")?);
+/// assert!(Builder::new().limits(limits.clone()).create(fake.clone()).is_err());
+///
+/// let done = prepare(&*fake, &placement, LEAF, Duration::from_secs(5))?;
+/// assert!(done.made_leaf);
+/// assert_eq!(done.leaf, Path::new("/sys/fs/cgroup/init"));
+/// assert_eq!(done.moved.len(), 2); // this process and the sidecar
+/// assert!(done.enabled.contains(&"memory".to_owned()));
+/// assert_eq!(fake.cgroup_of(sidecar).as_deref(), Some("/containers/c1/init"));
+/// Builder::new().limits(limits).create(fake.clone())?.destroy()?;
+///
+/// // Run again, it changes nothing.
+/// assert!(prepare(&*fake, &placement, LEAF, Duration::from_secs(5))?.changed_nothing());
+/// # Ok::<(), cgbox::Error>(())
+/// ```
 pub fn prepare<F: CgroupFs>(
     fs: &F,
     placement: &Placement,
@@ -137,7 +132,7 @@ pub fn prepare<F: CgroupFs>(
             .with_hint("pick another leaf (cgbox prepare --leaf NAME)"));
     }
     for _ in 0..MAX_ROUNDS {
-        let procs: Vec<u32> = token::pids(&read_string(fs, &home, "cgroup.procs")?).collect();
+        let procs = procs(fs, &home)?;
         if procs.is_empty() {
             // `None`: a process appeared since the list was read and the
             // write failed with EBUSY; move it too.
@@ -173,10 +168,11 @@ fn leave_thread_mode<F: CgroupFs>(fs: &F, home: &F::Dir) -> Result<Vec<String>> 
             .with_detail(format!("cgroup.type is {kind:?}"))
             .with_hint(fixes::thread_mode(home.path()))
     };
-    let Some(kind) = read_optional(fs, home, "cgroup.type")? else {
+    let state = HomeState::read(fs, home, false)?;
+    let Some(kind) = state.kind.as_deref() else {
         return Ok(Vec::new());
     };
-    match kind.trim() {
+    match kind {
         "domain" => return Ok(Vec::new()),
         "domain threaded" => {}
         other => return Err(refuse(other)),
@@ -189,8 +185,7 @@ fn leave_thread_mode<F: CgroupFs>(fs: &F, home: &F::Dir) -> Result<Vec<String>> 
             )));
         }
     }
-    let enabled = read_string(fs, home, "cgroup.subtree_control")?;
-    let enabled: Vec<String> = value::words(&enabled).map(str::to_owned).collect();
+    let enabled = state.enabled;
     let line: Vec<String> = enabled.iter().map(|c| format!("-{c}")).collect();
     fs.write_file(home, "cgroup.subtree_control", line.join(" ").as_bytes())
         .map_err(|e| {
@@ -218,12 +213,11 @@ fn move_one<F: CgroupFs>(fs: &F, leaf: &F::Dir, pid: u32, deadline: Duration) ->
 /// Enable every controller the home is offered and does not enable yet,
 /// in one write. `None` when processes appeared in the meantime.
 fn enable_all<F: CgroupFs>(fs: &F, home: &F::Dir) -> Result<Option<Vec<String>>> {
-    let offered = read_string(fs, home, "cgroup.controllers")?;
-    let enabled = read_string(fs, home, "cgroup.subtree_control")?;
-    let enabled: Vec<&str> = value::words(&enabled).collect();
-    let missing: Vec<String> = value::words(&offered)
-        .filter(|c| !enabled.contains(c))
-        .map(str::to_owned)
+    let state = HomeState::read(fs, home, false)?;
+    let missing: Vec<String> = state
+        .controllers
+        .into_iter()
+        .filter(|c| !state.enabled.contains(c))
         .collect();
     if missing.is_empty() {
         return Ok(Some(missing));

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
+use cgbox::KillMethod;
 use cgbox::fs::SysFs;
-use cgbox::kill::KillMethod;
 use cgbox::{Builder, JobBox};
 
 /// The live backend and the parent for boxes, or `None` (with the reason
@@ -29,7 +29,7 @@ fn host(test: &str) -> Option<(Arc<SysFs>, String, common::AppTree)> {
 /// The box for a kill test forcing `method`; `None` where the kernel has
 /// no `cgroup.kill` and refused it, as `common::create_forcing` asserts.
 fn boxed_forcing(fs: &Arc<SysFs>, app: &str, method: KillMethod) -> Option<JobBox<SysFs>> {
-    let parent = Discovery::probe(&**fs, app).parent.unwrap();
+    let parent = Discovery::probe(&**fs, app).home().unwrap().to_path_buf();
     let agents = parent.join(app).join("agents");
     let b = common::create_forcing(fs, &agents, Builder::new().app(app), method)?;
     assert_eq!(

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
 use cgbox::fs::SysFs;
 
 /// Every layout with an `expect` file, in a copy of `fixtures/layouts` owned
@@ -60,7 +60,7 @@ fn check(layout: &Path) -> Vec<String> {
             "mode" => d.mode.as_str().to_owned(),
             "mount" => opt_path(&d.mount),
             "cgroup" => d.cgroup.clone().unwrap_or_else(|| "-".into()),
-            "parent" => opt_path(&d.parent),
+            "parent" => opt_path(&d.home().map(Path::to_path_buf)),
             "controllers" => d.controllers.join(" "),
             "writable" => d.writable.to_string(),
             "usable" => d.usable().to_string(),
@@ -69,7 +69,7 @@ fn check(layout: &Path) -> Vec<String> {
             "psi" => d.features.psi.to_string(),
             "problems" => d.problems.len().to_string(),
             "problem" => {
-                if !d.problems.iter().any(|p| p.contains(want)) {
+                if !d.problems.iter().any(|p| p.to_string().contains(want)) {
                     failures.push(format!("no problem mentions {want:?}: {:?}", d.problems));
                 }
                 continue;
@@ -115,7 +115,9 @@ fn unusable_layouts_give_a_typed_error() {
         ("no-proc-cgroup", ErrorKind::NotFound),
     ] {
         let fs = SysFs::rooted(dir.join(name)).unwrap();
-        let e = Discovery::probe(&fs, "cgbox").require_parent().unwrap_err();
+        let e = Discovery::probe(&fs, "cgbox")
+            .require_placement()
+            .unwrap_err();
         assert_eq!(e.kind(), kind, "{name}: {e}");
         assert!(
             e.hint().is_some() || e.detail().is_some(),
@@ -144,11 +146,11 @@ fn damaged_proc_files_never_panic_discovery() {
             fake.set_host_file("/proc/self/cgroup", common::mutate(&cgroup, &mut rng));
             let d = Discovery::probe(&fake, "cgbox");
             // Either usable with a parent, or an explained error; never both, never neither.
-            assert_eq!(d.require_parent().is_ok(), d.parent.is_some());
-            if d.require_parent().is_err() {
+            assert_eq!(d.require_placement().is_ok(), d.home().is_some());
+            if d.require_placement().is_err() {
                 assert!(!d.problems.is_empty());
             }
-            outcomes[usize::from(d.require_parent().is_ok())] += 1;
+            outcomes[usize::from(d.require_placement().is_ok())] += 1;
         }
     }
     assert!(
@@ -159,26 +161,31 @@ fn damaged_proc_files_never_panic_discovery() {
 
 #[test]
 fn discovery_on_the_fake_puts_boxes_inside_a_delegated_scope() {
+    use cgbox::HomeKind;
     use cgbox::fs::FakeFs;
-    use cgbox::placement::HomeKind;
     let fake = FakeFs::new();
     fake.enter("/user.slice/app.slice/term.scope").unwrap();
     fake.set_xattr("/user.slice/app.slice/term.scope", "user.delegate", b"1")
         .unwrap();
     let d = Discovery::probe(&fake, "cgbox");
     assert_eq!(
-        d.parent.as_deref(),
+        d.home(),
         Some(Path::new("/sys/fs/cgroup/user.slice/app.slice/term.scope")),
         "inside the scope, never beside it in app.slice"
     );
-    assert_eq!(d.placement, Some(HomeKind::Delegated("term.scope".into())));
-    assert_eq!(d.mode, cgbox::discover::Mode::Unified);
+    assert_eq!(
+        d.home_kind(),
+        Some(&HomeKind::Delegated("term.scope".into()))
+    );
+    assert_eq!(d.mode, cgbox::Mode::Unified);
     assert!(
         d.controllers.is_empty(),
         "nothing enabled on the way down yet"
     );
     assert!(
-        d.problems.iter().any(|p| p.contains("not delegated")),
+        d.problems
+            .iter()
+            .any(|p| p.to_string().contains("not delegated")),
         "{:?}",
         d.problems
     );
@@ -198,6 +205,7 @@ fn an_unwritable_home_is_a_problem_with_its_fix() {
     assert!(
         d.problems
             .iter()
+            .map(ToString::to_string)
             .any(|p| p.contains("no write permission") && p.contains("Delegate=yes")),
         "{:?}",
         d.problems

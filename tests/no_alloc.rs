@@ -9,8 +9,8 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
+use cgbox::Sampler;
 use cgbox::fs::{CgroupFs, SysFs};
-use cgbox::stats::Sampler;
 
 struct Counting;
 
@@ -132,7 +132,7 @@ fn sampling_every_kernels_samples_allocates_nothing() {
 fn sampling_a_live_box_allocates_nothing() {
     let app = format!("cgbox-test-noalloc-{}", std::process::id());
     let fs = Arc::new(SysFs::new().unwrap());
-    let found = cgbox::discover::Discovery::probe(&*fs, &app);
+    let found = cgbox::Discovery::probe(&*fs, &app);
     if !found.usable() {
         common::skip(
             "sampling a live box",

@@ -7,11 +7,22 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
+use cgbox::fs::CgroupFs;
 use cgbox::fs::fake::{FakeFs, Op};
-use cgbox::fs::{CgroupFs, read_string};
-use cgbox::placement::{HomeKind, UnitOracle};
-use cgbox::prepare::prepare;
+use cgbox::{App, HomeKind, ScopeRequest, ServiceManager};
+
+/// A whole interface file of the fake, as text.
+fn read_string(
+    fake: &FakeFs,
+    dir: &<FakeFs as CgroupFs>::Dir,
+    file: &str,
+) -> cgbox::Result<String> {
+    let mut buf = Vec::new();
+    fake.read_file(dir, file, &mut buf)?;
+    Ok(String::from_utf8(buf).unwrap())
+}
+use cgbox::prepare;
 use cgbox::{Builder, ErrorKind, Limits, Size};
 use rustix::io::Errno;
 
@@ -86,7 +97,9 @@ fn an_undelegated_service_is_refused_before_anything_is_written() {
     let d = Discovery::probe(&*fake, "cgbox");
     assert!(!d.usable());
     assert!(
-        d.problems.iter().any(|p| p.contains("did not delegate")),
+        d.problems
+            .iter()
+            .any(|p| p.to_string().contains("did not delegate")),
         "{:?}",
         d.problems
     );
@@ -124,10 +137,13 @@ fn a_delegated_service_holds_its_boxes_and_cgbox_steps_into_a_leaf() {
         "cpu io memory pids\n",
         "above the unit: untouched"
     );
-    let max = read_string(&*fake, &fake.open_dir(b.path()).unwrap(), "memory.max").unwrap();
+    let max = read_string(&fake, &fake.open_dir(b.path()).unwrap(), "memory.max").unwrap();
     assert_eq!(max, "67108864\n");
     let d = Discovery::probe(&*fake, "cgbox");
-    assert_eq!(d.placement, Some(HomeKind::Delegated("x.service".into())));
+    assert_eq!(
+        d.home_kind(),
+        Some(&HomeKind::Delegated("x.service".into()))
+    );
     assert!(d.usable(), "{:?}", d.problems);
     b.destroy().unwrap();
 }
@@ -175,12 +191,17 @@ fn a_delegated_unit_shared_with_other_processes_needs_prepare_for_limits() {
     assert!(again.changed_nothing(), "{again:?}");
 }
 
+/// A user manager that answers yes or no, and starts no scope.
 struct Oracle(bool);
 
-impl UnitOracle for Oracle {
-    fn delegates(&self, unit: &str) -> Result<bool, String> {
+impl ServiceManager for Oracle {
+    fn delegates(&self, unit: &str) -> cgbox::Result<bool> {
         assert!(unit.ends_with(".scope"), "{unit}");
         Ok(self.0)
+    }
+
+    fn start_scope(&self, scope: &ScopeRequest) -> cgbox::Result<String> {
+        panic!("not asked for: {scope:?}")
     }
 }
 
@@ -190,8 +211,8 @@ fn the_user_manager_is_asked_about_its_unmarked_scopes() {
     let fake = systemd_host(scope, &["user.slice/user-1000.slice/user@1000.service"]);
     fake.set_euid(1000);
     let d = Discovery::probe(&*fake, "cgbox");
-    assert_eq!(d.placement, None, "no oracle: refused");
-    let e = d.require_parent().unwrap_err();
+    assert_eq!(d.placement, None, "no service manager to ask: refused");
+    let e = d.require_placement().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotDelegated);
     assert!(
         e.hint()
@@ -203,21 +224,18 @@ fn the_user_manager_is_asked_about_its_unmarked_scopes() {
         !e.to_string().contains("app.slice/cgbox"),
         "never the manager's slice: {e}"
     );
-    let no = cgbox::discover::Probe::new("cgbox")
-        .oracle(&Oracle(false))
-        .run(&*fake);
+    let no = App::options("cgbox")
+        .ask_systemd(&Oracle(false))
+        .inspect(&*fake);
     assert_eq!(no.placement, None);
-    let yes = cgbox::discover::Probe::new("cgbox")
-        .oracle(&Oracle(true))
-        .run(&*fake);
+    let yes = App::options("cgbox")
+        .ask_systemd(&Oracle(true))
+        .inspect(&*fake);
     assert_eq!(
-        yes.placement,
-        Some(HomeKind::Delegated("run-r1.scope".into()))
+        yes.home_kind(),
+        Some(&HomeKind::Delegated("run-r1.scope".into()))
     );
-    assert_eq!(
-        yes.parent.as_deref(),
-        Some(Path::new(MOUNT).join(scope).as_path())
-    );
+    assert_eq!(yes.home(), Some(Path::new(MOUNT).join(scope).as_path()));
 }
 
 #[test]
@@ -250,7 +268,7 @@ fn a_container_namespace_root_is_never_broken() {
     fake.enter_namespace("ctr").unwrap();
     let sleeper = fake.spawn("ctr").unwrap();
     let d = Discovery::probe(&*fake, "cgbox");
-    assert_eq!(d.placement, Some(HomeKind::NamespaceRoot));
+    assert_eq!(d.home_kind(), Some(&HomeKind::NamespaceRoot));
     assert_eq!(d.home_processes, vec![sleeper]);
     assert!(
         d.controllers.is_empty(),
@@ -269,7 +287,7 @@ fn a_container_namespace_root_is_never_broken() {
         assert_eq!(control(&fake, ""), "", "the namespace root is as it was");
         assert_eq!(
             read_string(
-                &*fake,
+                &fake,
                 &fake.open_dir(Path::new(MOUNT)).unwrap(),
                 "cgroup.type"
             )
@@ -300,7 +318,7 @@ fn a_container_namespace_root_is_never_broken() {
         .create(fake.clone())
         .unwrap();
     assert_eq!(
-        read_string(&*fake, &fake.open_dir(b.path()).unwrap(), "pids.max").unwrap(),
+        read_string(&fake, &fake.open_dir(b.path()).unwrap(), "pids.max").unwrap(),
         "10\n"
     );
     b.destroy().unwrap();
@@ -334,7 +352,7 @@ fn prepare_refuses_the_real_root_and_repairs_a_thread_root() {
     fake.write_file(&ns, "cgroup.subtree_control", b"+cpu")
         .unwrap();
     assert_eq!(
-        read_string(&*fake, &ns, "cgroup.type").unwrap(),
+        read_string(&fake, &ns, "cgroup.type").unwrap(),
         "domain threaded\n"
     );
     let d = Discovery::probe(&*fake, "cgbox");
@@ -345,7 +363,7 @@ fn prepare_refuses_the_real_root_and_repairs_a_thread_root() {
     let place = d.require_placement().unwrap();
     let done = prepare(&*fake, &place, "init", std::time::Duration::from_secs(1)).unwrap();
     assert_eq!(done.disabled, vec!["cpu"]);
-    assert_eq!(read_string(&*fake, &ns, "cgroup.type").unwrap(), "domain\n");
+    assert_eq!(read_string(&fake, &ns, "cgroup.type").unwrap(), "domain\n");
     assert!(Discovery::probe(&*fake, "cgbox").usable());
 }
 
@@ -369,7 +387,7 @@ fn a_cgbox_inside_a_box_makes_its_boxes_inside_that_box() {
         Path::new("/sys/fs/cgroup/cgbox/agents/outer/inner/agents/job")
     );
     let pid = fake.spawn("cgbox/agents/outer/inner/agents/job").unwrap();
-    inner.keep();
+    let _ = inner.keep();
     // The outer kill reaches it.
     outer.kill().unwrap();
     assert_eq!(fake.state(pid), Some(cgbox::fs::fake::ProcState::Zombie));
@@ -397,8 +415,8 @@ fn a_rootless_user_uses_the_cgroup_chowned_to_them_and_nothing_else() {
     fake.fail(Op::Write, "/deleg", Errno::ACCESS, None);
     let d = Discovery::probe(&*fake, "cgbox");
     assert_eq!(
-        d.placement,
-        Some(HomeKind::Delegated("u1000".into())),
+        d.home_kind(),
+        Some(&HomeKind::Delegated("u1000".into())),
         "{:?}",
         d.problems
     );

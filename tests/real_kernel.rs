@@ -18,13 +18,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cgbox::discover::Discovery;
+use cgbox::Discovery;
+use cgbox::HomeKind;
+use cgbox::KillMethod;
+use cgbox::Stats;
 use cgbox::fs::{Handle, SysFs};
-use cgbox::kill::KillMethod;
-use cgbox::limits::{IoMax, Size};
-use cgbox::placement::HomeKind;
-use cgbox::stats::Stats;
 use cgbox::{Builder, ErrorKind, JobBox, Limits, Policy};
+use cgbox::{IoMax, Size};
 
 const NEEDED: [&str; 5] = ["cpu", "memory", "pids", "io", "cpuset"];
 
@@ -79,7 +79,7 @@ impl Vm {
     /// `<app>` and `agents` outlive boxes by design, so `gone(&vm.app_dir())`
     /// holds exactly when the test left no box behind.
     fn app_dir(&self) -> PathBuf {
-        let dir = self.discovery.parent.clone().unwrap().join(&self.app);
+        let dir = self.discovery.home().unwrap().join(&self.app);
         let _ = std::fs::remove_dir(dir.join("agents"));
         let _ = std::fs::remove_dir(&dir);
         dir
@@ -156,13 +156,7 @@ fn kernel_has_pids_peak() -> bool {
 /// The box for a kill test forcing `method`; `None` where the kernel has
 /// no `cgroup.kill` and refused it, as `common::create_forcing` asserts.
 fn boxed_forcing(vm: &Vm, limits: Limits, method: KillMethod) -> Option<JobBox<SysFs>> {
-    let agents = vm
-        .discovery
-        .parent
-        .clone()
-        .unwrap()
-        .join(&vm.app)
-        .join("agents");
+    let agents = vm.discovery.home().unwrap().join(&vm.app).join("agents");
     let b = common::create_forcing(
         &vm.fs,
         &agents,
@@ -513,7 +507,7 @@ fn enabling_on_a_populated_parent_is_no_internal_processes() {
     let Some(vm) = vm("nip2") else { return };
     let fs = &*vm.fs;
     use cgbox::fs::CgroupFs;
-    let parent = fs.open_dir(vm.discovery.parent.as_ref().unwrap()).unwrap();
+    let parent = fs.open_dir(vm.discovery.home().unwrap()).unwrap();
     fs.make_child(&parent, &vm.app).unwrap();
     let holder = fs.open_child(&parent, &vm.app).unwrap();
     // holder gets memory from its parent, holds a process, then is asked to pass memory on
@@ -535,13 +529,13 @@ fn enabling_on_a_populated_parent_is_no_internal_processes() {
     assert!(e.to_string().contains("no-internal-process"), "{e}");
     assert!(e.hint().unwrap().contains("cgbox prepare"), "{e}");
     assert_eq!(
-        cgbox::fs::read_string(fs, &holder, "cgroup.subtree_control").unwrap(),
+        std::fs::read_to_string(holder.path().join("cgroup.subtree_control")).unwrap(),
         "",
         "the holder's controllers as they were"
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
+    common::remove_cgroups(&parent.path().join(&vm.app));
     gone(&vm.app_dir());
 }
 
@@ -550,7 +544,7 @@ fn the_top_down_rule_is_a_typed_error() {
     let Some(vm) = vm("topdown") else { return };
     let fs = &*vm.fs;
     use cgbox::fs::CgroupFs;
-    let parent = fs.open_dir(vm.discovery.parent.as_ref().unwrap()).unwrap();
+    let parent = fs.open_dir(vm.discovery.home().unwrap()).unwrap();
     fs.make_child(&parent, &vm.app).unwrap();
     let mid = fs.open_child(&parent, &vm.app).unwrap();
     fs.make_child(&mid, "below").unwrap();
@@ -566,21 +560,21 @@ fn the_top_down_rule_is_a_typed_error() {
             .unwrap(),
         Vec::<String>::new()
     );
-    cgbox::kill::remove_tree(fs, &parent, &vm.app, fs.now() + Duration::from_secs(10)).unwrap();
+    common::remove_cgroups(&parent.path().join(&vm.app));
     gone(&vm.app_dir());
 }
 
 #[test]
 fn the_layout_is_the_one_the_vm_was_booted_with() {
     let Some(vm) = vm("layout") else { return };
-    let kind = vm.discovery.placement.clone().unwrap();
+    let kind = vm.discovery.home_kind().cloned().unwrap();
     match std::env::var("CGBOX_VM_LAYOUT").as_deref() {
         Ok("nested") => {
             // The suite runs inside a box made by `cgbox run`: its boxes go
             // inside that box, never beside it.
             assert_eq!(kind, HomeKind::Box("suite".into()));
             assert_eq!(
-                vm.discovery.parent.as_deref(),
+                vm.discovery.home(),
                 Some(std::path::Path::new("/sys/fs/cgroup/cgbox/agents/suite"))
             );
         }
@@ -639,161 +633,4 @@ fn every_limit_applies_strictly_here() {
     );
     assert!(s.errors.is_empty(), "{:?}", s.errors);
     b.destroy().unwrap();
-}
-
-fn cgbox_cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cgbox"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn report_of(vm: &Vm, args: &[&str]) -> (i32, String) {
-    let report = std::env::temp_dir().join(format!("{}-report.json", vm.app));
-    let mut full = vec![
-        "--app",
-        &vm.app,
-        "run",
-        "--quiet",
-        "--report",
-        report.to_str().unwrap(),
-    ];
-    full.extend_from_slice(args);
-    let out = cgbox_cli(&full);
-    let json = std::fs::read_to_string(&report).unwrap_or_default();
-    let _ = std::fs::remove_file(&report);
-    gone(&vm.app_dir());
-    (out.status.code().unwrap_or(-1), json)
-}
-
-#[test]
-fn cgbox_run_reports_an_oom_kill() {
-    let Some(vm) = vm("cli-oom") else { return };
-    let (code, json) = report_of(
-        &vm,
-        &[
-            "--memory",
-            "32M",
-            "--swap",
-            "0",
-            "--",
-            "dd",
-            "if=/dev/zero",
-            "of=/dev/null",
-            "bs=100M",
-            "count=1",
-        ],
-    );
-    assert_eq!(code, 137, "{json}");
-    assert!(json.contains(r#""exit_code": null, "signal": 9"#), "{json}");
-    assert!(json.contains(r#""oom_kill": 1"#), "{json}");
-    assert!(json.contains(r#""memory.max": 33554432"#), "{json}");
-    assert_eq!(
-        json.contains(r#""memory.peak": "#),
-        kernel_has_memory_peak(),
-        "memory.peak reported where the kernel has it, left out (never 0) where not: {json}"
-    );
-}
-
-#[test]
-fn cgbox_run_stops_a_fork_bomb_under_pids() {
-    let Some(vm) = vm("cli-bomb") else { return };
-    let (code, json) = report_of(
-        &vm,
-        &[
-            "--pids",
-            "64",
-            "--timeout",
-            "3",
-            "--",
-            "sh",
-            "-c",
-            "bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 1000",
-        ],
-    );
-    assert_eq!(code, 124, "{json}");
-    assert!(json.contains(r#""timed_out": true"#), "{json}");
-    if kernel_has_pids_peak() {
-        assert!(json.contains(r#""pids.peak": 64"#), "{json}");
-    } else {
-        assert!(!json.contains("pids.peak"), "absent, never 0: {json}");
-    }
-    assert!(
-        !json.contains(r#""pids.events": {"max": 0}"#),
-        "forks were refused: {json}"
-    );
-}
-
-#[test]
-fn cgbox_run_reports_throttling_under_cpus() {
-    let Some(vm) = vm("cli-cpus") else { return };
-    let (code, json) = report_of(
-        &vm,
-        &[
-            "--cpus",
-            "0.2",
-            "--",
-            "sh",
-            "-c",
-            "timeout 1 yes > /dev/null; true",
-        ],
-    );
-    assert_eq!(code, 0, "{json}");
-    assert!(
-        json.contains(r#""nr_throttled": "#) && !json.contains(r#""nr_throttled": 0,"#),
-        "{json}"
-    );
-}
-
-#[test]
-fn cgbox_stats_live_and_kill_from_outside() {
-    let Some(vm) = vm("cli-live") else { return };
-    let mut run = Command::new(env!("CARGO_BIN_EXE_cgbox"))
-        .args([
-            "--app", &vm.app, "run", "--quiet", "--name", "live", "--memory", "128M", "--", "sh",
-            "-c",
-        ])
-        .arg("dd if=/dev/zero of=/dev/null bs=20M count=100000 & echo ready; wait")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert_eq!(ready(&mut run), "ready\n");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let json = loop {
-        let out = cgbox_cli(&["--app", &vm.app, "stats", "live", "--json"]);
-        let json = String::from_utf8(out.stdout).unwrap();
-        let mem = json
-            .split(r#""memory.current": "#)
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .and_then(|n| n.parse::<u64>().ok());
-        if mem.is_some_and(|m| m >= 20 << 20) {
-            break json;
-        }
-        assert!(Instant::now() < deadline, "{json}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(
-        json.contains(r#""cgroup.events": {"populated": 1"#),
-        "{json}"
-    );
-    assert!(
-        json.contains(r#""pids.current": 3"#) || json.contains(r#""pids.current": 2"#),
-        "{json}"
-    );
-    let list = String::from_utf8(cgbox_cli(&["--app", &vm.app, "list", "--json"]).stdout).unwrap();
-    assert!(
-        list.contains(r#""name": "live""#) && list.contains(r#""populated": true"#),
-        "{list}"
-    );
-    let out = cgbox_cli(&["--app", &vm.app, "kill", "live"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(
-        run.wait().unwrap().code(),
-        Some(137),
-        "the run reports its command killed"
-    );
-    gone(&vm.app_dir());
 }

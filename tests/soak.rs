@@ -8,9 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cgbox::KillMethod;
+use cgbox::Size;
 use cgbox::fs::fake::{FakeFs, Op};
-use cgbox::kill::KillMethod;
-use cgbox::limits::Size;
 use cgbox::{Builder, Limits, Policy};
 use common::Rng;
 use rustix::io::Errno;
@@ -109,7 +109,7 @@ fn ten_thousand_cycles_leak_nothing() {
                         // and a second try without faults must clean up.
                         assert!(!e.to_string().is_empty(), "{ctx}: {fault}");
                         fake.clear_faults();
-                        cgbox::JobBox::open(fake.clone(), "cgbox", "job")
+                        cgbox::BoxRef::open(fake.clone(), "cgbox", "job")
                             .and_then(|b| b.destroy())
                             .or_else(|e| {
                                 if e.kind() == cgbox::ErrorKind::NotFound {

@@ -13,7 +13,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use cgbox::fs::SysFs;
-use cgbox::spawn::{BoxChild, BoxCommand, Stdio};
+use cgbox::{BoxChild, BoxCommand, Stdio};
 use cgbox::{Builder, JobBox, Limits};
 use rustix::io::Errno;
 
@@ -499,8 +499,7 @@ fn a_cgroup_namespace_keeps_a_root_job_in_its_box_where_nsdelegate_is_on() {
     let delegated = nsdelegate(&mount);
     let outside = Outside(
         h.discovery
-            .parent
-            .clone()
+            .home()
             .unwrap()
             .join(format!("{}-outside", h.app)),
     );

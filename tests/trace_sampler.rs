@@ -10,11 +10,10 @@ use std::cell::Cell;
 use std::path::Path;
 use std::sync::Arc;
 
+use cgbox::Sampler;
 use cgbox::fs::fake::{FakeFs, Psi};
 use cgbox::fs::{CgroupFs, SysFs};
-use cgbox::parse::psi;
-use cgbox::parse::stat_file::{self, Layout as FileLayout};
-use cgbox::stats::Sampler;
+use cgbox::{FileStats, Stats};
 use common::{Rng, mutate};
 
 struct Counting;
@@ -122,7 +121,7 @@ fn pressure_that_fails_is_absent_not_damaged() {
             .limits(limits)
             .create(fake.clone())
             .unwrap();
-        let sampler = Sampler::extended_for(&job).unwrap();
+        let sampler = Sampler::extended(fake.clone(), &fake.open_dir(job.path()).unwrap()).unwrap();
         assert_eq!(sampler.open_files(), open, "{psi_mode:?}");
         let snap = sampler.sample().unwrap();
         assert_eq!(snap.damaged, 0, "{psi_mode:?}");
@@ -148,6 +147,15 @@ fn samples(name: &str) -> Vec<Vec<u8>> {
 
 #[test]
 fn extended_files_on_damage_agree_with_the_full_parsers() {
+    /// What the full parsers (`Stats`) make of `text` as the file `name`.
+    fn full_parse(name: &str, text: &str) -> Result<FileStats, String> {
+        let stats = Stats::from_contents(Path::new("/"), [(name, text)]);
+        match (stats.file(name), stats.errors.first()) {
+            (Some(f), _) => Ok(f.clone()),
+            (None, Some((_, why))) => Err(why.clone()),
+            (None, None) => Err("not parsed".into()),
+        }
+    }
     let dir = tempfile::tempdir_in("/dev/shm")
         .or_else(|_| tempfile::tempdir())
         .unwrap();
@@ -184,7 +192,7 @@ fn extended_files_on_damage_agree_with_the_full_parsers() {
             accepted += 1;
             match i {
                 0 => {
-                    let full = stat_file::parse(FileLayout::FlatUnsigned, text)
+                    let full = full_parse(names[i], text)
                         .unwrap_or_else(|e| panic!("accepted {text:?}, the parser says {e}"));
                     let key = |k: &str| full.get(k).and_then(|n| n.as_u64());
                     let ev = snap.memory_events;
@@ -201,7 +209,7 @@ fn extended_files_on_damage_agree_with_the_full_parsers() {
                     );
                 }
                 1 => {
-                    let full = stat_file::parse(FileLayout::FlatUnsigned, text)
+                    let full = full_parse(names[i], text)
                         .unwrap_or_else(|e| panic!("accepted {text:?}, the parser says {e}"));
                     assert_eq!(
                         snap.pids_events_max,
@@ -214,9 +222,10 @@ fn extended_files_on_damage_agree_with_the_full_parsers() {
                         [snap.pressure.cpu, snap.pressure.memory, snap.pressure.io][i - 2].unwrap();
                     // The sampler reads only the totals: where the full
                     // parser accepts the file, they must agree.
-                    if let Ok(full) = psi::parse(text) {
-                        assert_eq!(Some(p.some_usec), full.some.map(|l| l.total), "{text:?}");
-                        assert_eq!(p.full_usec, full.full.map(|l| l.total), "{text:?}");
+                    if let Ok(full) = full_parse(names[i], text) {
+                        let total = |line| full.get_nested(line, "total").and_then(|n| n.as_u64());
+                        assert_eq!(Some(p.some_usec), total("some"), "{text:?}");
+                        assert_eq!(p.full_usec, total("full"), "{text:?}");
                     } else {
                         assert!(text.contains(&format!("total={}", p.some_usec)), "{text:?}");
                     }

@@ -6,6 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use super::wire_error::WireError;
 use crate::{Error, ErrorKind, Result};
 
 /// The system bus's socket when `DBUS_SYSTEM_BUS_ADDRESS` is not set.
@@ -139,7 +140,7 @@ impl Address {
             let Some((key, raw)) = pair.split_once('=') else {
                 return Err(malformed(format!("{pair:?} is not key=value")));
             };
-            let value = unescape(raw).map_err(malformed)?;
+            let value = unescape(raw).map_err(|e| malformed(e.to_string()))?;
             let this = match key {
                 "path" => Address::Path(PathBuf::from(OsString::from_vec(value))),
                 "abstract" => Address::Abstract(value),
@@ -186,7 +187,7 @@ fn value_is_empty(a: &Address) -> bool {
 }
 
 /// Undo `%xx` escapes. Bytes other than `%` stand for themselves.
-fn unescape(raw: &str) -> Result<Vec<u8>, String> {
+fn unescape(raw: &str) -> Result<Vec<u8>, WireError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut bytes = raw.bytes();
     while let Some(b) = bytes.next() {
@@ -197,7 +198,11 @@ fn unescape(raw: &str) -> Result<Vec<u8>, String> {
         let hex = |d: Option<u8>| d.and_then(|d| (d as char).to_digit(16));
         match (hex(bytes.next()), hex(bytes.next())) {
             (Some(hi), Some(lo)) => out.push((hi * 16 + lo) as u8),
-            _ => return Err(format!("{raw:?} has a % not followed by two hex digits")),
+            _ => {
+                return Err(WireError::unplaced(format!(
+                    "{raw:?} has a % not followed by two hex digits"
+                )));
+            }
         }
     }
     Ok(out)

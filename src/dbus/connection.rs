@@ -34,6 +34,7 @@ pub struct Connection<T: Transport> {
     input: Vec<u8>,
     last_serial: u32,
     unique_name: String,
+    #[cfg_attr(not(test), allow(dead_code))]
     guid: String,
     kept: VecDeque<Message>,
 }
@@ -76,6 +77,7 @@ impl<T: Transport> Connection<T> {
         Ok(c)
     }
 
+    #[cfg(test)]
     /// The unique name the bus gave us (`:1.42`).
     ///
     /// See the [example](crate::dbus#examples).
@@ -83,6 +85,7 @@ impl<T: Transport> Connection<T> {
         &self.unique_name
     }
 
+    #[cfg(test)]
     /// The bus's GUID, from authentication.
     ///
     /// See the [example](crate::dbus#examples).

@@ -72,18 +72,11 @@ pub mod field {
 ///
 /// See the [example](crate::dbus#examples).
 pub mod flags {
+    #[cfg(test)]
     /// The caller does not want a reply.
     ///
     /// See the [example](crate::dbus#examples).
     pub const NO_REPLY_EXPECTED: u8 = 0x1;
-    /// The bus must not start a service to deliver this call.
-    ///
-    /// See the [example](crate::dbus#examples).
-    pub const NO_AUTO_START: u8 = 0x2;
-    /// The caller is ready to wait for an interactive authorization (polkit).
-    ///
-    /// See the [example](crate::dbus#examples).
-    pub const ALLOW_INTERACTIVE_AUTHORIZATION: u8 = 0x4;
 }
 
 /// The four kinds of message, and any later kind (to be ignored).
@@ -160,6 +153,7 @@ impl Message {
         )
     }
 
+    #[cfg(test)]
     /// A signal `interface.member` from `path`.
     ///
     /// See the [example](crate::dbus#examples).
@@ -174,6 +168,7 @@ impl Message {
         )
     }
 
+    #[cfg(test)]
     /// A successful reply to the call with serial `reply_serial`.
     ///
     /// See the [example](crate::dbus#examples).
@@ -184,6 +179,7 @@ impl Message {
         )
     }
 
+    #[cfg(test)]
     /// An error reply `name` to the call with serial `reply_serial`.
     ///
     /// See the [example](crate::dbus#examples).
@@ -211,6 +207,7 @@ impl Message {
         self
     }
 
+    #[cfg(test)]
     /// Set a header field, in place if it is there, else at the end.
     ///
     /// See the [example](crate::dbus#examples).
@@ -224,14 +221,6 @@ impl Message {
             Some(slot) => slot.1 = value,
             None => self.fields.push((code, value)),
         }
-    }
-
-    /// Set the flags byte (see [`flags`]).
-    ///
-    /// See the [example](crate::dbus#examples).
-    pub fn with_flags(mut self, flags: u8) -> Message {
-        self.flags = flags;
-        self
     }
 
     /// Set the serial (non-zero; a connection sets it when sending).
@@ -249,6 +238,7 @@ impl Message {
         self.kind
     }
 
+    #[cfg(test)]
     /// The flags byte.
     ///
     /// See the [example](crate::dbus#examples).
@@ -263,18 +253,12 @@ impl Message {
         self.serial
     }
 
+    #[cfg(test)]
     /// Whether the message was written big-endian.
     ///
     /// See the [example](crate::dbus#examples).
     pub fn is_big_endian(&self) -> bool {
         self.big_endian
-    }
-
-    /// The header fields, in wire order.
-    ///
-    /// See the [example](crate::dbus#examples).
-    pub fn fields(&self) -> &[(u8, Value)] {
-        &self.fields
     }
 
     /// The value of header field `code`.
@@ -323,6 +307,7 @@ impl Message {
         self.field(field::REPLY_SERIAL).and_then(Value::as_u32)
     }
 
+    #[cfg(test)]
     /// DESTINATION.
     ///
     /// See the [example](crate::dbus#examples).

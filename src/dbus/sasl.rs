@@ -11,6 +11,7 @@
 use std::time::Instant;
 
 use super::transport::Transport;
+use super::wire_error::WireError;
 use crate::{Error, ErrorKind, Result};
 
 /// The longest server line cgbox waits for, in bytes.
@@ -58,9 +59,11 @@ pub fn auth_command(uid: u32) -> Vec<u8> {
 /// Parse one server line, without its `\r\n`.
 ///
 /// See the [example](crate::dbus#examples).
-pub fn parse_reply(line: &[u8]) -> Result<ServerReply, String> {
+pub fn parse_reply(line: &[u8]) -> Result<ServerReply, WireError> {
     if let Some(b) = line.iter().find(|b| !(0x20..0x7f).contains(*b)) {
-        return Err(format!("a byte {b:#04x} that is not printable ASCII"));
+        return Err(WireError::unplaced(format!(
+            "a byte {b:#04x} that is not printable ASCII"
+        )));
     }
     // printable ASCII, so this is UTF-8
     let line = String::from_utf8_lossy(line);
@@ -72,12 +75,12 @@ pub fn parse_reply(line: &[u8]) -> Result<ServerReply, String> {
         ("OK", Some(guid)) if guid.len() == 32 && guid.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Ok(ServerReply::Ok { guid: guid.into() })
         }
-        ("OK", _) => Err("OK without a 32-hex-digit GUID".into()),
+        ("OK", _) => Err(WireError::unplaced("OK without a 32-hex-digit GUID")),
         ("REJECTED", rest) => {
             let mechanisms: Vec<String> =
                 rest.unwrap_or("").split(' ').map(str::to_owned).collect();
             if rest.is_some() && mechanisms.iter().any(String::is_empty) {
-                return Err("REJECTED with an empty mechanism".into());
+                return Err(WireError::unplaced("REJECTED with an empty mechanism"));
             }
             Ok(ServerReply::Rejected {
                 mechanisms: if rest.is_some() {
@@ -90,7 +93,7 @@ pub fn parse_reply(line: &[u8]) -> Result<ServerReply, String> {
         ("ERROR", rest) => Ok(ServerReply::Error(rest.unwrap_or("").into())),
         ("DATA", rest) => Ok(ServerReply::Data(rest.unwrap_or("").into())),
         ("AGREE_UNIX_FD", None) => Ok(ServerReply::AgreeUnixFd),
-        _ => Err("an unknown server command".into()),
+        _ => Err(WireError::unplaced("an unknown server command")),
     }
 }
 
@@ -113,7 +116,7 @@ pub(crate) fn authenticate<T: Transport>(
                 shown(&line)
             ))
     };
-    match parse_reply(&line).map_err(protocol)? {
+    match parse_reply(&line).map_err(|e| protocol(e.to_string()))? {
         ServerReply::Ok { guid } => Ok(guid),
         ServerReply::Rejected { mechanisms } => Err(Error::new(ErrorKind::PermissionDenied, OP)
             .with_path(t.socket())

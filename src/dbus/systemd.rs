@@ -10,6 +10,7 @@ use super::signature::Type;
 use super::transport::{Transport, UnixTransport};
 use super::unit_name;
 use super::value::Value;
+use super::wire_error::WireError;
 use crate::{Error, ErrorKind, Result};
 
 const SYSTEMD: &str = "org.freedesktop.systemd1";
@@ -83,6 +84,7 @@ impl Scope {
         Ok(self)
     }
 
+    #[cfg(test)]
     /// The unit name.
     ///
     /// See the [example](crate::dbus#examples).
@@ -153,6 +155,7 @@ impl ScopeStarted {
         &self.unit
     }
 
+    #[cfg(test)]
     /// The object path of the start job (gone by now).
     ///
     /// See the [example](crate::dbus#examples).
@@ -183,6 +186,7 @@ impl Unit {
         })
     }
 
+    #[cfg(test)]
     /// The unit name (`cgbox-1.scope`).
     ///
     /// See the [example](crate::dbus#examples).
@@ -190,6 +194,7 @@ impl Unit {
         &self.name
     }
 
+    #[cfg(test)]
     /// The unit's object path.
     ///
     /// See the [example](crate::dbus#examples).
@@ -236,7 +241,7 @@ impl JobRemoved {
     /// an error (what was wrong) when it is, but its body is not `uoss`.
     ///
     /// See the [example](crate::dbus#examples).
-    pub fn from_signal(m: &Message) -> Result<Option<JobRemoved>, String> {
+    pub fn from_signal(m: &Message) -> Result<Option<JobRemoved>, WireError> {
         if m.kind() != MessageType::Signal
             || m.path() != Some(MANAGER_PATH)
             || m.interface() != Some(MANAGER)
@@ -256,10 +261,10 @@ impl JobRemoved {
                 unit: unit.clone(),
                 result: result.clone(),
             })),
-            _ => Err(format!(
+            _ => Err(WireError::unplaced(format!(
                 "JobRemoved with a body of {:?} instead of \"uoss\"",
                 m.signature()
-            )),
+            ))),
         }
     }
 }
@@ -303,6 +308,7 @@ impl Systemd<UnixTransport> {
 }
 
 impl<T: Transport> Systemd<T> {
+    #[cfg(test)]
     /// Authenticate as `uid` on `transport` and say `Hello`, within `timeout`.
     ///
     /// See the [example](crate::dbus#examples).
@@ -317,6 +323,7 @@ impl<T: Transport> Systemd<T> {
         })
     }
 
+    #[cfg(test)]
     /// The connection underneath.
     ///
     /// See the [example](crate::dbus#examples).
@@ -361,7 +368,7 @@ impl<T: Transport> Systemd<T> {
             match JobRemoved::from_signal(&signal) {
                 Ok(Some(r)) if r.job == job => break r,
                 Ok(_) => continue, // another job's, or another JobRemoved
-                Err(why) => return Err(self.conn.protocol(&op, why)),
+                Err(why) => return Err(self.conn.protocol(&op, why.to_string())),
             }
         };
         if removed.result == "done" {
@@ -386,6 +393,7 @@ impl<T: Transport> Systemd<T> {
             )))
     }
 
+    #[cfg(test)]
     /// The unit process `pid` is in (`GetUnitByPID`).
     ///
     /// See the [example](crate::dbus#examples).
@@ -402,6 +410,7 @@ impl<T: Transport> Systemd<T> {
         self.delegate_by(unit, deadline_after(timeout))
     }
 
+    #[cfg(test)]
     /// Whether the unit that holds process `pid` has `Delegate=yes`.
     ///
     /// The way to tell a delegated scope of the user manager: systemd 252's
@@ -416,6 +425,7 @@ impl<T: Transport> Systemd<T> {
         self.delegate_by(&unit, deadline)
     }
 
+    #[cfg(test)]
     fn unit_by_pid(&mut self, pid: u32, deadline: Instant) -> Result<Unit> {
         let call = Message::method_call(SYSTEMD, MANAGER_PATH, MANAGER, "GetUnitByPID")
             .with_body(vec![Value::Uint32(pid)]);

@@ -93,6 +93,7 @@ pub fn object_path(name: &str) -> String {
     path
 }
 
+#[cfg(test)]
 /// The unit name an object path stands for, if it is a unit's path.
 ///
 /// See the [example](crate::dbus#examples).

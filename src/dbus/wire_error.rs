@@ -33,6 +33,7 @@ impl WireError {
         self
     }
 
+    #[cfg(test)]
     /// The byte of the message where the problem was found, when known.
     ///
     /// See the [example](crate::dbus#examples).
@@ -40,6 +41,7 @@ impl WireError {
         self.offset
     }
 
+    #[cfg(test)]
     /// What was wrong.
     ///
     /// See the [example](crate::dbus#examples).

@@ -1,8 +1,9 @@
 //! The seam between cgbox's logic and the kernel.
 //!
 //! Everything cgbox does to cgroups goes through [`CgroupFs`]: the real
-//! [`SysFs`] on Linux, or [`FakeFs`], an in-memory model of the kernel's
-//! cgroup v2 rules with fake processes and fault injection. The trait is
+//! [`SysFs`] on Linux, or `FakeFs` (the `fake` feature), an in-memory
+//! model of the kernel's cgroup v2 rules with fake processes and fault
+//! injection. The trait is
 //! handle-based: a cgroup directory is opened once and files are reached
 //! relative to it, so the real backend works with `openat` on kept
 //! directory fds and `pread` on kept file fds.
@@ -14,12 +15,15 @@ use std::time::Duration;
 
 use crate::Result;
 
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod name;
-pub mod sys;
+mod sys;
 
+#[cfg(any(test, feature = "fake"))]
 pub use fake::FakeFs;
-pub use name::{check_component, validate_name};
+pub(crate) use name::check_component;
+pub use name::validate_name;
 pub use sys::SysFs;
 
 /// Anything that knows the absolute path it stands for (as the process
@@ -42,6 +46,9 @@ pub enum Access {
     Read,
     /// For `write`, again and again (`cgroup.procs`, `cgroup.kill`).
     Write,
+    /// For both on one open file: `memory.peak`, whose reset (a write,
+    /// Linux 6.12+) holds for reads of that same open file only.
+    ReadWrite,
 }
 
 /// The operations cgbox needs from the kernel. See the [module docs](self).
@@ -51,7 +58,7 @@ pub enum Access {
 ///
 /// # An extension point, with a contract
 ///
-/// The trait is public and not sealed: [`SysFs`] and [`FakeFs`] are the two
+/// The trait is public and not sealed: [`SysFs`] and `FakeFs` are the two
 /// backends this crate ships, and a program may add its own (one that
 /// records every call, say, or injects the failures its own tests need).
 /// What the rest of the crate relies on is what `SysFs` does on Linux, and
@@ -70,7 +77,7 @@ pub enum Access {
 /// ```
 /// use std::path::Path;
 /// use std::time::Duration;
-/// use cgbox::fs::{Access, CgroupFs, FakeFs, Handle, deadline, read_optional, read_string};
+/// use cgbox::fs::{Access, CgroupFs, FakeFs, Handle};
 ///
 /// let fs = FakeFs::new();
 /// let root = fs.open_dir(Path::new("/sys/fs/cgroup"))?;
@@ -87,11 +94,12 @@ pub enum Access {
 ///
 /// // Files: whole reads and writes, or kept open for pread and write.
 /// fs.write_file(&job, "pids.max", b"16")?;
-/// assert_eq!(read_string(&fs, &job, "pids.max")?, "16\n");
 /// let mut buf = Vec::new();
+/// fs.read_file(&job, "pids.max", &mut buf)?;
+/// assert_eq!(buf, b"16\n");
 /// fs.read_file(&job, "memory.max", &mut buf)?;
 /// assert_eq!(buf, b"max\n");
-/// assert_eq!(read_optional(&fs, &job, "no.such.file")?, None);
+/// assert!(fs.read_file(&job, "no.such.file", &mut buf).unwrap_err().is_gone());
 /// let procs = fs.open_file(&job, "cgroup.procs", Access::Write)?;
 /// let events = fs.open_file(&job, "cgroup.events", Access::Read)?;
 /// let pid = fs.spawn("")?; // a fake process in the root
@@ -114,7 +122,7 @@ pub enum Access {
 /// assert!(fs.try_lock(&job)?);
 /// assert_eq!(fs.age(&job)?, Duration::ZERO); // the fake's clock has not moved
 /// assert_eq!((fs.self_pid(), fs.euid()), (1, 0));
-/// let until = deadline(&fs, Duration::from_secs(1));
+/// let until = fs.now() + Duration::from_secs(1);
 /// fs.sleep(Duration::from_secs(1)); // the fake's clock advances
 /// assert_eq!(fs.now(), until);
 /// drop((job, procs, events));
@@ -249,19 +257,11 @@ pub trait CgroupFs: Send + Sync {
 }
 
 /// Read `name` in `dir` as UTF-8 text.
-///
-/// # Examples
-///
-/// ```
-/// use std::path::Path;
-/// use cgbox::fs::{CgroupFs, FakeFs, read_string};
-///
-/// let fs = FakeFs::new();
-/// let root = fs.open_dir(Path::new("/sys/fs/cgroup"))?;
-/// assert_eq!(read_string(&fs, &root, "cgroup.controllers")?, "cpuset cpu io memory hugetlb pids rdma misc\n");
-/// # Ok::<(), cgbox::Error>(())
-/// ```
-pub fn read_string<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir, name: &str) -> Result<String> {
+pub(crate) fn read_string<F: CgroupFs + ?Sized>(
+    fs: &F,
+    dir: &F::Dir,
+    name: &str,
+) -> Result<String> {
     let mut buf = Vec::new();
     fs.read_file(dir, name, &mut buf)?;
     String::from_utf8(buf).map_err(|_| {
@@ -275,7 +275,7 @@ pub fn read_string<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir, name: &str) -> Re
 /// kernel does not support reading it (EOPNOTSUPP, as PSI can).
 ///
 /// See the [example](crate::fs::CgroupFs#examples).
-pub fn read_optional<F: CgroupFs + ?Sized>(
+pub(crate) fn read_optional<F: CgroupFs + ?Sized>(
     fs: &F,
     dir: &F::Dir,
     name: &str,
@@ -291,6 +291,6 @@ pub fn read_optional<F: CgroupFs + ?Sized>(
 /// [`Duration::MAX`] means "no deadline", never an overflow panic.
 ///
 /// See the [example](crate::fs::CgroupFs#examples).
-pub fn deadline<F: CgroupFs + ?Sized>(fs: &F, timeout: Duration) -> Duration {
+pub(crate) fn deadline<F: CgroupFs + ?Sized>(fs: &F, timeout: Duration) -> Duration {
     fs.now().saturating_add(timeout)
 }

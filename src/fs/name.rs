@@ -10,19 +10,7 @@ use crate::{Error, ErrorKind, Result};
 /// Names a job gives the cgroups it makes inside its box pass (they may be
 /// anything the kernel takes); names cgbox gives pass
 /// [`validate_name`] too.
-///
-/// # Examples
-///
-/// ```
-/// use std::path::Path;
-/// use cgbox::fs::check_component;
-///
-/// let dir = Path::new("/sys/fs/cgroup/box");
-/// assert!(check_component("anything a job names", dir).is_ok());
-/// assert!(check_component("..", dir).is_err());
-/// assert!(check_component("a/b", dir).is_err());
-/// ```
-pub fn check_component(name: &str, dir: &Path) -> Result<()> {
+pub(crate) fn check_component(name: &str, dir: &Path) -> Result<()> {
     let why = if name.is_empty() {
         "it is empty"
     } else if name.len() > 255 {
@@ -162,5 +150,20 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod components {
+    use std::path::Path;
+
+    use super::check_component;
+
+    #[test]
+    fn a_job_may_name_its_cgroups_anything_the_kernel_takes() {
+        let dir = Path::new("/sys/fs/cgroup/box");
+        assert!(check_component("anything a job names", dir).is_ok());
+        assert!(check_component("..", dir).is_err());
+        assert!(check_component("a/b", dir).is_err());
     }
 }

@@ -1,27 +1,14 @@
 //! [`App`]: the long-lived `<home>/<app>/agents` directories (documented
 //! on [`App`]: this module is private).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::{AGENTS, JobBox};
-use crate::discover::Discovery;
-use crate::fs::{Access, CgroupFs, Handle, read_string, validate_name};
-use crate::kill::{self, KillMethod};
-use crate::placement::Placement;
+use super::{AppOptions, BoxRef};
+use crate::fs::{CgroupFs, Handle, validate_name};
+use crate::home::Placement;
+use crate::layout::AGENTS;
 use crate::{Error, ErrorKind, Result};
-
-/// The xattr that marks a box kept on purpose: reap leaves it alone.
-///
-/// See the [example](crate::jobbox#examples).
-pub const KEPT_XATTR: &str = "user.cgbox.kept";
-
-/// An empty box nobody holds is a leftover only once it is this old: a box
-/// made a moment ago may not be locked by its maker yet.
-///
-/// See the [example](crate::jobbox#examples).
-pub const LEFTOVER_AGE: Duration = Duration::from_secs(2);
 
 /// `<home>`, `<home>/<app>` and `<home>/<app>/agents`, open.
 #[derive(Debug)]
@@ -48,8 +35,8 @@ pub(crate) struct AppDirs<F: CgroupFs> {
 ///
 /// A box is *owned* while the handle that made it lives: it holds the
 /// `flock` of the box's directory, which the kernel releases when the
-/// owner's process dies. A box given up on purpose ([`JobBox::keep`]) is
-/// *kept*, marked with the `user.cgbox.kept` xattr ([`KEPT_XATTR`]).
+/// owner's process dies. A box given up on purpose ([`JobBox::keep`](crate::JobBox::keep)) is
+/// *kept*, marked with the `user.cgbox.kept` xattr.
 /// Everything else is a leftover (empty) or an orphan (its owner died with
 /// processes inside), which is what [`App::reap`] cleans.
 ///
@@ -66,10 +53,12 @@ pub(crate) struct AppDirs<F: CgroupFs> {
 /// assert_eq!(app.name(), "sandbox");
 /// assert_eq!(app.agents_path().to_str(), Some("/sys/fs/cgroup/sandbox/agents"));
 /// assert_eq!(app.placement().kind.as_str(), "root");
+/// assert_eq!(app.placement().box_path("sandbox", "a").to_str(), Some("/sys/fs/cgroup/sandbox/agents/a"));
+/// assert!(app.placement().kind.is_real_root() && app.placement().scope.is_none());
 ///
 /// let a = Builder::new().name("a").create_in(&app)?;
 /// let b = Builder::new().name("b").create_in(&app)?;
-/// Builder::new().name("k").create_in(&app)?.keep();
+/// let _ = Builder::new().name("k").create_in(&app)?.keep();
 /// let listing = app.list()?;
 /// let who: Vec<(&str, &str, &str)> = listing
 ///     .boxes
@@ -88,7 +77,10 @@ pub(crate) struct AppDirs<F: CgroupFs> {
 /// assert_eq!(reaped.killed, ["b"]);
 ///
 /// // Another handle on a box, by name, and the app tree gone on request.
-/// app.open_box("k")?.destroy()?;
+/// let k = app.open_box("k")?;
+/// drop(k); // a box opened by name is not killed by being dropped
+/// assert_eq!(app.list()?.boxes.len(), 2);
+/// app.open_box("k")?.destroy()?; // ended on request
 /// drop(a);
 /// app.remove()?;
 /// assert_eq!(fake.cgroups(), ["/"]);
@@ -113,69 +105,31 @@ impl<F: CgroupFs> Clone for App<F> {
     }
 }
 
+impl App<crate::fs::SysFs> {
+    /// How to open an app named `app`: where its boxes go, found with or
+    /// without asking systemd, or named by the caller. The options work
+    /// for every backend.
+    ///
+    /// See the [example](AppOptions#examples) of [`AppOptions`].
+    pub fn options<'a>(app: &str) -> AppOptions<'a> {
+        AppOptions::new(app)
+    }
+}
+
 impl<F: CgroupFs> App<F> {
-    /// Find the home of this process's boxes ([`crate::placement`]) and
-    /// open `<home>/<app>/agents`, making what is missing. Discovery runs
-    /// once here; boxes made from the handle cost no more probing.
+    /// Find the home of this process's boxes (the cgroup delegated to it,
+    /// without asking systemd) and open `<home>/<app>/agents`, making what
+    /// is missing. The home is found once here; boxes made from the handle
+    /// cost no more probing. [`App::options`] takes more options.
     ///
-    /// See the [example](crate::jobbox::App#examples).
+    /// See the [example](App#examples).
     pub fn open(fs: Arc<F>, app: &str) -> Result<App<F>> {
-        validate_name(app)?;
-        let placement = Discovery::probe(&*fs, app).require_placement()?;
-        App::open_at(fs, placement, app)
+        App::options(app).open(fs)
     }
 
-    /// Like [`App::open`]; where systemd's rule refuses boxes (a unit that
-    /// does not delegate), ask systemd for a scope of our own with
-    /// `Delegate=yes` that holds this process (`cgbox-<app>-<pid>.scope`,
-    /// from the user manager for a user, the system manager for root), and
-    /// open the app there. The scope ends by itself when the process's last
-    /// box and the process itself are gone. Where no manager answers, the
-    /// refusal is returned with what the manager said in its detail.
-    ///
-    /// See the [example](crate::jobbox::App#examples).
-    pub fn open_asking_systemd(fs: Arc<F>, app: &str, timeout: Duration) -> Result<App<F>> {
-        use crate::systemd_scope::{ManagerOracle, enter_delegated_scope, manager_for, scope_name};
-        validate_name(app)?;
-        let oracle = ManagerOracle::new(timeout);
-        let found = crate::discover::Probe::new(app).oracle(&oracle).run(&*fs);
-        let refusal = match found.require_placement() {
-            Ok(placement) => return App::open_at(fs, placement, app),
-            Err(e) if e.kind() == ErrorKind::NotDelegated => e,
-            Err(e) => return Err(e),
-        };
-        let bus = manager_for(refusal.path(), fs.euid());
-        let name = scope_name(&format!("{app}-{}", fs.self_pid()))?;
-        let refused = refusal.path().and_then(crate::systemd_scope::Refused::at);
-        crate::systemd_scope::may_leave(&*fs, &refusal)?;
-        let unit = enter_delegated_scope(
-            bus,
-            &name,
-            &format!("cgbox boxes of {app}"),
-            refused.as_ref(),
-            timeout,
-        )
-        .map_err(|e| {
-            let why = format!("asking systemd for a delegated scope failed: {e}");
-            let detail = match refusal.detail() {
-                Some(d) => format!("{d}; {why}"),
-                None => why,
-            };
-            refusal.clone().with_detail(detail)
-        })?;
-        let oracle = ManagerOracle::new(timeout).trusting(unit);
-        let placement = crate::discover::Probe::new(app)
-            .oracle(&oracle)
-            .run(&*fs)
-            .require_placement()?;
-        App::open_at(fs, placement, app)
-    }
-
-    /// Open `<home>/<app>/agents` at a home already found (or named by the
-    /// caller: [`Placement::explicit`]), making what is missing.
-    ///
-    /// See the [example](crate::jobbox::App#examples).
-    pub fn open_at(fs: Arc<F>, placement: Placement, app: &str) -> Result<App<F>> {
+    /// Open `<home>/<app>/agents` at a home already found, making what is
+    /// missing.
+    pub(crate) fn open_at(fs: Arc<F>, placement: Placement, app: &str) -> Result<App<F>> {
         validate_name(app)?;
         let home = fs.open_dir(&placement.home)?;
         let made_app = make_dir(&*fs, &home, app)?;
@@ -222,10 +176,13 @@ impl<F: CgroupFs> App<F> {
         self
     }
 
-    /// Open `<home>/<app>/agents` if it exists, making nothing.
-    ///
-    /// See the [example](crate::jobbox::App#examples).
-    pub fn existing(fs: Arc<F>, placement: Placement, app: &str) -> Result<Option<App<F>>> {
+    /// Open `<home>/<app>/agents` at a home already found if it exists,
+    /// making nothing.
+    pub(crate) fn existing_at(
+        fs: Arc<F>,
+        placement: Placement,
+        app: &str,
+    ) -> Result<Option<App<F>>> {
         validate_name(app)?;
         let home = fs.open_dir(&placement.home)?;
         let app_dir = match fs.open_child(&home, app) {
@@ -248,37 +205,37 @@ impl<F: CgroupFs> App<F> {
 
     /// The app's name.
     ///
-    /// See the [example](crate::jobbox::App#examples).
+    /// See the [example](App#examples).
     pub fn name(&self) -> &str {
         &self.dirs.name
     }
 
     /// Where the boxes go, and why.
     ///
-    /// See the [example](crate::jobbox::App#examples).
+    /// See the [example](App#examples).
     pub fn placement(&self) -> &Placement {
         &self.dirs.placement
     }
 
     /// `<home>/<app>/agents`: the directory that holds the boxes.
     ///
-    /// See the [example](crate::jobbox::App#examples).
+    /// See the [example](App#examples).
     pub fn agents_path(&self) -> &Path {
         self.dirs.agents.path()
     }
 
     /// The backend.
     ///
-    /// See the [example](crate::jobbox::App#examples).
+    /// See the [example](App#examples).
     pub fn fs(&self) -> &Arc<F> {
         &self.fs
     }
 
     /// Open an existing box by name. The handle does not own the box:
-    /// dropping it leaves the box alone; [`JobBox::destroy`] still ends it.
+    /// dropping it leaves the box alone; [`BoxRef::destroy`] ends it.
     ///
-    /// See the [example](crate::jobbox::App#examples).
-    pub fn open_box(&self, name: &str) -> Result<JobBox<F>> {
+    /// See the [example](App#examples).
+    pub fn open_box(&self, name: &str) -> Result<BoxRef<F>> {
         validate_name(name)?;
         let dir = self.fs.open_child(&self.dirs.agents, name).map_err(|e| {
             if e.is_gone() {
@@ -288,141 +245,17 @@ impl<F: CgroupFs> App<F> {
                 e
             }
         })?;
-        JobBox::from_parts(self.clone(), name.to_owned(), dir, Vec::new(), false)
-    }
-
-    /// Every box of the app, sorted by name, with its state; entries that
-    /// are not boxes cgbox can address are listed apart, never skipped
-    /// silently.
-    ///
-    /// See the [example](crate::jobbox::App#examples).
-    pub fn list(&self) -> Result<Listing> {
-        let mut out = Listing::default();
-        for name in self.fs.child_names(&self.dirs.agents)? {
-            match self.look(&name) {
-                Ok(Some(entry)) => out.boxes.push(entry),
-                Ok(None) => {} // removed while we looked
-                Err(why) => out.odd.push(OddEntry { name, why }),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Look at one entry of `agents` without keeping its lock.
-    fn look(&self, name: &str) -> std::result::Result<Option<BoxEntry>, String> {
-        let dir = match self.open_entry(name)? {
-            Some(d) => d,
-            None => return Ok(None),
-        };
-        let owner = self.owner(&dir).map_err(|e| e.to_string())?;
-        Ok(Some(self.entry(name, &dir, owner)))
-    }
-
-    fn open_entry(&self, name: &str) -> std::result::Result<Option<F::Dir>, String> {
-        if name.contains(char::REPLACEMENT_CHARACTER) {
-            return Err("its name is not valid UTF-8".into());
-        }
-        if let Err(e) = validate_name(name) {
-            return Err(e.detail().unwrap_or("not a valid box name").to_owned());
-        }
-        match self.fs.open_child(&self.dirs.agents, name) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.is_gone() => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    /// Who holds the box. Taking the lock to find out releases it again
-    /// when `dir` is dropped.
-    fn owner(&self, dir: &F::Dir) -> Result<Owner> {
-        if !self.fs.try_lock(dir)? {
-            return Ok(Owner::Owned);
-        }
-        if matches!(self.fs.read_xattr(dir, KEPT_XATTR), Ok(Some(v)) if v.as_slice() == b"1") {
-            return Ok(Owner::Kept);
-        }
-        Ok(Owner::Nobody)
-    }
-
-    fn entry(&self, name: &str, dir: &F::Dir, owner: Owner) -> BoxEntry {
-        let events = read_string(&*self.fs, dir, "cgroup.events")
-            .ok()
-            .and_then(|t| crate::parse::events::parse(&t).ok());
-        BoxEntry {
-            name: name.to_owned(),
-            path: dir.path().to_path_buf(),
-            owner,
-            populated: events.map(|e| e.populated),
-            frozen: events.and_then(|e| e.frozen),
-        }
-    }
-
-    /// Remove the boxes nobody owns: empty ones (left by crashed runs), and
-    /// with `orphans`, the boxes whose owner died with processes inside
-    /// (killed first). Owned and kept boxes are never touched. Goes on past
-    /// entries it cannot handle and names them.
-    ///
-    /// See the [example](crate::jobbox::App#examples).
-    pub fn reap(&self, orphans: bool, timeout: Duration) -> Result<Reaped> {
-        let fs = &*self.fs;
-        let mut out = Reaped::default();
-        for name in fs.child_names(&self.dirs.agents)? {
-            let dir = match self.open_entry(&name) {
-                Ok(Some(d)) => d,
-                Ok(None) => continue,
-                Err(why) => {
-                    out.odd.push(OddEntry { name, why });
-                    continue;
-                }
-            };
-            // While `dir` is open we hold its lock: a creator that made this
-            // box a moment ago waits for it, then finds the box gone and
-            // makes it again.
-            match self.owner(&dir) {
-                Ok(Owner::Owned) => out.owned.push(name),
-                Ok(Owner::Kept) => out.kept.push(name),
-                Ok(Owner::Nobody) => match self.reap_one(&name, &dir, orphans, timeout) {
-                    Ok(Reap::Removed) => out.removed.push(name),
-                    Ok(Reap::Killed) => out.killed.push(name),
-                    Ok(Reap::Orphan) => out.orphans.push(name),
-                    Ok(Reap::Young) => out.young.push(name),
-                    Err(e) => out.odd.push(OddEntry {
-                        name,
-                        why: e.to_string(),
-                    }),
-                },
-                Err(e) => out.odd.push(OddEntry {
-                    name,
-                    why: e.to_string(),
-                }),
-            }
-        }
-        Ok(out)
-    }
-
-    fn reap_one(&self, name: &str, dir: &F::Dir, orphans: bool, timeout: Duration) -> Result<Reap> {
-        let fs = &*self.fs;
-        let deadline = crate::fs::deadline(fs, timeout);
-        let events = fs.open_file(dir, "cgroup.events", Access::Read)?;
-        if kill::read_events(fs, &events)?.populated {
-            if !orphans {
-                return Ok(Reap::Orphan);
-            }
-            kill::kill(fs, dir, KillMethod::Auto, deadline)?;
-            kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)?;
-            kill::remove_tree(fs, &self.dirs.agents, name, deadline)?;
-            return Ok(Reap::Killed);
-        }
-        if fs.age(dir)? < LEFTOVER_AGE {
-            return Ok(Reap::Young);
-        }
-        kill::remove_tree(fs, &self.dirs.agents, name, deadline)?;
-        Ok(Reap::Removed)
+        Ok(BoxRef::from_parts(
+            self.clone(),
+            name.to_owned(),
+            dir,
+            Vec::new(),
+        ))
     }
 
     /// Remove the app tree, `agents` and `<app>`, when no box is left in it.
     ///
-    /// See the [example](crate::jobbox::App#examples).
+    /// See the [example](App#examples).
     pub fn remove(self) -> Result<()> {
         let fs = &*self.fs;
         let busy = |e: Error| {
@@ -489,119 +322,4 @@ pub(crate) fn explain_mkdir(e: Error) -> Error {
     } else {
         e
     }
-}
-
-/// Who holds a box.
-///
-/// See the [example](crate::App#examples).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// A live handle holds its lock (a running `cgbox run`, a library user).
-    Owned,
-    /// Given up on purpose ([`JobBox::keep`], `cgbox create`): reap leaves it.
-    Kept,
-    /// Nobody: a leftover when empty, an orphan when processes run in it.
-    Nobody,
-}
-
-/// One box as [`App::list`] sees it.
-///
-/// See the [example](crate::App#examples).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoxEntry {
-    /// Its name.
-    pub name: String,
-    /// Its absolute path.
-    pub path: PathBuf,
-    /// Who holds it.
-    pub owner: Owner,
-    /// Whether a process runs in it; `None` when `cgroup.events` could not be read.
-    pub populated: Option<bool>,
-    /// Whether it is frozen.
-    pub frozen: Option<bool>,
-}
-
-impl BoxEntry {
-    /// One word for the box: `owned`, `kept`, `orphaned` (nobody holds it
-    /// and processes run in it) or `leftover` (nobody holds it, empty).
-    ///
-    /// See the [example](crate::App#examples).
-    pub fn ownership(&self) -> &'static str {
-        match (self.owner, self.populated) {
-            (Owner::Owned, _) => "owned",
-            (Owner::Kept, _) => "kept",
-            (Owner::Nobody, Some(false)) => "leftover",
-            (Owner::Nobody, _) => "orphaned",
-        }
-    }
-
-    /// One word for what runs in it: `frozen`, `running` or `empty`.
-    ///
-    /// See the [example](crate::App#examples).
-    pub fn activity(&self) -> &'static str {
-        match (self.frozen, self.populated) {
-            (Some(true), _) => "frozen",
-            (_, Some(true)) => "running",
-            (_, Some(false)) => "empty",
-            _ => "unknown",
-        }
-    }
-}
-
-/// An entry of `agents` that cgbox cannot treat as a box, and why.
-///
-/// See the [example](crate::App#examples).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OddEntry {
-    /// The entry's name, as the directory reads.
-    pub name: String,
-    /// Why it was passed over.
-    pub why: String,
-}
-
-/// What [`App::list`] found.
-///
-/// See the [example](crate::App#examples).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Listing {
-    /// The boxes, sorted by name.
-    pub boxes: Vec<BoxEntry>,
-    /// Entries passed over.
-    pub odd: Vec<OddEntry>,
-}
-
-/// What [`App::reap`] did.
-///
-/// See the [example](crate::App#examples).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Reaped {
-    /// Empty boxes nobody owned, removed.
-    pub removed: Vec<String>,
-    /// Orphans (processes inside, owner gone) killed and removed (`orphans`).
-    pub killed: Vec<String>,
-    /// Orphans left alone (reap without `orphans`).
-    pub orphans: Vec<String>,
-    /// Boxes a live owner holds: untouched.
-    pub owned: Vec<String>,
-    /// Boxes kept on purpose: untouched.
-    pub kept: Vec<String>,
-    /// Empty boxes nobody holds yet, made less than [`LEFTOVER_AGE`] ago
-    /// (their maker takes hold of them in a moment): untouched.
-    pub young: Vec<String>,
-    /// Entries that could not be handled, and why.
-    pub odd: Vec<OddEntry>,
-}
-
-enum Reap {
-    Removed,
-    Killed,
-    Orphan,
-    Young,
-}
-
-/// The error for a box that is not where it should be.
-pub(crate) fn no_such_box(name: &str, app: &str) -> Error {
-    Error::new(ErrorKind::NotFound, "open box")
-        .with_detail(format!("no box named {name:?} in app {app:?}"))
-        .with_hint("see `cgbox list`")
 }

@@ -6,40 +6,18 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 
-use super::app::App;
 use super::enable::{self, Enabled};
-use super::{DEFAULT_TIMEOUT, JobBox};
+use super::{App, BoxRef, DEFAULT_TIMEOUT, JobBox, Policy, Skipped};
 use crate::fs::{CgroupFs, Handle, validate_name};
 use crate::kill::KillMethod;
+use crate::layout::DELEGATE_XATTRS;
 use crate::limits::{LimitWrite, Limits, controllers_of};
-use crate::placement::{DELEGATE_XATTRS, Placement};
 use crate::{Error, ErrorKind, Result};
 
-/// What to do with a limit that cannot be applied.
-///
-/// See the [example](crate::Builder#examples).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Policy {
-    /// Fail box creation, leaving nothing behind.
-    #[default]
-    Strict,
-    /// Apply what can be applied, log a warning for the rest and report it
-    /// in [`JobBox::skipped`].
-    BestEffort,
-}
-
-/// A limit (or controller) that was not applied under [`Policy::BestEffort`].
-///
-/// See the [example](crate::Builder#examples).
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    /// The interface file, or the controller, that was skipped.
-    pub what: String,
-    /// Why.
-    pub error: Error,
-}
-
-/// Describes a box to create. See the [module docs](super).
+/// Describes a box to create, made all or nothing: limits are validated
+/// before anything is touched, controllers are enabled level by level
+/// (home, `<app>`, `agents`) with one write each and taken back if a later
+/// step fails, and any failure after the directory was made removes it.
 ///
 /// # Examples
 ///
@@ -48,7 +26,7 @@ pub struct Skipped {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use cgbox::fs::FakeFs;
-/// use cgbox::kill::KillMethod;
+/// use cgbox::KillMethod;
 /// use cgbox::{Builder, Limits, Policy, Size};
 ///
 /// let fake = Arc::new(FakeFs::with_controllers(&["cpu", "pids"])); // no memory
@@ -101,7 +79,7 @@ const ATTEMPTS: u32 = 5;
 impl Builder {
     /// A box of app `cgbox`, named by a fresh UUID v4, without limits.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn new() -> Builder {
         Builder {
             app: "cgbox".into(),
@@ -116,7 +94,7 @@ impl Builder {
 
     /// The subtree under the home: boxes live at `<home>/<app>/agents/<name>`.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn app(mut self, app: impl Into<String>) -> Builder {
         self.app = app.into();
         self
@@ -124,7 +102,7 @@ impl Builder {
 
     /// The box's name (default: a UUID v4).
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn name(mut self, name: impl Into<String>) -> Builder {
         self.name = Some(name.into());
         self
@@ -132,7 +110,7 @@ impl Builder {
 
     /// The limits to apply.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn limits(mut self, limits: Limits) -> Builder {
         self.limits = limits;
         self
@@ -140,17 +118,17 @@ impl Builder {
 
     /// Strict (the default) or best-effort.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn policy(mut self, policy: Policy) -> Builder {
         self.policy = policy;
         self
     }
 
     /// Use this absolute cgroup directory as the home of the boxes instead
-    /// of finding the delegated one ([`crate::placement`]). The caller
-    /// vouches that it may manage it.
+    /// of finding the delegated one ([`AppOptions::home`](crate::AppOptions::home)).
+    /// The caller vouches that it may manage it.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn parent(mut self, parent: impl Into<PathBuf>) -> Builder {
         self.parent = Some(parent.into());
         self
@@ -158,7 +136,7 @@ impl Builder {
 
     /// How the box is killed when it ends.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn kill_method(mut self, method: KillMethod) -> Builder {
         self.kill_method = method;
         self
@@ -166,7 +144,7 @@ impl Builder {
 
     /// How long ending the box may take.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn timeout(mut self, timeout: Duration) -> Builder {
         self.timeout = timeout;
         self
@@ -178,14 +156,15 @@ impl Builder {
     /// this call made. To make many boxes, open an [`App`] once and use
     /// [`Builder::create_in`].
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn create<F: CgroupFs>(self, fs: Arc<F>) -> Result<JobBox<F>> {
         // Bad input is refused before anything is looked at.
         let (name, writes) = self.checked()?;
-        let app = match &self.parent {
-            Some(p) => App::open_at(fs, Placement::explicit(p), &self.app)?,
-            None => App::open(fs, &self.app)?,
-        };
+        let mut options = App::options(&self.app);
+        if let Some(home) = &self.parent {
+            options = options.home(home);
+        }
+        let app = options.open(fs)?;
         let result = self.create_checked(&app, name, &writes);
         if result.is_err() {
             app.undo_made();
@@ -199,7 +178,7 @@ impl Builder {
     /// `cgroup.subtree_control` is changed; `<app>` and `agents` stay: they
     /// are long-lived.
     ///
-    /// See the [example](crate::jobbox::Builder#examples).
+    /// See the [example](Builder#examples).
     pub fn create_in<F: CgroupFs>(&self, app: &App<F>) -> Result<JobBox<F>> {
         let (name, writes) = self.checked()?;
         self.create_checked(app, name, &writes)
@@ -310,7 +289,7 @@ impl Builder {
         app: &App<F>,
         name: &str,
         writes: &[LimitWrite],
-        skipped: &mut Vec<super::Skipped>,
+        skipped: &mut Vec<Skipped>,
     ) -> Result<Option<JobBox<F>>> {
         let fs = &*app.fs;
         let dir = match fs.open_child(&app.dirs.agents, name) {
@@ -347,23 +326,22 @@ impl Builder {
                 }
             }
         }
-        let mut jb = JobBox::from_parts(
-            app.clone(),
-            name.to_owned(),
-            dir,
-            std::mem::take(skipped),
-            true,
-        )?;
+        let mut jb = BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped));
         jb.kill_method = self.kill_method;
         jb.timeout = self.timeout;
-        Ok(Some(jb))
+        Ok(Some(JobBox::own(jb)))
     }
 }
 
 /// Take the lock of a box just made. A reaper may hold it for a moment
 /// (it looks at every box nobody owns): wait for it, then check that the
-/// box is still there. `false`: it is gone.
+/// box is still there. `false`: it is gone. Taken at once, nobody held
+/// it: a reaper leaves a box this young alone (`LEFTOVER_AGE`), so there
+/// is nothing to check.
 fn own<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Result<bool> {
+    if fs.try_lock(dir)? {
+        return Ok(true);
+    }
     let mut backoff = Duration::from_micros(100);
     while !fs.try_lock(dir)? {
         if fs.now() >= deadline {

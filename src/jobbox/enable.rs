@@ -15,20 +15,15 @@
 
 use rustix::io::Errno;
 
-use super::app::AppDirs;
-use super::builder::{Policy, Skipped};
-use crate::fs::{CgroupFs, Handle, read_optional, read_string};
-use crate::parse::{token, value};
+use super::{AppDirs, Policy, Skipped};
+use crate::fs::{CgroupFs, Handle, read_string};
+use crate::home::{HomeKind, HomeState, Obstacle};
+use crate::layout::LEAF;
+use crate::parse::value;
 use crate::{Error, ErrorKind, Result, fixes};
 
 /// Controllers worth enabling for statistics where they cost nothing.
 const STATS_CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
-
-/// The leaf this process moves itself into when it is alone in a non-root
-/// home that must give boxes controllers (`cgbox prepare` uses it too).
-///
-/// See the [example](crate::jobbox#examples).
-pub const LEAF: &str = "init";
 
 /// What [`enable`] changed, so that a failed creation can take it back.
 #[must_use]
@@ -129,31 +124,49 @@ pub(crate) fn enable<'a, F: CgroupFs>(
         };
 
     // The home: what it is offered, and whether it can pass it on.
-    let home = &dirs.home;
-    let offered = read_string(fs, home, "cgroup.controllers")?;
-    let home_enabled = read_string(fs, home, "cgroup.subtree_control")?;
-    let (offered, home_enabled) = (words(&offered), words(&home_enabled));
+    let home = HomeState::read(fs, &dirs.home, dirs.placement.kind.is_real_root())?;
+    let offered: Vec<&str> = home.controllers.iter().map(String::as_str).collect();
+    let home_enabled: Vec<&str> = home.enabled.iter().map(String::as_str).collect();
     for c in required.clone() {
         if !home_enabled.contains(&c) && !offered.contains(&c) {
             refuse(not_delegated(c, dirs), &[c], &mut required)?;
         }
     }
-    let need_home: Vec<&'static str> = required
+    // A home that is a box of ours also passes on the statistics
+    // controllers it is offered, so that a job started in a box inside it
+    // (`exec`, a nested run) is counted apart and can be shown its limits.
+    // Elsewhere the home gets only what the limits need: a controller
+    // enabled there pins it in every ancestor, where systemd could no
+    // longer turn it off.
+    let ours = matches!(dirs.placement.kind, HomeKind::Box(_));
+    let stats_at_home: Vec<&'static str> = STATS_CONTROLLERS
+        .into_iter()
+        .filter(|c| ours && offered.contains(c) && !required.contains(c))
+        .collect();
+    let mut need_home: Vec<&'static str> = required
         .iter()
         .copied()
+        .chain(stats_at_home.iter().copied())
         .filter(|c| !home_enabled.contains(c))
         .collect();
     let mut move_self = false;
     if !need_home.is_empty() && !dirs.placement.kind.is_real_root() {
-        match home_obstacle(fs, dirs)? {
+        match home.obstacle(fs.self_pid()) {
             Obstacle::None => {}
             Obstacle::OnlyUs => move_self = true,
-            Obstacle::Refused(e) => refuse(e, &need_home, &mut required)?,
+            Obstacle::Refused(e) => {
+                // Statistics are never worth a refusal: only what the
+                // limits need is.
+                need_home.retain(|c| required.contains(c));
+                if !need_home.is_empty() {
+                    refuse(e, &need_home, &mut required)?;
+                }
+            }
         }
     }
     let need_home: Vec<&'static str> = need_home
         .into_iter()
-        .filter(|c| required.contains(c))
+        .filter(|c| required.contains(c) || stats_at_home.contains(c))
         .collect();
 
     // <app> and agents: what the limits need, plus statistics controllers
@@ -219,58 +232,6 @@ fn wanted(
         }
     }
     out
-}
-
-enum Obstacle {
-    None,
-    /// Only this process is in the home: it can step into a leaf.
-    OnlyUs,
-    Refused(Error),
-}
-
-/// What keeps a non-root home from enabling controllers, read before any write.
-fn home_obstacle<F: CgroupFs>(fs: &F, dirs: &AppDirs<F>) -> Result<Obstacle> {
-    let home = &dirs.home;
-    let Some(kind) = read_optional(fs, home, "cgroup.type")? else {
-        // Only the real root has no cgroup.type, and it is exempt from the
-        // no-internal-process rule (a home named by the caller can be it).
-        return Ok(Obstacle::None);
-    };
-    if kind.trim() != "domain" {
-        return Ok(Obstacle::Refused(
-            Error::new(ErrorKind::ThreadMode, "enable controllers")
-                .with_path(home.path())
-                .with_detail(format!(
-                    "{} has cgroup.type {:?}: it cannot give boxes domain controllers",
-                    home.path().display(),
-                    kind.trim()
-                ))
-                .with_hint(fixes::thread_mode(home.path())),
-        ));
-    }
-    let procs = read_string(fs, home, "cgroup.procs")?;
-    let me = fs.self_pid();
-    let listed: Vec<u32> = token::pids(&procs).collect();
-    let others: Vec<u32> = listed.iter().copied().filter(|&p| p != me).collect();
-    if others.is_empty() {
-        return Ok(if listed.is_empty() {
-            Obstacle::None
-        } else {
-            Obstacle::OnlyUs
-        });
-    }
-    let shown: Vec<String> = others.iter().take(5).map(u32::to_string).collect();
-    Ok(Obstacle::Refused(
-        Error::new(ErrorKind::NoInternalProcesses, "enable controllers")
-            .with_path(home.path())
-            .with_detail(format!(
-                "{} holds processes of its own ({}{}), so it cannot give boxes controllers (the no-internal-process rule); boxes without limits still work",
-                home.path().display(),
-                shown.join(", "),
-                if others.len() > 5 { ", ..." } else { "" }
-            ))
-            .with_hint(fixes::prepare(home.path())),
-    ))
 }
 
 /// Move this process from the home into `<home>/init`. True when the leaf
@@ -397,11 +358,7 @@ impl<F: CgroupFs> Enabled<'_, F> {
 
 fn not_delegated<F: CgroupFs>(controller: &str, dirs: &AppDirs<F>) -> Error {
     let home = dirs.home.path();
-    let in_user_manager = home.components().any(|c| {
-        c.as_os_str()
-            .to_str()
-            .is_some_and(|s| s.starts_with("user@") && s.ends_with(".service"))
-    });
+    let in_user_manager = crate::layout::in_user_manager(home);
     let fix = if dirs.placement.kind.is_real_root() {
         format!(
             "{} (on a hybrid host cgroup v1 holds it), or run without the limit (--best-effort)",

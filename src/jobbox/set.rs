@@ -1,21 +1,33 @@
-//! Changing the limits of a live box ([`JobBox::set_limits`]), as
+//! Changing the limits of a live box ([`BoxRef::set_limits`]), as
 //! `runc update` and `systemctl set-property` do.
 
-use super::JobBox;
-use super::builder::Policy;
 use super::enable::enable;
+use super::{BoxRef, Policy};
 use crate::Result;
 use crate::fs::{CgroupFs, read_optional, read_string};
 use crate::limits::{LimitWrite, Limits, controllers_of};
 use crate::parse::value::{self, MaxOr};
 
-/// What [`JobBox::set_limits`] changed, and what the caller should know.
+/// One interface file [`BoxRef::set_limits`] wrote.
 ///
-/// See the [example](crate::JobBox::set_limits).
+/// See the [example](crate::BoxRef::set_limits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The file (`memory.max`).
+    pub file: String,
+    /// What it read before.
+    pub before: String,
+    /// What was written.
+    pub after: String,
+}
+
+/// What [`BoxRef::set_limits`] changed, and what the caller should know.
+///
+/// See the [example](crate::BoxRef::set_limits).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changed {
-    /// Each file written: its name, the value before and the value now.
-    pub written: Vec<(String, String, String)>,
+    /// Each file written, in the order written.
+    pub written: Vec<Change>,
     /// Limits now below what the box uses, and what follows from that.
     pub warnings: Vec<String>,
 }
@@ -28,7 +40,7 @@ enum Direction {
     Tighter,
 }
 
-impl<F: CgroupFs> JobBox<F> {
+impl<F: CgroupFs> BoxRef<F> {
     /// Change the box's limits while it runs. Fields left `None` stay as
     /// they are; give `Size::Max` (or [`Limits::pids_unlimited`]) to lift a
     /// limit.
@@ -67,7 +79,7 @@ impl<F: CgroupFs> JobBox<F> {
     /// let files: Vec<(&str, &str, &str)> = changed
     ///     .written
     ///     .iter()
-    ///     .map(|(f, before, now)| (f.as_str(), before.as_str(), now.as_str()))
+    ///     .map(|c| (c.file.as_str(), c.before.as_str(), c.after.as_str()))
     ///     .collect();
     /// assert_eq!(files, [("memory.max", "536870912", "268435456"), ("pids.max", "max", "100")]);
     /// assert!(changed.warnings[0].starts_with("memory.max is now 268435456, below memory.current 314572800"));
@@ -120,8 +132,11 @@ impl<F: CgroupFs> JobBox<F> {
                 )));
             }
             done.push((w.file, old.clone()));
-            out.written
-                .push((w.file.to_owned(), old.trim().to_owned(), w.value.clone()));
+            out.written.push(Change {
+                file: w.file.to_owned(),
+                before: old.trim().to_owned(),
+                after: w.value.clone(),
+            });
         }
         out.warnings = below_use(
             &in_use,

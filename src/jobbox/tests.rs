@@ -1,13 +1,14 @@
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustix::io::Errno;
 
 use super::*;
-use crate::ErrorKind;
 use crate::fs::fake::{FakeFs, Op, ProcState};
 use crate::fs::{CgroupFs, read_string};
 use crate::limits::{IoMax, Limits, Size};
+use crate::{ErrorKind, KillMethod};
 
 /// What every box leaves behind: the long-lived app tree.
 const APP_TREE: [&str; 3] = ["/", "/cgbox", "/cgbox/agents"];
@@ -243,7 +244,7 @@ fn a_fault_at_any_step_leaks_nothing() {
         (Op::Write, "/job/memory.max"),
         (Op::Write, "/job/pids.max"),
         (Op::Write, "/job/io.max"),
-        (Op::Open, "/job/cgroup.events"),
+        // cgroup.events is opened on first use, not at creation.
     ];
     let limits = Limits::new()
         .cpus(1.0)
@@ -369,13 +370,24 @@ fn drop_removes_and_keep_opts_out() {
         .keep();
     assert_eq!(kept, Path::new("/sys/fs/cgroup/cgbox/agents/stay"));
     assert!(fake.cgroups().contains(&"/cgbox/agents/stay".to_owned()));
-    // an opened handle does not own the box either
-    drop(JobBox::open(fake.clone(), "cgbox", "stay").unwrap());
+    // A box opened by name is not its handle's: dropping the handle
+    // neither kills what runs inside nor removes the box.
+    let job = fake.spawn("cgbox/agents/stay").unwrap();
+    let opened: BoxRef<FakeFs> = BoxRef::open(fake.clone(), "cgbox", "stay").unwrap();
+    assert!(opened.is_populated().unwrap());
+    drop(opened);
     assert!(fake.cgroups().contains(&"/cgbox/agents/stay".to_owned()));
-    JobBox::open(fake.clone(), "cgbox", "stay")
+    assert_eq!(
+        fake.cgroup_of(job).as_deref(),
+        Some("/cgbox/agents/stay"),
+        "still running"
+    );
+    // Killing it is an explicit call.
+    BoxRef::open(fake.clone(), "cgbox", "stay")
         .unwrap()
         .destroy()
         .unwrap();
+    assert_eq!(fake.cgroup_of(job), None, "killed on request");
     assert_eq!(fake.cgroups(), APP_TREE);
 }
 
@@ -432,7 +444,7 @@ fn list_shows_ownership_and_reap_touches_only_what_nobody_holds() {
     assert!(app.list().unwrap().boxes.is_empty());
     let owned = Builder::new().name("owned").create_in(&app).unwrap();
     fake.spawn("cgbox/agents/owned").unwrap();
-    Builder::new().name("kept").create_in(&app).unwrap().keep();
+    let _ = Builder::new().name("kept").create_in(&app).unwrap().keep();
     // An owner that died: its lock is gone with it.
     let crashed = Builder::new().name("crashed").create_in(&app).unwrap();
     let orphan = Builder::new().name("orphan").create_in(&app).unwrap();
@@ -467,7 +479,7 @@ fn list_shows_ownership_and_reap_touches_only_what_nobody_holds() {
     let r = app.reap(false, DEFAULT_TIMEOUT).unwrap();
     assert_eq!(r.young, vec!["crashed"]);
     assert!(r.removed.is_empty());
-    fake.advance(LEFTOVER_AGE);
+    fake.advance(Duration::from_secs(2)); // a leftover's age
     let r = app.reap(false, DEFAULT_TIMEOUT).unwrap();
     assert_eq!(r.removed, vec!["crashed"]);
     assert_eq!(r.orphans, vec!["orphan"]);
@@ -484,7 +496,7 @@ fn list_shows_ownership_and_reap_touches_only_what_nobody_holds() {
         "an owned box is never touched"
     );
     owned.destroy().unwrap();
-    JobBox::open(fake.clone(), "cgbox", "kept")
+    BoxRef::open(fake.clone(), "cgbox", "kept")
         .unwrap()
         .destroy()
         .unwrap();
@@ -562,7 +574,7 @@ fn a_damaged_events_file_is_an_error_never_empty() {
         Some(ProcState::Running),
         "nothing was killed"
     );
-    b.keep();
+    let _ = b.keep();
 }
 
 #[test]
@@ -591,7 +603,11 @@ fn set_limits_enables_what_the_box_lacks_and_warns_below_use() {
     assert_eq!(read(&fake, b.path(), "pids.max"), "10\n");
     assert_eq!(
         changed.written,
-        vec![("pids.max".to_owned(), "max".to_owned(), "10".to_owned())]
+        vec![Change {
+            file: "pids.max".to_owned(),
+            before: "max".to_owned(),
+            after: "10".to_owned()
+        }]
     );
     for _ in 0..3 {
         fake.spawn("cgbox/agents/live").unwrap();
@@ -653,7 +669,7 @@ fn set_limits_loosens_first_and_puts_back_what_it_changed_when_a_write_fails() {
                 .memory_high(Size::Max),
         )
         .unwrap();
-    let order: Vec<&str> = changed.written.iter().map(|(f, _, _)| f.as_str()).collect();
+    let order: Vec<&str> = changed.written.iter().map(|c| c.file.as_str()).collect();
     assert_eq!(order, ["memory.high", "memory.max"], "looser first");
     // Bad input changes nothing.
     let e = b.set_limits(&Limits::new().pids_max(0)).unwrap_err();
@@ -680,7 +696,7 @@ fn a_freeze_that_never_completes_times_out_with_a_typed_error() {
     let e = b.freeze().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
     assert!(e.to_string().contains("frozen is still 0"), "{e}");
-    b.keep();
+    let _ = b.keep();
 }
 
 #[test]

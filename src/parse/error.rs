@@ -25,6 +25,7 @@ impl ParseError {
         self.line
     }
 
+    #[cfg(test)]
     /// What was wrong.
     ///
     /// See the [example](crate::parse#examples).

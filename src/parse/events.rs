@@ -4,19 +4,6 @@
 //! The one parser of this file. A damaged file is an error, never "empty":
 //! a kill that took damage for "nothing to kill" would return without
 //! killing anything.
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::events;
-//!
-//! let e = events::parse("populated 0\nfrozen 1\n")?;
-//! assert_eq!((e.populated, e.frozen), (false, Some(true)));
-//! assert_eq!(events::parse("populated 1\n")?.frozen, None); // before Linux 5.2
-//! assert!(events::parse("populated 2\n").is_err()); // damage, never "empty"
-//! assert!(events::parse("").is_err());
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use super::ParseError;
 use super::keyed::flat_numbered;
@@ -111,5 +98,21 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?}");
             assert_eq!(parse_quiet(bad), None, "{bad:?}");
         }
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::events;
+
+        let e = events::parse("populated 0\nfrozen 1\n")?;
+        assert_eq!((e.populated, e.frozen), (false, Some(true)));
+        assert_eq!(events::parse("populated 1\n")?.frozen, None); // before Linux 5.2
+        assert!(events::parse("populated 2\n").is_err()); // damage, never "empty"
+        assert!(events::parse("").is_err());
+        Ok(())
     }
 }

@@ -3,24 +3,6 @@
 //! Flat keyed (`cpu.stat`, `memory.stat`, `memory.events`, `cgroup.events`):
 //! one `key value` pair a line. Nested keyed (`io.stat`, PSI files): a key,
 //! then `sub=value` pairs. Both iterate without allocating.
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::keyed::{flat, flat_numbered, nested};
-//!
-//! let pairs: Vec<(&str, &str)> = flat("usage_usec 5\nuser_usec 3\n").collect::<Result<_, _>>()?;
-//! assert_eq!(pairs, [("usage_usec", "5"), ("user_usec", "3")]);
-//! let numbered: Vec<_> = flat_numbered("a 1\n\nb 2\n").collect::<Result<_, _>>()?;
-//! assert_eq!(numbered, [(1, "a", "1"), (3, "b", "2")]);
-//! assert!(flat("a  1\n").next().unwrap().is_err()); // two spaces: damage
-//!
-//! let line = nested("259:0 rbytes=4096 wbytes=0\n").next().unwrap();
-//! assert_eq!(line.key, "259:0");
-//! let fields: Vec<_> = line.fields().collect::<Result<_, _>>()?;
-//! assert_eq!(fields, [("rbytes", "4096"), ("wbytes", "0")]);
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use super::ParseError;
 use super::token::{is_word, lines};
@@ -126,5 +108,27 @@ mod tests {
         assert!(doubled[1].is_err());
         assert!(flat("a  1\n").next().unwrap().is_err());
         assert!(flat("a\t1\n").next().unwrap().is_err());
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::keyed::{flat, flat_numbered, nested};
+
+        let pairs: Vec<(&str, &str)> =
+            flat("usage_usec 5\nuser_usec 3\n").collect::<Result<_, _>>()?;
+        assert_eq!(pairs, [("usage_usec", "5"), ("user_usec", "3")]);
+        let numbered: Vec<_> = flat_numbered("a 1\n\nb 2\n").collect::<Result<_, _>>()?;
+        assert_eq!(numbered, [(1, "a", "1"), (3, "b", "2")]);
+        assert!(flat("a  1\n").next().unwrap().is_err()); // two spaces: damage
+
+        let line = nested("259:0 rbytes=4096 wbytes=0\n").next().unwrap();
+        assert_eq!(line.key, "259:0");
+        let fields: Vec<_> = line.fields().collect::<Result<_, _>>()?;
+        assert_eq!(fields, [("rbytes", "4096"), ("wbytes", "0")]);
+        Ok(())
     }
 }

@@ -1,25 +1,6 @@
 //! `/proc/<pid>/mountinfo` (proc(5)): one mount a line.
 //!
 //! `36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue`
-//!
-//! # Examples
-//!
-//! ```
-//! use std::path::Path;
-//! use cgbox::parse::mountinfo::{parse, unescape};
-//!
-//! let mounts = parse(
-//!     "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n\
-//!      41 31 0:38 / /run/my\\040cgroup ro - cgroup2 cgroup2 rw\n",
-//! )?;
-//! assert_eq!(mounts[0].fstype, "cgroup2");
-//! assert_eq!(mounts[0].mount_point, Path::new("/sys/fs/cgroup"));
-//! assert!(!mounts[0].is_read_only());
-//! assert_eq!(mounts[1].mount_point, Path::new("/run/my cgroup"));
-//! assert!(mounts[1].is_read_only());
-//! assert_eq!(unescape("a\\011b"), "a\tb");
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use std::path::PathBuf;
 
@@ -67,34 +48,36 @@ pub fn parse(content: &str) -> Result<Vec<Mount>, ParseError> {
     super::token::complete(content)?;
     let mut out = Vec::new();
     for (n, line) in lines(content) {
-        out.push(parse_line(line).map_err(|msg| ParseError::new(n, msg))?);
+        out.push(parse_line(n, line)?);
     }
     Ok(out)
 }
 
-fn parse_line(line: &str) -> Result<Mount, String> {
+fn parse_line(n: usize, line: &str) -> Result<Mount, ParseError> {
+    let bad = |msg: String| ParseError::new(n, msg);
     let fields: Vec<&str> = line.split(' ').collect();
     if fields.iter().any(|f| f.is_empty()) {
-        return Err(format!("empty field (doubled space) in {line:?}"));
+        return Err(bad(format!("empty field (doubled space) in {line:?}")));
     }
     let sep = fields
         .iter()
         .position(|f| *f == "-")
-        .ok_or_else(|| format!("no \" - \" separator in {line:?}"))?;
+        .ok_or_else(|| bad(format!("no \" - \" separator in {line:?}")))?;
     // Six fields before the optional ones, three after the separator.
     let (Some(before), Some(after)) = (fields.get(..sep), fields.get(sep + 1..)) else {
-        return Err(format!("truncated line {line:?}"));
+        return Err(bad(format!("truncated line {line:?}")));
     };
     let ([mount_id, parent_id, dev, root, mount_point, options, ..], [fstype, source, rest @ ..]) =
         (before, after)
     else {
-        return Err(format!("too few fields in {line:?}"));
+        return Err(bad(format!("too few fields in {line:?}")));
     };
-    let number =
-        |s: &str, what: &str| super::token::parse_u64(s).ok_or_else(|| format!("bad {what} {s:?}"));
+    let number = |s: &str, what: &str| {
+        super::token::parse_u64(s).ok_or_else(|| bad(format!("bad {what} {s:?}")))
+    };
     let (major, minor) = dev
         .split_once(':')
-        .ok_or_else(|| format!("bad device {dev:?}"))?;
+        .ok_or_else(|| bad(format!("bad device {dev:?}")))?;
     number(major, "major")?;
     number(minor, "minor")?;
     let super_options = rest.first().map(|s| split_options(s)).unwrap_or_default();
@@ -196,5 +179,27 @@ mod tests {
         assert!(parse("31 23 028 / /a rw - tmpfs t rw\n").is_err());
         assert!(parse("31 23 0:28 / /a rw -\n").is_err());
         assert!(parse("").unwrap().is_empty());
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::mountinfo::{parse, unescape};
+        use std::path::Path;
+
+        let mounts = parse(
+            "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n\
+             41 31 0:38 / /run/my\\040cgroup ro - cgroup2 cgroup2 rw\n",
+        )?;
+        assert_eq!(mounts[0].fstype, "cgroup2");
+        assert_eq!(mounts[0].mount_point, Path::new("/sys/fs/cgroup"));
+        assert!(!mounts[0].is_read_only());
+        assert_eq!(mounts[1].mount_point, Path::new("/run/my cgroup"));
+        assert!(mounts[1].is_read_only());
+        assert_eq!(unescape("a\\011b"), "a\tb");
+        Ok(())
     }
 }

@@ -1,17 +1,4 @@
 //! `/proc/<pid>/cgroup`: `hierarchy-ID:controller-list:cgroup-path` a line.
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::proc_cgroup::{parse, unified};
-//!
-//! let all = parse("4:memory:/ci\n0::/user.slice/app.scope (deleted)\n")?;
-//! assert_eq!(all[0].controllers, ["memory"]);
-//! let v2 = unified(&all).unwrap();
-//! assert!(v2.is_unified() && v2.deleted);
-//! assert_eq!(v2.path, "/user.slice/app.scope");
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use super::ParseError;
 use super::token::lines;
@@ -129,5 +116,21 @@ mod tests {
         assert!(parse("0::relative\n").is_err());
         assert!(parse("99999999999::/\n").is_err());
         assert!(unified(&parse("4:memory:/\n").unwrap()).is_none());
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::proc_cgroup::{parse, unified};
+
+        let all = parse("4:memory:/ci\n0::/user.slice/app.scope (deleted)\n")?;
+        assert_eq!(all[0].controllers, ["memory"]);
+        let v2 = unified(&all).unwrap();
+        assert!(v2.is_unified() && v2.deleted);
+        assert_eq!(v2.path, "/user.slice/app.scope");
+        Ok(())
     }
 }

@@ -4,22 +4,6 @@
 //! some avg10=12.93 avg60=2.55 avg300=0.54 total=2184784
 //! full avg10=10.78 avg60=1.95 avg300=0.40 total=1704215
 //! ```
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::psi;
-//!
-//! let p = psi::parse(
-//!     "some avg10=12.93 avg60=2.55 avg300=0.54 total=2184784\n\
-//!      full avg10=10.78 avg60=1.95 avg300=0.40 total=1704215\n",
-//! )?;
-//! let some = p.some.unwrap();
-//! assert_eq!((some.avg10, some.total), (12.93, 2184784));
-//! assert_eq!(p.full.map(|f| f.total), Some(1704215));
-//! assert!(psi::parse("full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").is_err()); // no some
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use super::ParseError;
 use super::keyed::nested;
@@ -128,5 +112,24 @@ mod tests {
         assert!(parse("some avg10=101.00 avg60=0.00 avg300=0.00 total=0\n").is_err());
         assert!(parse("some avg10=1.0 avg60=0.00 total=0\n").is_err());
         assert!(parse("some avg10=1.0 avg60=0.00 avg300=0.00 total=-1\n").is_err());
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::psi;
+
+        let p = psi::parse(
+            "some avg10=12.93 avg60=2.55 avg300=0.54 total=2184784\n\
+             full avg10=10.78 avg60=1.95 avg300=0.40 total=1704215\n",
+        )?;
+        let some = p.some.unwrap();
+        assert_eq!((some.avg10, some.total), (12.93, 2184784));
+        assert_eq!(p.full.map(|f| f.total), Some(1704215));
+        assert!(psi::parse("full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").is_err()); // no some
+        Ok(())
     }
 }

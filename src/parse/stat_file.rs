@@ -1,23 +1,5 @@
 //! Parse any statistics file of a cgroup into one generic shape,
 //! [`FileStats`], that keeps the kernel's own keys in the kernel's order.
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::stat_file::{FileStats, Layout, Number, parse};
-//!
-//! assert_eq!(parse(Layout::Counter, "4096\n")?.single(), Some(Number::Uint(4096)));
-//! assert_eq!(parse(Layout::Limit, "max\n")?.single(), Some(Number::Max));
-//! let stat = parse(Layout::FlatSigned, "anon 8192\nworkingset_refault -1\n")?;
-//! assert_eq!(stat.get("anon").and_then(Number::as_u64), Some(8192));
-//! assert_eq!(stat.get("workingset_refault"), Some(Number::Int(-1)));
-//! let io = parse(Layout::Devices, "259:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n")?;
-//! assert_eq!(io.get_nested("259:0", "rbytes"), Some(Number::Uint(4096)));
-//! let pressure = parse(Layout::Pressure, "some avg10=0.50 avg60=0.00 avg300=0.00 total=7\n")?;
-//! assert_eq!(pressure.get_nested("some", "avg10"), Some(Number::Float(0.5)));
-//! assert!(matches!(pressure, FileStats::Nested(_)));
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -29,7 +11,7 @@ use super::value::{MaxOr, max_or_file, u64_file};
 
 /// One number as a statistics file holds it.
 ///
-/// See the [example](crate::parse::stat_file#examples).
+/// See the [example](crate::Stats#examples).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
     /// A non-negative integer.
@@ -45,7 +27,7 @@ pub enum Number {
 impl Number {
     /// The value as an unsigned integer, if it is one.
     ///
-    /// See the [example](crate::parse::stat_file#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn as_u64(self) -> Option<u64> {
         match self {
             Number::Uint(n) => Some(n),
@@ -56,7 +38,7 @@ impl Number {
 
 /// The parsed content of one file.
 ///
-/// See the [example](crate::parse::stat_file#examples).
+/// See the [example](crate::Stats#examples).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileStats {
     /// One value (`memory.current`, `pids.max`).
@@ -70,7 +52,7 @@ pub enum FileStats {
 impl FileStats {
     /// The value of `key` in a flat file.
     ///
-    /// See the [example](crate::parse::stat_file#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn get(&self, key: &str) -> Option<Number> {
         match self {
             FileStats::Flat(pairs) => pairs.iter().find(|(k, _)| k == key).map(|(_, v)| *v),
@@ -80,7 +62,7 @@ impl FileStats {
 
     /// The value of `sub` on the line `key` of a nested file.
     ///
-    /// See the [example](crate::parse::stat_file#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn get_nested(&self, key: &str, sub: &str) -> Option<Number> {
         match self {
             FileStats::Nested(lines) => lines
@@ -94,7 +76,7 @@ impl FileStats {
 
     /// The single value of a single-value file.
     ///
-    /// See the [example](crate::parse::stat_file#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn single(&self) -> Option<Number> {
         match self {
             FileStats::Single(n) => Some(*n),
@@ -105,7 +87,7 @@ impl FileStats {
 
 /// How a file is laid out.
 ///
-/// See the [example](crate::parse::stat_file#examples).
+/// See the [example](crate::Stats#examples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// One unsigned number.
@@ -125,7 +107,7 @@ pub enum Layout {
 /// Parse `content` as `layout`. Duplicate keys are an error: the kernel
 /// never repeats one, so a repeat means a damaged file.
 ///
-/// See the [example](crate::parse::stat_file#examples).
+/// See the [example](crate::Stats#examples).
 pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
     complete(content)?;
     match layout {
@@ -298,5 +280,38 @@ mod tests {
         assert!(parse(Layout::Counter, "12 34\n").is_err());
         assert_eq!(decimal("nan"), None);
         assert_eq!(decimal("1.5e3"), None);
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::stat_file::{FileStats, Layout, Number, parse};
+
+        assert_eq!(
+            parse(Layout::Counter, "4096\n")?.single(),
+            Some(Number::Uint(4096))
+        );
+        assert_eq!(parse(Layout::Limit, "max\n")?.single(), Some(Number::Max));
+        let stat = parse(Layout::FlatSigned, "anon 8192\nworkingset_refault -1\n")?;
+        assert_eq!(stat.get("anon").and_then(Number::as_u64), Some(8192));
+        assert_eq!(stat.get("workingset_refault"), Some(Number::Int(-1)));
+        let io = parse(
+            Layout::Devices,
+            "259:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+        )?;
+        assert_eq!(io.get_nested("259:0", "rbytes"), Some(Number::Uint(4096)));
+        let pressure = parse(
+            Layout::Pressure,
+            "some avg10=0.50 avg60=0.00 avg300=0.00 total=7\n",
+        )?;
+        assert_eq!(
+            pressure.get_nested("some", "avg10"),
+            Some(Number::Float(0.5))
+        );
+        assert!(matches!(pressure, FileStats::Nested(_)));
+        Ok(())
     }
 }

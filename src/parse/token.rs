@@ -1,22 +1,5 @@
 //! The smallest pieces of every cgroup file: lines, words, numbers, as the
 //! kernel prints them. Everything else in [`parse`](super) builds on these.
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::token::{complete, decimal, is_digits, is_word, lines, parse_i64, parse_u64, pids};
-//!
-//! assert_eq!(parse_u64("42"), Some(42));
-//! assert_eq!(parse_u64("042"), None); // the kernel never prints that: damage
-//! assert_eq!(parse_i64("-3"), Some(-3));
-//! assert_eq!(decimal("12.34"), Some(12.34));
-//! assert_eq!(decimal("nan"), None);
-//! assert!(is_digits("007") && !is_digits(""));
-//! assert!(is_word("usage_usec") && !is_word("a b"));
-//! assert!(complete("a 1\n").is_ok() && complete("a 1").is_err()); // cut short
-//! assert_eq!(lines("a\n\nb\n").collect::<Vec<_>>(), [(1, "a"), (3, "b")]);
-//! assert_eq!(pids("12\n13\n").collect::<Vec<_>>(), [12, 13]);
-//! ```
 
 use super::ParseError;
 
@@ -138,5 +121,28 @@ mod tests {
             pids("1\n22\nx\n08\n99999999999\n").collect::<Vec<_>>(),
             [1, 22]
         );
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::token::{
+            complete, decimal, is_digits, is_word, lines, parse_i64, parse_u64, pids,
+        };
+
+        assert_eq!(parse_u64("42"), Some(42));
+        assert_eq!(parse_u64("042"), None); // the kernel never prints that: damage
+        assert_eq!(parse_i64("-3"), Some(-3));
+        assert_eq!(decimal("12.34"), Some(12.34));
+        assert_eq!(decimal("nan"), None);
+        assert!(is_digits("007") && !is_digits(""));
+        assert!(is_word("usage_usec") && !is_word("a b"));
+        assert!(complete("a 1\n").is_ok() && complete("a 1").is_err()); // cut short
+        assert_eq!(lines("a\n\nb\n").collect::<Vec<_>>(), [(1, "a"), (3, "b")]);
+        assert_eq!(pids("12\n13\n").collect::<Vec<_>>(), [12, 13]);
+        Ok(())
     }
 }

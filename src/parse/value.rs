@@ -1,20 +1,4 @@
 //! Single-value files: `memory.current`, `pids.max`, `cpu.max`, `cgroup.freeze` ...
-//!
-//! # Examples
-//!
-//! ```
-//! use cgbox::parse::value::{CpuMax, MaxOr, cpu_max, max_or, max_or_file, single_line, u64_file, words};
-//!
-//! assert_eq!(u64_file("4\n")?, 4);
-//! assert_eq!(max_or_file("max\n")?, MaxOr::Max);
-//! assert_eq!(max_or("16"), Some(MaxOr::Value(16)));
-//! assert_eq!(MaxOr::Max.value(), None);
-//! assert_eq!(cpu_max("150000 100000\n")?, CpuMax { quota_us: Some(150000), period_us: 100000 });
-//! assert_eq!(cpu_max("max 100000\n")?.quota_us, None);
-//! assert_eq!(single_line("7\n")?, "7");
-//! assert_eq!(words("cpu memory pids\n").collect::<Vec<_>>(), ["cpu", "memory", "pids"]);
-//! # Ok::<(), cgbox::parse::ParseError>(())
-//! ```
 
 use super::ParseError;
 use super::token::{complete, is_word, parse_u64};
@@ -31,6 +15,7 @@ pub enum MaxOr {
 }
 
 impl MaxOr {
+    #[cfg(test)]
     /// The finite value, or `None` for `max`.
     ///
     /// See the [example](crate::parse::value#examples).
@@ -91,6 +76,7 @@ pub fn max_or(token: &str) -> Option<MaxOr> {
     }
 }
 
+#[cfg(test)]
 /// `cpu.max`: `$MAX $PERIOD`, quota `None` when `max`.
 ///
 /// See the [example](crate::parse::value#examples).
@@ -102,6 +88,7 @@ pub struct CpuMax {
     pub period_us: u64,
 }
 
+#[cfg(test)]
 /// Parse the content of `cpu.max`.
 ///
 /// See the [example](crate::parse::value#examples).
@@ -175,5 +162,35 @@ mod tests {
         assert!(cpu_max("50000 100000 7\n").is_err());
         assert!(cpu_max("x 100000\n").is_err());
         assert!(cpu_max("max max\n").is_err());
+    }
+}
+
+/// The examples that documented this private module, kept as tests.
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn example() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::parse::value::{
+            CpuMax, MaxOr, cpu_max, max_or, max_or_file, single_line, u64_file, words,
+        };
+
+        assert_eq!(u64_file("4\n")?, 4);
+        assert_eq!(max_or_file("max\n")?, MaxOr::Max);
+        assert_eq!(max_or("16"), Some(MaxOr::Value(16)));
+        assert_eq!(MaxOr::Max.value(), None);
+        assert_eq!(
+            cpu_max("150000 100000\n")?,
+            CpuMax {
+                quota_us: Some(150000),
+                period_us: 100000
+            }
+        );
+        assert_eq!(cpu_max("max 100000\n")?.quota_us, None);
+        assert_eq!(single_line("7\n")?, "7");
+        assert_eq!(
+            words("cpu memory pids\n").collect::<Vec<_>>(),
+            ["cpu", "memory", "pids"]
+        );
+        Ok(())
     }
 }

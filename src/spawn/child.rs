@@ -4,17 +4,18 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+use std::sync::Arc;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
 
-/// A program started in a box by [`JobBox::start`](crate::JobBox::start):
+/// A program started in a box by [`BoxRef::start`](crate::BoxRef::start):
 /// what [`std::process::Child`] offers, plus the pidfd.
 ///
 /// As with `Child`, dropping it neither kills nor reaps the program; the
 /// box's kill and [`BoxChild::wait`] do.
 ///
-/// See the [example](crate::spawn#examples).
+/// See the [example](crate::BoxCommand#examples).
 #[derive(Debug)]
 pub struct BoxChild {
     /// The write end of the child's stdin, when it was [`Stdio::piped`](super::Stdio::piped).
@@ -31,18 +32,18 @@ enum Inner {
     /// Born in the box by clone3; `status` once reaped.
     Clone3 {
         pid: Pid,
-        pidfd: OwnedFd,
+        pidfd: Arc<OwnedFd>,
         status: Option<ExitStatus>,
     },
     /// Forked outside and moved in before exec (std's spawn).
     Fork {
         child: Child,
-        pidfd: Option<OwnedFd>,
+        pidfd: Option<Arc<OwnedFd>>,
     },
 }
 
 impl BoxChild {
-    pub(crate) fn born(pid: Pid, pidfd: OwnedFd, stdio: [Option<OwnedFd>; 3]) -> BoxChild {
+    pub(crate) fn born(pid: Pid, pidfd: Arc<OwnedFd>, stdio: [Option<OwnedFd>; 3]) -> BoxChild {
         let [stdin, stdout, stderr] = stdio;
         BoxChild {
             stdin: stdin.map(ChildStdin::from),
@@ -56,7 +57,7 @@ impl BoxChild {
         }
     }
 
-    pub(crate) fn forked(mut child: Child, pidfd: Option<OwnedFd>) -> BoxChild {
+    pub(crate) fn forked(mut child: Child, pidfd: Option<Arc<OwnedFd>>) -> BoxChild {
         BoxChild {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
@@ -67,7 +68,7 @@ impl BoxChild {
 
     /// The process id.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn id(&self) -> u32 {
         match &self.inner {
             // A PID from the kernel is positive.
@@ -79,11 +80,11 @@ impl BoxChild {
     /// A pidfd of the child: readable (`POLLIN`) once it has exited. `None`
     /// only on the fork path on a kernel without `pidfd_open` (before 5.3).
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Clone3 { pidfd, .. } => Some(pidfd.as_fd()),
-            Inner::Fork { pidfd, .. } => pidfd.as_ref().map(AsFd::as_fd),
+            Inner::Fork { pidfd, .. } => pidfd.as_deref().map(AsFd::as_fd),
         }
     }
 
@@ -91,14 +92,14 @@ impl BoxChild {
     /// `CLONE_INTO_CGROUP` (it never ran anywhere else); false when it was
     /// forked and moved in before `exec` (the fallback).
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn born_inside(&self) -> bool {
         matches!(self.inner, Inner::Clone3 { .. })
     }
 
     /// Send SIGKILL. A child that has already exited is not an error.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn kill(&mut self) -> io::Result<()> {
         match &mut self.inner {
             Inner::Clone3 {
@@ -117,7 +118,7 @@ impl BoxChild {
     /// Wait for the child to exit (stdin is closed first, as
     /// [`Child::wait`] does) and reap it.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         match &mut self.inner {
@@ -137,7 +138,7 @@ impl BoxChild {
 
     /// The exit status if the child has exited (reaping it), else `None`.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.inner {
             Inner::Clone3 {
@@ -155,7 +156,7 @@ impl BoxChild {
     /// Close stdin, read stdout and stderr to the end (both at once, so
     /// that neither pipe can fill and stall the child), then wait.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = match (self.stdout.take(), self.stderr.take()) {

@@ -32,7 +32,7 @@ type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
 
 /// Where a child's stdin, stdout or stderr goes, as [`std::process::Stdio`].
 ///
-/// See the [example](crate::spawn#examples).
+/// See the [example](crate::BoxCommand#examples).
 #[derive(Clone)]
 pub struct Stdio(pub(crate) Io);
 
@@ -47,21 +47,21 @@ pub(crate) enum Io {
 impl Stdio {
     /// The child shares this process's descriptor.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn inherit() -> Stdio {
         Stdio(Io::Inherit)
     }
 
     /// The child gets `/dev/null`.
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn null() -> Stdio {
         Stdio(Io::Null)
     }
 
     /// A new pipe; its other end is handed back in [`BoxChild`](super::BoxChild).
     ///
-    /// See the [example](crate::spawn#examples).
+    /// See the [example](crate::BoxCommand#examples).
     pub fn piped() -> Stdio {
         Stdio(Io::Piped)
     }
@@ -101,7 +101,7 @@ impl fmt::Debug for Stdio {
     }
 }
 
-/// A program to start in a box with [`JobBox::start`](crate::JobBox::start):
+/// A program to start in a box with [`BoxRef::start`](crate::BoxRef::start):
 /// the settings of [`std::process::Command`] that a job needs, each of them
 /// readable, so that the clone3 path can honour them all or step aside.
 ///
@@ -112,11 +112,69 @@ impl fmt::Debug for Stdio {
 /// and gets SIGPIPE at its default; `execve` fails with `ENOEXEC` for a
 /// file without `#!` (as `posix_spawn`, which std uses where it can; std's
 /// fork path, like `execvp`, would run it with `/bin/sh`). A uid, a gid or a `pre_exec` hook
-/// make [`JobBox::start`](crate::JobBox::start) use the fork path (logged at
+/// make [`BoxRef::start`](crate::BoxRef::start) use the fork path (logged at
 /// debug level), with an equivalent `std::process::Command`.
 ///
+/// Two ways in:
+///
+/// - [`BoxRef::start`](crate::BoxRef::start) with a [`BoxCommand`]: on Linux 5.7+ (x86_64) the
+///   child is created inside the box by one `clone3` with
+///   `CLONE_INTO_CGROUP`, `CLONE_PIDFD` and vfork semantics (shared memory,
+///   a stack of its own, as `posix_spawn` does): nothing is migrated, no
+///   `cgroup.procs` is written, and the cost does not grow with the size of
+///   this process. Where `clone3` is missing or refused (`ENOSYS`, as
+///   Docker's default seccomp profile answers; `EPERM`; `E2BIG` or `EINVAL`
+///   from kernels before 5.7), or the command asks for a uid, a gid or a
+///   `pre_exec` hook, it takes the fork path below instead, and says why at
+///   debug level. Either way a [`BoxChild`](crate::BoxChild) comes back, with the pipes and
+///   a pidfd.
+/// - [`BoxRef::spawn`](crate::BoxRef::spawn) with a `std::process::Command` (the fork path): the
+///   child of `fork` writes `0` to a duplicate of the box's `cgroup.procs`
+///   in a `pre_exec` hook and only then `exec`s, so the program never runs
+///   outside the box. The hook makes std fork the whole process instead of
+///   using `posix_spawn`, and the move takes the cgroup lock: slower.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use cgbox::Builder;
+/// use cgbox::fs::SysFs;
+/// use cgbox::{BoxCommand, Stdio};
+///
+/// let job = Builder::new().create(Arc::new(SysFs::new()?))?;
+/// let mut cmd = BoxCommand::new("cat");
+/// cmd.arg("/proc/self/cgroup").stdout(Stdio::piped());
+/// let child = job.start(&cmd)?;
+/// assert!(child.born_inside()); // on Linux 5.7+, x86_64
+/// let out = child.wait_with_output()?;
+/// assert!(String::from_utf8_lossy(&out.stdout).contains(job.name()));
+/// job.destroy()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-/// use cgbox::spawn::{BoxCommand, Stdio};
+///
+/// The fork path, with a `std::process::Command`:
+///
+/// ```no_run
+/// use std::process::Command;
+/// use std::sync::Arc;
+/// use cgbox::fs::SysFs;
+/// use cgbox::{Builder, Limits, Size};
+///
+/// let job = Builder::new()
+///     .limits(Limits::new().memory_max(Size::parse("1G")?).cpus(2.0))
+///     .create(Arc::new(SysFs::new()?))?;
+/// let mut child = job.spawn(Command::new("make").arg("-j4"))?; // born in the box
+/// let status = child.wait()?;
+/// job.destroy()?; // and whatever make left running goes with the box
+/// println!("make: {status}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A command's settings, as std's `Command` has them:
+///
+/// ```
+/// use cgbox::{BoxCommand, Stdio};
 ///
 /// let mut cmd = BoxCommand::new("make");
 /// cmd.args(["-j4", "all"]).env("LANG", "C").current_dir("/tmp").stdout(Stdio::piped());

@@ -7,7 +7,7 @@
 //! the rest is still read. For repeated sampling without allocation, see
 //! [`Sampler`].
 //!
-//! See the [example](crate::stats::Stats#examples).
+//! See the [example](crate::Stats#examples).
 
 mod sampler;
 
@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 pub use sampler::{CpuUsage, MemoryEvents, Pressure, Sampler, Snapshot, StallTotals};
 
 use crate::fs::{CgroupFs, Handle, read_string};
+use crate::parse::stat_file::Layout;
 use crate::parse::stat_file::parse;
-pub use crate::parse::stat_file::{FileStats, Layout, Number};
+pub use crate::parse::stat_file::{FileStats, Number};
 
 /// Every statistics file, in the order `cgbox stats --json` prints them.
 ///
-/// See the [example](crate::stats::Stats#examples).
-pub const FILES: [(&str, Layout); 22] = [
+/// See the [example](crate::Stats#examples).
+pub(crate) const FILES: [(&str, Layout); 22] = [
     ("cgroup.events", Layout::FlatUnsigned),
     ("cgroup.stat", Layout::FlatUnsigned),
     ("cpu.stat", Layout::FlatUnsigned),
@@ -50,7 +51,7 @@ pub const FILES: [(&str, Layout); 22] = [
 /// The common fields of `memory.stat` (bytes, and fault counts); each
 /// `None` when this kernel does not print it.
 ///
-/// See the [example](crate::stats::Stats#examples).
+/// See the [example](crate::Stats#examples).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryStat {
     /// Anonymous memory.
@@ -88,7 +89,7 @@ pub struct MemoryStat {
 /// ```
 /// use std::sync::Arc;
 /// use cgbox::fs::FakeFs;
-/// use cgbox::stats::{Number, Stats};
+/// use cgbox::{Number, Stats};
 /// use cgbox::{Builder, Limits, Size};
 ///
 /// let fake = Arc::new(FakeFs::new());
@@ -137,7 +138,7 @@ pub struct MemoryStat {
 pub struct Stats {
     /// The cgroup directory they were read from.
     pub path: PathBuf,
-    /// Each file that exists and parsed, in [`FILES`] order.
+    /// Each file that exists and parsed, in the order `cgbox stats --json` prints them.
     pub files: Vec<(&'static str, FileStats)>,
     /// Each file that exists but could not be read or parsed, and why.
     pub errors: Vec<(&'static str, String)>,
@@ -147,7 +148,7 @@ impl Stats {
     /// Read every statistics file of `dir`. Fails only when the cgroup
     /// itself is gone; a bad file is recorded in `errors`.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn read<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir) -> crate::Result<Stats> {
         let mut stats = Stats {
             path: dir.path().to_path_buf(),
@@ -167,6 +168,7 @@ impl Stats {
                 .as_deref()
                 .is_none_or(|c| crate::parse::value::words(c).any(|w| w == controller))
         };
+        let mut buf = Vec::with_capacity(4096);
         for (name, layout) in FILES {
             let owner = name.split_once('.').map_or("", |(prefix, _)| prefix);
             let needed = match (owner, layout) {
@@ -177,10 +179,15 @@ impl Stats {
             if !needed {
                 continue;
             }
-            match read_string(fs, dir, name) {
-                Ok(content) => match parse(layout, &content) {
-                    Ok(parsed) => stats.files.push((name, parsed)),
-                    Err(e) => stats.errors.push((name, e.to_string())),
+            // One buffer for every file: a read is the syscalls and the
+            // parse, nothing else.
+            match fs.read_file(dir, name, &mut buf) {
+                Ok(()) => match std::str::from_utf8(&buf) {
+                    Ok(content) => match parse(layout, content) {
+                        Ok(parsed) => stats.files.push((name, parsed)),
+                        Err(e) => stats.errors.push((name, e.to_string())),
+                    },
+                    Err(_) => stats.errors.push((name, "content is not UTF-8".to_owned())),
                 },
                 Err(e) if e.is_absent() => {}
                 Err(e) if e.is_errno(rustix::io::Errno::NODEV) => return Err(e),
@@ -193,7 +200,7 @@ impl Stats {
     /// Parse a set of `(file name, content)` pairs, as [`Stats::read`]
     /// would have read them (files not given are absent).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn from_contents<'a>(
         path: &Path,
         contents: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -217,91 +224,91 @@ impl Stats {
 
     /// The parsed content of `file`, `None` when absent or broken.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn file(&self, file: &str) -> Option<&FileStats> {
         self.files.iter().find(|(n, _)| *n == file).map(|(_, f)| f)
     }
 
     /// A key of a flat file as an unsigned number.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn key(&self, file: &str, key: &str) -> Option<u64> {
         self.file(file)?.get(key)?.as_u64()
     }
 
     /// A single-value file as an unsigned number (`None` also for `max`).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn value(&self, file: &str) -> Option<u64> {
         self.file(file)?.single()?.as_u64()
     }
 
     /// `cgroup.events` populated.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn populated(&self) -> Option<bool> {
         self.key("cgroup.events", "populated").map(|v| v == 1)
     }
 
     /// `cpu.stat` usage_usec.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn cpu_usage_usec(&self) -> Option<u64> {
         self.key("cpu.stat", "usage_usec")
     }
 
     /// `cpu.stat` nr_throttled (needs the cpu controller).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn nr_throttled(&self) -> Option<u64> {
         self.key("cpu.stat", "nr_throttled")
     }
 
     /// `cpu.stat` throttled_usec (needs the cpu controller).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn throttled_usec(&self) -> Option<u64> {
         self.key("cpu.stat", "throttled_usec")
     }
 
     /// `memory.current`.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn memory_current(&self) -> Option<u64> {
         self.value("memory.current")
     }
 
     /// `memory.peak` (Linux 5.19+).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn memory_peak(&self) -> Option<u64> {
         self.value("memory.peak")
     }
 
     /// `memory.events` oom_kill.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn oom_kills(&self) -> Option<u64> {
         self.key("memory.events", "oom_kill")
     }
 
     /// `pids.current`.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn pids_current(&self) -> Option<u64> {
         self.value("pids.current")
     }
 
     /// `pids.peak` (Linux 6.1+).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn pids_peak(&self) -> Option<u64> {
         self.value("pids.peak")
     }
 
     /// `pids.events` max: forks refused by `pids.max`.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn pids_max_events(&self) -> Option<u64> {
         self.key("pids.events", "max")
     }
@@ -309,7 +316,7 @@ impl Stats {
     /// A key of `memory.stat` (`anon`, `file`, `shmem`, ...): every key the
     /// kernel prints is reachable here.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn memory_stat(&self, key: &str) -> Option<Number> {
         self.file("memory.stat")?.get(key)
     }
@@ -317,7 +324,7 @@ impl Stats {
     /// The common `memory.stat` fields, typed; `None` when the file is
     /// absent or damaged.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn memory(&self) -> Option<MemoryStat> {
         let f = self.file("memory.stat")?;
         let get = |k: &str| f.get(k).and_then(Number::as_u64);

@@ -185,9 +185,9 @@ impl Slot {
 /// Keeps a box's hot files open and re-reads them with `pread` at offset 0
 /// into a stack buffer: one system call per file, no heap allocation.
 ///
-/// [`Sampler::new`] (or [`JobBox::sampler`](crate::JobBox::sampler)) keeps
+/// [`Sampler::new`] (or [`BoxRef::sampler`](crate::BoxRef::sampler)) keeps
 /// the five files every snapshot needs ([`Sampler::FILES`]);
-/// [`Sampler::extended`] (or [`Sampler::extended_for`]) also keeps
+/// [`Sampler::extended`] also keeps
 /// `memory.events`, `pids.events` and the pressure files
 /// ([`Sampler::EXTENDED_FILES`]), for a trace of a whole run (what `cgbox
 /// run --trace` records), still with one `pread` per file and no
@@ -198,9 +198,8 @@ impl Slot {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use cgbox::fs::FakeFs;
-/// use cgbox::stats::Sampler;
-/// use cgbox::{Builder, Limits, Size};
+/// use cgbox::fs::{CgroupFs, FakeFs};
+/// use cgbox::{Builder, Limits, Sampler, Size};
 ///
 /// let fake = Arc::new(FakeFs::new());
 /// let limits = Limits::new().memory_max(Size::parse("64M")?).pids_max(16);
@@ -208,7 +207,7 @@ impl Slot {
 ///
 /// let hot = job.sampler()?;
 /// assert!(hot.samples("memory.current") && !hot.samples("memory.events"));
-/// let sampler = Sampler::extended_for(&job)?;
+/// let sampler = Sampler::extended(fake.clone(), &fake.open_dir(job.path())?)?;
 /// assert_eq!(sampler.open_files(), 10);
 /// assert!(sampler.memory_events_file().is_some()); // to poll for POLLPRI
 ///
@@ -245,18 +244,18 @@ const BUF: usize = 4096;
 impl<F: CgroupFs> Sampler<F> {
     /// The sampled files, in bit order of [`Snapshot::damaged`].
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub const FILES: [&'static str; 5] = Slot::files(0);
 
     /// The files [`Sampler::extended`] keeps as well, in bit order of
     /// [`Snapshot::damaged`] after [`Sampler::FILES`].
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub const EXTENDED_FILES: [&'static str; 5] = Slot::files(Slot::MemoryEvents as usize);
 
     /// Open the hot files of `dir` that exist ([`Sampler::FILES`]).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn new(fs: Arc<F>, dir: &F::Dir) -> crate::Result<Sampler<F>> {
         Sampler::open(fs, dir, false)
     }
@@ -265,16 +264,9 @@ impl<F: CgroupFs> Sampler<F> {
     /// that exist. A pressure file whose reads fail with `EOPNOTSUPP`
     /// (`cgroup.pressure` off, or PSI disabled at boot) counts as absent.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn extended(fs: Arc<F>, dir: &F::Dir) -> crate::Result<Sampler<F>> {
         Sampler::open(fs, dir, true)
-    }
-
-    /// [`Sampler::extended`] for a box.
-    ///
-    /// See the [example](crate::stats::Stats#examples).
-    pub fn extended_for(job: &crate::JobBox<F>) -> crate::Result<Sampler<F>> {
-        Sampler::extended(job.app().fs().clone(), job.dir())
     }
 
     fn open(fs: Arc<F>, dir: &F::Dir, extended: bool) -> crate::Result<Sampler<F>> {
@@ -303,7 +295,7 @@ impl<F: CgroupFs> Sampler<F> {
 
     /// How many files are kept open.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn open_files(&self) -> usize {
         self.files.iter().filter(|f| f.is_some()).count()
     }
@@ -312,7 +304,7 @@ impl<F: CgroupFs> Sampler<F> {
     /// [`Sampler::EXTENDED_FILES`]) is kept open: it exists, and its
     /// fields are `Some` unless damaged.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn samples(&self, name: &str) -> bool {
         Slot::ALL
             .iter()
@@ -324,7 +316,7 @@ impl<F: CgroupFs> Sampler<F> {
     /// `poll` for `POLLPRI` on it when a counter changes (rate-limited to
     /// one wake per 10 ms or so), and a sample re-arms it.
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn memory_events_file(&self) -> Option<&F::File> {
         self.files
             .get(Slot::MemoryEvents as usize)
@@ -333,7 +325,7 @@ impl<F: CgroupFs> Sampler<F> {
 
     /// Take a snapshot. Fails only when the cgroup is gone (`ENODEV`).
     ///
-    /// See the [example](crate::stats::Stats#examples).
+    /// See the [example](crate::Stats#examples).
     pub fn sample(&self) -> crate::Result<Snapshot> {
         let mut snap = Snapshot::default();
         let mut buf = [0u8; BUF];

@@ -3,76 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// A small deterministic PRNG (xorshift64*), so that every "random" test
-/// is reproducible from its seed.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// Corrupt `input` one of several ways: truncate, flip a byte, insert a
-/// huge number, drop the newlines, duplicate a line, insert junk bytes.
-pub fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
-    let mut v = input.to_vec();
-    match rng.below(8) {
-        0 => v.truncate(rng.below(v.len() + 1)),
-        1 => {
-            if !v.is_empty() {
-                let i = rng.below(v.len());
-                v[i] ^= 1 << rng.below(8);
-            }
-        }
-        2 => {
-            let i = rng.below(v.len() + 1);
-            v.splice(i..i, b"184467440737095516159999".iter().copied());
-        }
-        3 => v.retain(|&b| b != b'\n'),
-        4 => {
-            let text = String::from_utf8_lossy(&v).into_owned();
-            let lines: Vec<&str> = text.lines().collect();
-            if !lines.is_empty() {
-                let l = lines[rng.below(lines.len())];
-                v.extend_from_slice(l.as_bytes());
-                v.push(b'\n');
-            }
-        }
-        5 => v.clear(),
-        6 => {
-            let i = rng.below(v.len() + 1);
-            let junk = [0u8, 0xff, b'=', b' ', b':', b'-', b'\\', b'/'];
-            v.insert(i, junk[rng.below(junk.len())]);
-        }
-        _ => {
-            if !v.is_empty() {
-                let i = rng.below(v.len());
-                let alphabet = b"0123456789 \n=:";
-                v[i] = alphabet[rng.below(alphabet.len())];
-            }
-        }
-    }
-    v
-}
-
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
+#[path = "../../src/testkit.rs"]
+mod testkit;
+#[allow(unused_imports)] // each test binary uses some
+pub use testkit::{Rng, fixtures, mutate, required, skip};
 
 /// A copy of the fixture tree `fixtures/<rel>` in a temporary directory owned
 /// by whoever runs the tests, removed on drop.
@@ -161,29 +95,28 @@ pub struct AppTree {
 
 impl Drop for AppTree {
     fn drop(&mut self) {
-        use cgbox::fs::{Access, CgroupFs};
-        use std::time::Duration;
-        let fs = &*self.fs;
-        let Ok(placement) = cgbox::discover::Discovery::probe(fs, &self.app).require_placement()
-        else {
-            return;
+        // Through the public API, as a user would: every box destroyed
+        // (killed the way this kernel allows, then removed with whatever
+        // the job nested inside), then the app tree.
+        let app = match cgbox::App::options(&self.app).existing(self.fs.clone()) {
+            Ok(Some(app)) => app,
+            Ok(None) => return, // nothing left
+            Err(e) => return eprintln!("cleanup: open {}: {e}", self.app),
         };
-        let Ok(home) = fs.open_dir(&placement.home) else {
-            return;
-        };
-        let Ok(dir) = fs.open_child(&home, &self.app) else {
-            return; // nothing left
-        };
-        let deadline = fs.now() + Duration::from_secs(20);
-        if let Err(e) = cgbox::kill::kill(fs, &dir, cgbox::kill::KillMethod::Auto, deadline) {
-            eprintln!("cleanup: kill {}: {e}", self.app);
+        match app.list() {
+            Ok(listing) => {
+                for b in listing.boxes {
+                    if let Err(e) = app.open_box(&b.name).and_then(|b| b.destroy()) {
+                        eprintln!("cleanup: destroy {}/{}: {e}", self.app, b.name);
+                    }
+                }
+                for odd in listing.odd {
+                    eprintln!("cleanup: {}/{}: {}", self.app, odd.name, odd.why);
+                }
+            }
+            Err(e) => eprintln!("cleanup: list {}: {e}", self.app),
         }
-        if let Ok(events) = fs.open_file(&dir, "cgroup.events", Access::Read)
-            && let Err(e) = cgbox::kill::wait_until_empty(fs, &events, &mut Vec::new(), deadline)
-        {
-            eprintln!("cleanup: wait {}: {e}", self.app);
-        }
-        if let Err(e) = cgbox::kill::remove_tree(fs, &home, &self.app, deadline) {
+        if let Err(e) = app.remove() {
             eprintln!("cleanup: remove {}: {e}", self.app);
         }
     }
@@ -198,11 +131,11 @@ pub fn create_forcing(
     fs: &std::sync::Arc<cgbox::fs::SysFs>,
     agents: &Path,
     builder: cgbox::Builder,
-    method: cgbox::kill::KillMethod,
+    method: cgbox::KillMethod,
 ) -> Option<cgbox::JobBox<cgbox::fs::SysFs>> {
     let before = child_dirs(agents);
     let result = builder.kill_method(method).create(fs.clone());
-    if method != cgbox::kill::KillMethod::CgroupKill || kernel_at_least(5, 14) {
+    if method != cgbox::KillMethod::CgroupKill || kernel_at_least(5, 14) {
         return Some(result.expect("the box is made"));
     }
     let e = match result {
@@ -227,6 +160,53 @@ pub fn create_forcing(
     None
 }
 
+/// Kill every process in the cgroup `dir` and below, the way every kernel
+/// of the matrix allows (freeze, SIGKILL each listed process, thaw), wait
+/// until the kernel says it is empty, and remove the cgroups: for the raw
+/// cgroups a test made by hand (boxes are ended through the library).
+pub fn kill_and_remove(dir: &Path) {
+    use std::time::{Duration, Instant};
+    if !dir.exists() {
+        return;
+    }
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "1");
+    let mut all = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while let Some(d) = all.get(i).cloned() {
+        all.extend(child_dirs(&d).into_iter().map(|c| d.join(c)));
+        i += 1;
+    }
+    for d in &all {
+        let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(dir.join("cgroup.events"))
+        .is_ok_and(|e| e.lines().any(|l| l == "populated 1"))
+    {
+        assert!(Instant::now() < deadline, "{} did not empty", dir.display());
+        std::thread::sleep(Duration::from_millis(5)); // a bounded wait on a state
+    }
+    remove_cgroups(dir);
+}
+
+/// Remove the cgroup `dir` and every cgroup below it, deepest first: the
+/// raw cgroups a test made by hand, once the processes it put there are
+/// reaped (then `rmdir` succeeds at once).
+pub fn remove_cgroups(dir: &Path) {
+    for child in child_dirs(dir) {
+        remove_cgroups(&dir.join(child));
+    }
+    if let Err(e) = std::fs::remove_dir(dir) {
+        panic!("rmdir {}: {e}", dir.display());
+    }
+}
+
 /// The directories in `dir` (in a cgroup: its child cgroups), sorted;
 /// none when `dir` cannot be read.
 fn child_dirs(dir: &Path) -> Vec<std::ffi::OsString> {
@@ -242,24 +222,11 @@ fn child_dirs(dir: &Path) -> Vec<std::ffi::OsString> {
     names
 }
 
-/// True when this run must prove things on a real cgroup2
-/// (`CGBOX_REQUIRE_REAL_CGROUP=1`, as the VM suite sets it).
-pub fn required() -> bool {
-    std::env::var("CGBOX_REQUIRE_REAL_CGROUP").as_deref() == Ok("1")
-}
-
-/// Say why `test` cannot run here; under `CGBOX_REQUIRE_REAL_CGROUP=1` that
-/// is a failure.
-pub fn skip(test: &str, why: &str) {
-    assert!(!required(), "CGBOX_REQUIRE_REAL_CGROUP=1 but {test}: {why}");
-    eprintln!("SKIPPED {test}: {why}");
-}
-
 /// The live system, for a test with an app of its own.
 pub struct Live {
     pub fs: std::sync::Arc<cgbox::fs::SysFs>,
     pub app: String,
-    pub discovery: cgbox::discover::Discovery,
+    pub discovery: cgbox::Discovery,
     /// The app's tree, removed when the test ends, also on failure.
     pub tree: AppTree,
 }
@@ -271,7 +238,7 @@ pub fn live(prefix: &str, test: &str) -> Option<Live> {
     let why = match cgbox::fs::SysFs::new() {
         Err(e) => format!("cannot open /: {e}"),
         Ok(fs) => {
-            let discovery = cgbox::discover::Discovery::probe(&fs, &app);
+            let discovery = cgbox::Discovery::probe(&fs, &app);
             if discovery.usable() {
                 let fs = std::sync::Arc::new(fs);
                 let tree = AppTree {
@@ -308,7 +275,7 @@ impl TestApp {
     /// boxes can be made here; else `None`, said through [`skip`].
     pub fn at_home(prefix: &str, test: &str) -> Option<TestApp> {
         let live = live(prefix, test)?;
-        let dir = live.discovery.parent.clone()?.join(&live.app);
+        let dir = live.discovery.home()?.join(&live.app);
         Some(TestApp {
             app: live.app,
             dir,

@@ -2,7 +2,8 @@
 # tests/vm/dbus-systemd.sh [--capture DIR]: the D-Bus client against a real
 # systemd (252, Debian bookworm) in the project's systemd VM
 # (tests/vm/systemd: build.sh makes the image, cached; run.sh boots it).
-# Builds tests/dbus_real_bus.rs as a static binary and runs it in one VM boot:
+# Builds the library's unit tests (src/dbus/tests/real_bus.rs among them) as
+# a static binary and runs the real-bus ones in one VM boot:
 #   - as root on the system bus (system_* tests), from a plain service;
 #   - as user u on the user bus (user_* tests), after `loginctl enable-linger u`;
 # with CGBOX_REQUIRE_REAL_BUS=1, so that a test that cannot run fails. After
@@ -30,8 +31,8 @@ else
 fi
 
 TARGET=x86_64-unknown-linux-musl
-BIN=$(cargo test -q --target $TARGET --test dbus_real_bus --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"target":{[^}]*"name":"dbus_real_bus".*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
+BIN=$(cargo test -q --target $TARGET -p cgbox --lib --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"target":{"kind":\["lib"\][^}]*"name":"cgbox".*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
 [ -x "$BIN" ] || { echo "dbus-systemd: could not build the test binary" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cgbox-dbus-vm.XXXXXX")
@@ -72,7 +73,7 @@ left() {   # left LABEL [--user]: units and cgroups of the tests that remain, af
 }
 
 echo; echo "===== root, system bus ($(cut -d: -f3 /proc/self/cgroup))"
-env CGBOX_REQUIRE_REAL_BUS=1 "${CAP[@]}" /tmp/dbus_real_bus system_ --test-threads=1 --nocapture 2>&1 || status=1
+env CGBOX_REQUIRE_REAL_BUS=1 "${CAP[@]}" /tmp/dbus_real_bus dbus::tests::real_bus::system_ --test-threads=1 --nocapture 2>&1 || status=1
 left "the system tests"
 
 echo; echo "===== user u, user bus"
@@ -81,7 +82,7 @@ for i in $(seq 60); do [ "$(systemctl is-active user@1000.service)" = active ] &
 echo "user@1000.service $(systemctl is-active user@1000.service) after ${i}s"
 UENV="XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"
 runuser -u u -- env $UENV CGBOX_REQUIRE_REAL_BUS=1 "${CAP[@]}" \
-    /tmp/dbus_real_bus user_ --test-threads=1 --nocapture 2>&1 || status=1
+    /tmp/dbus_real_bus dbus::tests::real_bus::user_ --test-threads=1 --nocapture 2>&1 || status=1
 left "the user tests" --user
 
 if [ -n "$CAPTURE" ]; then

@@ -36,17 +36,21 @@ start=$(date +%s)
 #
 TARGET=x86_64-unknown-linux-musl
 CGBOX=$PWD/target/$TARGET/debug/cgbox
-# Test binaries (cargo test targets) that a cell runs unless it names its own:
+# Test binaries (cargo test targets) that a cell runs unless it names its own;
+# `lib:FILTER` is the library's own unit tests whose names hold FILTER (the
+# fake-versus-kernel scenarios live inside the crate, beside the fake):
 TESTS=(
     real_kernel
-    differential
+    lib:differential
     host_kernel
     cli_run
+    cli_kernel
     no_alloc
     where_it_runs
     long_lived
     spawn_fast
     trace
+    outcome
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(
@@ -58,7 +62,7 @@ declare -A LAYOUT=(
 # Cells, in the order they run: KERNEL LAYOUT [TEST ...].
 CELLS=(
     "6.1 root"
-    "6.1 nested real_kernel host_kernel cli_run"
+    "6.1 nested real_kernel host_kernel cli_run cli_kernel"
     "5.10 root"
     "6.12 root"
 )
@@ -68,11 +72,12 @@ sh tests/vm/setup.sh || { echo "vm: setup failed (see above)" >&2; exit 1; }
 
 cargo build -q --target $TARGET --bin cgbox || exit 1
 cargo test -q --target $TARGET --no-run || exit 1
-declare -A BIN
-while read -r name exe; do
+declare -A BIN   # test target name -> executable; the library's unit tests are "lib"
+while read -r kind name exe; do
+    [ "$kind" = lib ] && name=lib
     BIN[$name]=$exe
 done < <(cargo test -q --target $TARGET --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"target":{[^}]*"name":"\([a-z_0-9]*\)".*"executable":"\([^"]*\)".*/\1 \2/p')
+    sed -n 's/.*"target":{"kind":\["\([a-z-]*\)"\][^}]*"name":"\([a-z_0-9-]*\)".*"executable":"\([^"]*\)".*/\1 \2 \3/p')
 
 wanted() {   # wanted LIST ITEM: ITEM is in the space-separated LIST, or LIST is empty
     [ -z "$1" ] || [[ " $1 " == *" $2 "* ]]
@@ -81,12 +86,14 @@ wanted() {   # wanted LIST ITEM: ITEM is in the space-separated LIST, or LIST is
 declare -A P F S T R   # per cell: passed, failed, skipped, seconds, reruns
 cell_order=()
 failures=""
-run_one() {   # run_one KERNEL LAYOUT TEST
+run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
     local kernel=$1 layout=$2 test=$3 cell="$1 $2" log t0 rc image
+    local bin=${test%%:*} filter=()
+    [ "$bin" = "$test" ] || filter=("${test#*:}")
     log=$(mktemp)
     t0=$(date +%s)
     image=$(sh tests/vm/setup.sh kernel-path "$kernel")
-    if [ -z "${BIN[$test]:-}" ] || [ ! -x "${BIN[$test]}" ]; then
+    if [ -z "${BIN[$bin]:-}" ] || [ ! -x "${BIN[$bin]}" ]; then
         echo "no test binary for $test" >"$log"; rc=125
     elif [ -z "$image" ]; then
         echo "no kernel $kernel (tests/vm/setup.sh fetches it)" >"$log"; rc=125
@@ -98,7 +105,7 @@ run_one() {   # run_one KERNEL LAYOUT TEST
         env "${setting[@]}" CGBOX_VM_KERNEL="$image" \
             CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
             CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
-            tests/vm/boot.sh "${BIN[$test]}" --test-threads=1 --show-output >"$log" 2>&1
+            tests/vm/boot.sh "${BIN[$bin]}" "${filter[@]}" --test-threads=1 --show-output >"$log" 2>&1
         rc=$?
     fi
     local line p f s secs r crash

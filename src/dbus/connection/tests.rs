@@ -13,7 +13,7 @@ fn hello_reply() -> Message {
     Message::method_return(1)
         .with_body(vec![Value::str(":1.42")])
         .with_serial(1)
-        .with_field(super::super::field::SENDER, Value::str(BUS_NAME))
+        .with_field(crate::dbus::message::field::SENDER, Value::str(BUS_NAME))
 }
 
 /// A bus that authenticates us and answers Hello.

@@ -1,5 +1,6 @@
 use super::*;
-use crate::dbus::{ScriptedTransport, field};
+use crate::dbus::ScriptedTransport;
+use crate::dbus::message::field;
 
 const GUID: &str = "7b2bdf1c5b4ac1b1e8f1f0a76551d3a1";
 const SYSTEMD_PEER: &str = ":1.2";

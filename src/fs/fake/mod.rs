@@ -19,7 +19,7 @@
 //! [`FakeFs`]):
 //!
 //! ```
-//! use cgbox::fs::{CgroupFs, FakeFs, read_string};
+//! use cgbox::fs::{CgroupFs, FakeFs};
 //! use std::path::Path;
 //!
 //! let fake = FakeFs::new();
@@ -29,7 +29,7 @@
 //! // memory is not enabled in the root's subtree_control yet
 //! assert!(!fake.has_file(&job, "memory.max").unwrap());
 //! fake.write_file(&root, "cgroup.subtree_control", b"+memory").unwrap();
-//! assert_eq!(read_string(&fake, &job, "memory.max").unwrap(), "max\n");
+//! assert_eq!(fake.file("job", "memory.max").unwrap(), "max\n");
 //! ```
 
 mod files;
@@ -38,6 +38,8 @@ mod profile;
 mod threads;
 mod values;
 
+#[cfg(test)]
+mod differential;
 #[cfg(test)]
 mod tests;
 
@@ -178,7 +180,7 @@ pub(crate) struct State {
 /// use std::path::Path;
 /// use std::time::Duration;
 /// use cgbox::fs::fake::{FakeFs, Kernel, Op, ProcState, Psi};
-/// use cgbox::fs::{CgroupFs, read_string};
+/// use cgbox::fs::CgroupFs;
 /// use cgbox::ErrorKind;
 /// use rustix::io::Errno;
 ///
@@ -201,7 +203,7 @@ pub(crate) struct State {
 /// // Contents a test needs, and faults the kernel can give.
 /// fake.set_file("jobs/a", "memory.current", "1048576\n")?;
 /// let a = fake.open_dir(Path::new("/sys/fs/cgroup/jobs/a"))?;
-/// assert_eq!(read_string(&fake, &a, "memory.current")?, "1048576\n");
+/// assert_eq!(fake.file("jobs/a", "memory.current")?, "1048576\n");
 /// fake.fail(Op::Rmdir, "/jobs/a", Errno::BUSY, Some(1));
 /// let jobs = fake.open_dir(Path::new("/sys/fs/cgroup/jobs"))?;
 /// fake.set_kill_linger(Duration::from_millis(5)); // killed processes take 5 ms to go
@@ -221,8 +223,7 @@ pub(crate) struct State {
 /// let few = FakeFs::with_kernel_controllers(Kernel::V6_12, &["cpu", "pids"]);
 /// assert_eq!(few.kernel(), Kernel::V6_12);
 /// let only_memory = FakeFs::with_controllers(&["memory"]);
-/// let r = only_memory.open_dir(Path::new("/sys/fs/cgroup"))?;
-/// assert_eq!(read_string(&only_memory, &r, "cgroup.controllers")?, "memory\n");
+/// assert_eq!(only_memory.file("", "cgroup.controllers")?, "memory\n");
 ///
 /// // Where this process is: a systemd unit, delegated or not; a container.
 /// let host = FakeFs::new();
@@ -487,6 +488,15 @@ impl FakeFs {
             .values
             .insert(file.to_owned(), content.to_owned());
         Ok(())
+    }
+
+    /// What a file of the cgroup at `path` (relative to the mount) reads
+    /// as, as a process would read it (through the same rules and faults).
+    ///
+    /// See the [example](crate::fs::FakeFs#examples).
+    pub fn file(&self, path: &str, file: &str) -> Result<String> {
+        let dir = self.open_dir(&self.mount().join(path))?;
+        crate::fs::read_string(self, &dir, file)
     }
 
     /// Fail `op` on paths ending in `path_suffix` with `errno`, `times`

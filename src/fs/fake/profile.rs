@@ -7,20 +7,6 @@
 //! each profile against its own kernel. A file or key is gated on the
 //! upstream release that added it where that is certain; where it is not,
 //! on the first profile that shows it (noted as "seen on").
-//!
-//! ```
-//! use cgbox::fs::fake::{FakeFs, Kernel};
-//! use cgbox::fs::{CgroupFs, read_string};
-//! use std::path::Path;
-//!
-//! let fake = FakeFs::with_kernel(Kernel::V5_10);
-//! let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
-//! fake.make_child(&root, "job").unwrap();
-//! let job = fake.open_child(&root, "job").unwrap();
-//! assert!(!fake.has_file(&job, "cgroup.kill").unwrap()); // Linux 5.14
-//! assert_eq!(read_string(&fake, &root, "cgroup.controllers").unwrap(),
-//!            "cpuset cpu io memory hugetlb pids rdma\n"); // no misc before 5.13
-//! ```
 
 use std::collections::BTreeSet;
 
@@ -760,5 +746,27 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod five_ten {
+    use std::path::Path;
+
+    use super::Kernel;
+    use crate::fs::CgroupFs;
+    use crate::fs::fake::FakeFs;
+
+    #[test]
+    fn a_fake_linux_5_10_lacks_what_came_later() {
+        let fake = FakeFs::with_kernel(Kernel::V5_10);
+        let root = fake.open_dir(Path::new("/sys/fs/cgroup")).unwrap();
+        fake.make_child(&root, "job").unwrap();
+        let job = fake.open_child(&root, "job").unwrap();
+        assert!(!fake.has_file(&job, "cgroup.kill").unwrap()); // Linux 5.14
+        assert_eq!(
+            fake.file("", "cgroup.controllers").unwrap(),
+            "cpuset cpu io memory hugetlb pids rdma\n"
+        ); // no misc before 5.13
     }
 }

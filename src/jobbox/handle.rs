@@ -1,0 +1,367 @@
+//! [`BoxRef`]: a box, and every operation on it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rustix::io::Errno;
+
+use super::{App, DEFAULT_TIMEOUT, Skipped, listing};
+use crate::Result;
+use crate::fs::{Access, CgroupFs, Handle, deadline, validate_name};
+use crate::home::{HomeKind, Placement};
+use crate::kill::{self, KillMethod};
+
+/// A box: every operation on it. A `BoxRef` opened by name
+/// ([`App::open_box`], [`BoxRef::open`]) does not own its box: dropping it
+/// leaves the box as it is; [`BoxRef::destroy`] ends it on request. A box
+/// made by a [`Builder`](crate::Builder) comes as a [`JobBox`](crate::JobBox), which owns it and derefs to
+/// its `BoxRef`.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cgbox::fs::FakeFs;
+/// use cgbox::{BoxRef, Builder, Limits, Size};
+///
+/// let fake = Arc::new(FakeFs::new());
+/// let mut job = Builder::new()
+///     .name("build-7")
+///     .limits(Limits::new().memory_max(Size::parse("256M")?).pids_max(64))
+///     .create(fake.clone())?;
+/// assert_eq!(job.name(), "build-7");
+/// assert_eq!(job.path(), Path::new("/sys/fs/cgroup/cgbox/agents/build-7"));
+/// assert_eq!(job.app().name(), "cgbox");
+/// assert!(job.skipped().is_empty());
+/// job.set_timeout(Duration::from_secs(5)); // for kill, freeze, thaw and destroy
+///
+/// // Processes: started inside (BoxRef::start on Linux), or moved in.
+/// let started = fake.spawn("cgbox/agents/build-7")?;
+/// let outside = fake.spawn("")?;
+/// job.move_pid(outside)?;
+/// let tools = job.nested("tools")?; // boxes inside this box
+/// assert_eq!(tools.agents_path(), job.path().join("tools/agents"));
+/// assert!(job.is_populated()?);
+/// let mut pids = job.pids()?;
+/// pids.sort();
+/// assert_eq!(pids, [started, outside]);
+/// assert_eq!(job.stats()?.pids_current(), Some(2));
+/// assert_eq!(job.sampler()?.sample()?.pids_current, Some(2));
+///
+/// job.freeze()?; // returns once the kernel says frozen
+/// job.thaw()?;
+/// job.kill()?; // every process, and returns once the box is empty
+/// assert!(!job.is_populated()?);
+///
+/// // Another handle on the same box, by name: it does not own the box.
+/// let again = BoxRef::open(fake.clone(), "cgbox", "build-7")?;
+/// assert_eq!(again.path(), job.path());
+/// drop(again); // the box stays
+/// assert!(fake.cgroups().contains(&"/cgbox/agents/build-7".to_owned()));
+/// job.destroy()?; // kill, wait, remove
+/// assert_eq!(fake.cgroups(), ["/", "/cgbox", "/cgbox/agents"]);
+/// # Ok::<(), cgbox::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BoxRef<F: CgroupFs> {
+    app: App<F>,
+    name: String,
+    path: PathBuf,
+    /// The box's directory; made by a builder, it holds the box's lock.
+    dir: F::Dir,
+    /// `cgroup.procs`, opened for writing the first time a PID is moved in
+    /// (a box whose job is born inside it by clone3 never needs it).
+    procs: OnceLock<F::File>,
+    /// `cgroup.events`, opened the first time it is read (a box made and
+    /// removed empty never needs it).
+    events: OnceLock<F::File>,
+    skipped: Vec<Skipped>,
+    pub(crate) kill_method: KillMethod,
+    pub(crate) timeout: Duration,
+    /// pidfds of the processes this handle spawned: their exit ends a
+    /// kill's wait at once.
+    children: Mutex<Vec<F::Pidfd>>,
+    /// How many times this handle killed the box (an outcome tells a job
+    /// killed with its box from one killed by someone else).
+    kills: AtomicU64,
+}
+
+impl<F: CgroupFs> BoxRef<F> {
+    pub(crate) fn from_parts(
+        app: App<F>,
+        name: String,
+        dir: F::Dir,
+        skipped: Vec<Skipped>,
+    ) -> BoxRef<F> {
+        BoxRef {
+            path: dir.path().to_path_buf(),
+            app,
+            name,
+            dir,
+            procs: OnceLock::new(),
+            events: OnceLock::new(),
+            skipped,
+            kill_method: KillMethod::Auto,
+            timeout: DEFAULT_TIMEOUT,
+            children: Mutex::new(Vec::new()),
+            kills: AtomicU64::new(0),
+        }
+    }
+
+    /// Open an existing box of `app` by name, at the home this process's
+    /// boxes go to ([`App::open`]), making nothing. The handle does not own
+    /// the box: dropping it leaves the box alone.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn open(fs: Arc<F>, app: &str, name: &str) -> Result<BoxRef<F>> {
+        validate_name(name)?;
+        match App::options(app).existing(fs)? {
+            Some(a) => a.open_box(name),
+            None => Err(listing::no_such_box(name, app)),
+        }
+    }
+
+    /// The boxes of `app` inside this box, `<box>/<app>/agents`, made where
+    /// missing: a job started in one of them is counted apart from the
+    /// rest of this box (its own CPU, memory, processes and OOM kills)
+    /// while this box's limits hold over it. `cgbox exec` starts each
+    /// command so (app `exec`). The box passes on the statistics
+    /// controllers it has, while it holds no processes of its own.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn nested(&self, app: &str) -> Result<App<F>> {
+        let home = Placement::of(self.path.clone(), HomeKind::Box(self.name.clone()));
+        App::open_at(self.fs().clone(), home, app)
+    }
+
+    /// The box's name.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The absolute path of the box directory.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The app the box belongs to.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn app(&self) -> &App<F> {
+        &self.app
+    }
+
+    /// The backend.
+    pub(crate) fn fs(&self) -> &Arc<F> {
+        &self.app.fs
+    }
+
+    /// The open box directory.
+    pub(crate) fn dir(&self) -> &F::Dir {
+        &self.dir
+    }
+
+    /// The kept, writable `cgroup.procs`, opened on first use.
+    pub(crate) fn procs_file(&self) -> Result<&F::File> {
+        if let Some(file) = self.procs.get() {
+            return Ok(file);
+        }
+        let file = self
+            .fs()
+            .open_file(&self.dir, "cgroup.procs", Access::Write)?;
+        // A racing thread may have set it first: either file will do.
+        Ok(self.procs.get_or_init(|| file))
+    }
+
+    /// The kept `cgroup.events`, opened on first use.
+    pub(crate) fn events_file(&self) -> Result<&F::File> {
+        if let Some(file) = self.events.get() {
+            return Ok(file);
+        }
+        let file = self
+            .fs()
+            .open_file(&self.dir, "cgroup.events", Access::Read)?;
+        // A racing thread may have set it first: either file will do.
+        Ok(self.events.get_or_init(|| file))
+    }
+
+    /// How many times this handle killed the box.
+    pub(crate) fn kills(&self) -> u64 {
+        self.kills.load(Ordering::Relaxed)
+    }
+
+    /// How long kill, freeze, thaw and destroy may take from now on.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// What best-effort creation did not apply.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    /// Move a process into the box (one `write(2)`). `EINVAL`, which a
+    /// task still being created can give, is retried briefly.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn move_pid(&self, pid: u32) -> Result<()> {
+        let fs = self.fs();
+        let text = pid.to_string();
+        let mut tries = 0;
+        loop {
+            match fs.write_kept(self.procs_file()?, text.as_bytes()) {
+                Err(e) if e.is_errno(Errno::INVAL) && tries < 10 => {
+                    tries += 1;
+                    fs.sleep(Duration::from_millis(1));
+                }
+                Err(e) if e.is_errno(Errno::SRCH) => {
+                    return Err(e.with_detail(format!("no process {pid}")));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn lock_children(&self) -> std::sync::MutexGuard<'_, Vec<F::Pidfd>> {
+        self.children.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watch a process this handle started, so that a kill's wait ends as
+    /// soon as it is gone. Ended ones are dropped now and then, so the list
+    /// stays short in a long-lived box.
+    pub(crate) fn watch_exit(&self, pidfd: F::Pidfd) {
+        let mut children = self.lock_children();
+        if children.len() >= 32
+            && let Ok(events) = self.events_file()
+        {
+            let _ = self
+                .fs()
+                .wait_for_change(events, &mut children, Duration::ZERO);
+        }
+        children.push(pidfd);
+    }
+
+    /// Whether any process is in the box or below it (one `pread`). A
+    /// damaged `cgroup.events` is an error, never "empty".
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn is_populated(&self) -> Result<bool> {
+        Ok(kill::read_events(&**self.fs(), self.events_file()?)?.populated)
+    }
+
+    /// Every PID in the box and in cgroups below it.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn pids(&self) -> Result<Vec<u32>> {
+        Ok(kill::subtree_pids(&**self.fs(), &self.dir)?
+            .into_iter()
+            .collect())
+    }
+
+    /// Every statistic of the box (see [`Stats`](crate::stats::Stats)).
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn stats(&self) -> Result<crate::stats::Stats> {
+        crate::stats::Stats::read(&**self.fs(), &self.dir)
+    }
+
+    /// A sampler that keeps the box's hot files open.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn sampler(&self) -> Result<crate::stats::Sampler<F>> {
+        crate::stats::Sampler::new(self.fs().clone(), &self.dir)
+    }
+
+    /// Kill every process in the box (and below) and wait until it is empty.
+    /// A box removed from outside counts as killed.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn kill(&self) -> Result<()> {
+        let fs = &**self.fs();
+        let deadline = deadline(fs, self.timeout);
+        let mut exits = std::mem::take(&mut *self.lock_children());
+        let result = (|| {
+            // Without a process of ours to wait for, look first: an empty
+            // box needs no kill. With one, kill at once and let its pidfd
+            // say when it is gone (sooner than the kernel's rate-limited
+            // notification); cgroup.events is read once after that, and
+            // polled only while something else is still inside.
+            if exits.is_empty() && !self.is_populated()? {
+                return Ok(());
+            }
+            let events = self.events_file()?;
+            self.kills.fetch_add(1, Ordering::Relaxed);
+            kill::kill(fs, &self.dir, self.kill_method, deadline)?;
+            kill::wait_until_empty(fs, events, &mut exits, deadline)
+        })();
+        match result {
+            // Removed from outside: nothing is left to kill. Any other
+            // "not found" (a file this kernel lacks) is an error.
+            Err(e) if e.is_gone() && !fs.has_file(&self.dir, "cgroup.procs").unwrap_or(false) => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Freeze the box and wait until the kernel reports it frozen.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Thaw the box and wait until the kernel reports it thawed.
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let fs = &**self.fs();
+        kill::set_frozen(
+            fs,
+            &self.dir,
+            self.events_file()?,
+            frozen,
+            deadline(fs, self.timeout),
+        )
+    }
+
+    /// Kill, wait until empty, and remove the box with any cgroups the job
+    /// made inside it. `<app>` and `agents` stay (see [`App::remove`]).
+    ///
+    /// See the [example](BoxRef#examples).
+    pub fn destroy(self) -> Result<()> {
+        self.end_box()
+    }
+
+    pub(crate) fn end_box(&self) -> Result<()> {
+        let fs = &**self.fs();
+        let deadline = deadline(fs, self.timeout);
+        // An empty box goes with one rmdir; a busy one (processes, or
+        // cgroups the job made) is killed first, then removed deepest
+        // first.
+        match fs.remove_child(&self.app.dirs.agents, &self.name) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_gone() => return Ok(()),
+            Err(e) if e.is_busy() => {}
+            Err(e) => return Err(e),
+        }
+        self.kill()?;
+        kill::remove_tree(fs, &self.app.dirs.agents, &self.name, deadline)
+    }
+}
