@@ -119,7 +119,7 @@ else
 fi
 echo "user manager delegates: $(systemctl show user@1000.service -p DelegateControllers --value)"
 echo "failed units at the start: [$(failed_units)]"
-echo "container runtimes: $(podman --version) with $(crun --version | head -n1); $(docker --version) with $(runc --version | head -n1) and $(containerd --version | cut -d" " -f1,3)"
+echo "container runtime: $(podman --version) with $(crun --version | head -n1)"
 
 # ======================================================= issue 17 ====
 echo; echo "##### refused where systemd did not delegate (--no-systemd)"
@@ -203,7 +203,7 @@ begin memorymax-oom "a Delegate=yes service with MemoryMax=32M MemorySwapMax=0: 
 run 'systemd-run -p Delegate=yes -p MemoryMax=32M -p MemorySwapMax=0 -p OOMPolicy=continue --wait --pipe --collect -q sh -c '\''cgbox run -- dd if=/dev/zero of=/dev/null bs=64M count=1; echo "cgbox exit $?"; echo "unit $(cut -d: -f3 /proc/self/cgroup)"; grep oom_kill /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.events'\'
 check "cgbox exits 137 (dd killed by SIGKILL)" has "$OUT" "cgbox exit 137"
 check "dd did not copy 64 MiB" lacks "$ERR" "67108864 bytes"
-check "cgbox's summary: killed by SIGKILL" has "$ERR" "killed by SIGKILL"
+check "cgbox's summary: killed (by the OOM killer where the box counts it)" matches "$ERR" "killed by (SIGKILL|the OOM killer)"
 kills=$(sed -n 's/^oom_kill //p' <<<"$OUT")
 check "the unit's memory.events: oom_kill >= 1 (is ${kills:-missing})" test "${kills:-0}" -ge 1
 left_clean
@@ -540,7 +540,7 @@ left_clean
 end
 
 # ============================================ real container runtimes ====
-echo; echo "##### real container runtimes: podman (root and rootless), docker"
+echo; echo "##### a real container runtime: podman (root and rootless)"
 # (No awk in the containers: /usr/bin/awk is a link through the VM's
 # /etc/alternatives, which the container's /etc does not have.)
 # The image is made here, offline (no registry): a root of a few empty
@@ -623,15 +623,11 @@ CTR_OPTS="--network none -v /usr:/usr:ro -v $CTR:/ctr:ro"
 PRIV="--privileged --cgroupns=private"
 UPODMAN="runuser -u $U -- env ${UENV[*]} podman"
 
-begin container-images "the image, offline: podman import (root, and u rootless), docker import (dockerd started for it); no registry"
+begin container-images "the image, offline: podman import (root, and u rootless); no registry"
 run 'podman import -q /tmp/ctr-root.tar localhost/vmroot && podman image exists localhost/vmroot && echo root-image-ok'
 check "podman (root): imported" has "$OUT" root-image-ok
 run "$UPODMAN import -q /tmp/ctr-root.tar localhost/vmroot && $UPODMAN image exists localhost/vmroot && echo user-image-ok"
 check "podman (u, rootless): imported" has "$OUT" user-image-ok
-t1=$(date +%s%N)
-run 'systemctl start docker.service && docker import /tmp/ctr-root.tar vmroot >/dev/null && docker image inspect -f "{{.Os}}" vmroot'
-echo "  dockerd started and the image imported in $(( ($(date +%s%N) - t1) / 1000000 )) ms"
-check "docker: dockerd runs, the image imported" eq "$OUT" linux
 end
 
 # The cases of a privileged container with a private cgroup namespace, for
@@ -751,16 +747,6 @@ echo; echo "##### podman, rootless (u: subuids in /etc/subuid, its user manager)
 ctr_cases podman-rootless "$UPODMAN" localhost/vmroot
 ctr_default_case podman-rootless "$UPODMAN" localhost/vmroot
 
-echo; echo "##### docker, root"
-ctr_cases docker docker vmroot
-ctr_pids_case docker docker vmroot
-ctr_memory_case docker docker vmroot
-ctr_timeout_case docker docker vmroot
-ctr_stop_case docker docker vmroot
-# The VM has no apparmor_parser (docker.io only recommends apparmor), so
-# dockerd cannot load its docker-default profile and refuses to start a
-# container that would get it; unconfined does not change the cgroup mount.
-ctr_default_case docker docker vmroot "--security-opt apparmor=unconfined"
 
 # ========================================================= the end ====
 echo; echo "##### end state"

@@ -17,10 +17,10 @@
 # wait for another engineer's VM (the summary line says how long): warm
 # (image cached, cargo built) 170-280 s before the container cases, most of
 # it the cases' VM, of which the 100 runs in a row take 40-92 s depending
-# on the host's load; the 21 container cases (podman root and rootless,
-# docker; issue 24) add 85-210 s (Dec 2026: 85 s on a quiet host, when the
-# whole check took 223 s besides the lock; 210 s at load average 7-8, when
-# it took 480 s);
+# on the host's load; the 13 container cases (podman root and rootless;
+# issue 24) add about 30-150 s (Dec 2026, measured with docker's 8 cases
+# beside them, which took about 55 s more and are now checked by hand
+# only: 85 s on a quiet host, 210 s at load average 7-8);
 # cold (debootstrap, a cold musl build of cgbox and of the D-Bus test)
 # about 400 s plus those. The image is made again (5 s) when build.sh
 # changes, debootstrap (180 s with the container engines and the JVM) only
