@@ -199,14 +199,14 @@ fn an_oom_group_takes_every_process_of_the_box() {
 fn forks_refused_and_throttling_are_counted_over_the_run() {
     let Some(live) = vm("limited") else { return };
     let b = boxed(&live, Limits::new().pids_max(4).cpus(0.2));
+    // A shell whose fork fails gives up (exit 2): the forks are tried in
+    // an inner one, so that the job itself ends as it means to.
     let o = run(
         &b,
-        "for i in 1 2 3 4 5 6; do sleep 0.3 & done; wait; timeout 1 yes >/dev/null; exit 0",
+        "sh -c 'for i in 1 2 3 4 5 6; do sleep 1 & done; wait' 2>/dev/null; exit 0",
     );
     assert_eq!(o.cause, Cause::Exited(0), "{o:?}");
     assert!(o.counts.forks_refused.unwrap() >= 1, "{o:?}");
-    assert!(o.counts.nr_throttled.unwrap() >= 1, "{o:?}");
-    assert!(o.counts.throttled_usec.unwrap() > 0, "{o:?}");
     assert_eq!(
         o.counts.pids_peak.is_some(),
         common::kernel_at_least(6, 1),
@@ -216,10 +216,14 @@ fn forks_refused_and_throttling_are_counted_over_the_run() {
         assert_eq!(peak, 4, "{o:?}");
         assert!(o.counts.pids_peak_is_the_run, "a new box: {o:?}");
     }
-    // A second run in the same box counts only itself.
-    let again = run(&b, "exit 0");
-    assert_eq!(again.counts.forks_refused, Some(0), "{again:?}");
-    assert_eq!(again.counts.nr_throttled.map(|n| n <= 1), Some(true));
+    b.kill().unwrap(); // the sleepers the job left
+    // A second run in the same box counts only itself: no fork refused
+    // this time, and the throttling of a busy loop at 0.2 CPU.
+    let o = run(&b, "timeout 1 yes >/dev/null; exit 0");
+    assert_eq!(o.cause, Cause::Exited(0), "{o:?}");
+    assert_eq!(o.counts.forks_refused, Some(0), "{o:?}");
+    assert!(o.counts.nr_throttled.unwrap() >= 1, "{o:?}");
+    assert!(o.counts.throttled_usec.unwrap() > 0, "{o:?}");
     b.destroy().unwrap();
 }
 
@@ -250,7 +254,9 @@ fn a_command_in_a_box_inside_a_box_is_counted_apart() {
     assert!(o.counts.oom_kills.unwrap() >= 1);
     if let Some(peak) = o.counts.memory_peak {
         assert!(o.counts.memory_peak_is_the_run);
-        assert!(peak > 32 << 20 && peak <= 64 << 20, "{o:?}");
+        // Charges go in per-CPU batches: a peak may pass the limit by a
+        // few hundred KiB before the OOM kill.
+        assert!(peak > 32 << 20 && peak <= (64 << 20) + (1 << 20), "{o:?}");
     }
     inner.destroy().unwrap();
     outer.destroy().unwrap();
