@@ -139,6 +139,7 @@
 mod dbus;
 mod discover;
 mod error;
+mod events;
 mod fixes;
 pub mod fs;
 mod home;
@@ -156,6 +157,7 @@ mod testkit;
 
 pub use discover::{Discovery, Features, Problem};
 pub use error::{Error, ErrorKind, Result};
+pub use events::{Event, Events, Resource, Trigger};
 pub use home::{HomeKind, Mode, Placement};
 pub use jobbox::{
     App, AppOptions, BoxEntry, BoxRef, Builder, Change, Changed, DEFAULT_TIMEOUT, JobBox, Listing,
