@@ -152,7 +152,8 @@ impl BoxRef<SysFs> {
     /// A watcher of this box's events ([`Events`]): what the kernel
     /// reports from now on, each as an [`Event`]. It owns its descriptors
     /// and may outlive this handle; dropping it stops the watching (and
-    /// removes its PSI triggers).
+    /// removes its PSI triggers). Dropping may take some milliseconds:
+    /// closing its inotify descriptor waits for an RCU grace period.
     ///
     /// The real backend only: the watcher is a kernel object (an epoll
     /// descriptor gathering the box's files), which `FakeFs` has no

@@ -512,16 +512,30 @@ impl Events {
         Ok(Some(state))
     }
 
-    /// The box is gone: say so once, and let go of everything.
+    /// The box is gone: say so once, and stop watching. The descriptors
+    /// leave the epoll set now (a removed cgroup's files would poll ready
+    /// for ever) and are closed when the watcher is dropped: closing an
+    /// inotify descriptor waits for an RCU grace period (milliseconds),
+    /// which must not delay `Event::Gone`.
     fn end(&mut self) {
         self.queue.push_back(Event::Gone);
         self.gone = true;
-        self.files = [None, None, None];
-        self.parent = None;
-        // Dropping the AIO context cancels its requests; the trigger
-        // files close with it.
-        self.delivery = Delivery::Undecided;
-        self.triggers.clear();
+        let files = self.files.iter().flatten().map(|f| f.fd());
+        let parent = self.parent.iter().map(|fd| fd.as_fd());
+        for fd in files.chain(parent) {
+            let _ = epoll::delete(&self.epoll, fd);
+        }
+        match &self.delivery {
+            Delivery::Aio(aio) => {
+                let _ = epoll::delete(&self.epoll, aio.fd());
+            }
+            Delivery::Epoll => {
+                for armed in &self.triggers {
+                    let _ = epoll::delete(&self.epoll, &armed.file);
+                }
+            }
+            Delivery::Undecided => {}
+        }
     }
 
     fn gone_error(&self) -> Error {
