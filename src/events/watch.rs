@@ -43,6 +43,16 @@ const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 /// says [`Event::Gone`] and then nothing more: `next` returns an error of
 /// kind [`ErrorKind::NotFound`].
 ///
+/// Counted events (OOM kills, limits hit, forks refused) are never lost:
+/// the counters are compared with the last read. Populated, empty, frozen
+/// and thawed are changes of `cgroup.events` between two reads: the kernel
+/// signals each change, but at most once every 10 ms or so, so a job that
+/// starts and ends between two reads (a command of a millisecond, soon
+/// after another change) leaves the state as it was and brings neither
+/// event. A box seen populated is always seen to empty: to wait for a
+/// job's end, make the watcher once it runs, or start it with the watcher
+/// made and look at [`Events::is_populated`] after the first `next`.
+///
 /// The watcher is one file descriptor ([`AsFd`]): an epoll descriptor that
 /// turns readable when something may have happened, so it fits `poll`,
 /// `epoll`, mio and tokio's `AsyncFd`: wait for it to be readable, then
