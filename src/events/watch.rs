@@ -49,9 +49,11 @@ const LONGEST_WAIT: Duration = Duration::from_secs(3600);
 /// signals each change, but at most once every 10 ms or so, so a job that
 /// starts and ends between two reads (a command of a millisecond, soon
 /// after another change) leaves the state as it was and brings neither
-/// event. A box seen populated is always seen to empty: to wait for a
-/// job's end, make the watcher once it runs, or start it with the watcher
-/// made and look at [`Events::is_populated`] after the first `next`.
+/// event. A box seen populated is always seen to empty. So a watcher
+/// made before the job starts counts everything the job does, and the
+/// job's end is best known from its process (`BoxChild::wait`); a watcher
+/// made after it started says [`Events::is_populated`] false if it has
+/// already ended, and [`Event::Empty`] when it ends.
 ///
 /// The watcher is one file descriptor ([`AsFd`]): an epoll descriptor that
 /// turns readable when something may have happened, so it fits `poll`,
@@ -274,9 +276,11 @@ impl Events {
     ///
     /// See the [example](crate::Events#examples).
     pub fn trigger(&mut self, trigger: Trigger) -> Result<()> {
-        trigger.check(Some(self.privileged))?;
         let file_name = trigger.resource().file();
         let path = self.path().join(file_name);
+        trigger
+            .check(Some(self.privileged))
+            .map_err(|e| e.with_path(&path))?;
         if self.gone {
             return Err(self.gone_error());
         }
@@ -298,10 +302,19 @@ impl Events {
             Err(Errno::NOENT) if self.fs.has_file(&self.dir, "cgroup.procs").unwrap_or(false) => {
                 return Err(no_psi(&path, &trigger, "the file is not there"));
             }
-            Err(Errno::PERM | Errno::ACCESS) if !self.privileged => {
+            Err(Errno::PERM) if !self.privileged => {
                 return Err(Error::from_rustix("open", &path, Errno::PERM)
-                    .with_detail(format!("{trigger}: PSI triggers need CAP_SYS_RESOURCE before Linux 6.5"))
-                    .with_hint("run with CAP_SYS_RESOURCE, or on Linux 6.5 or later with a window that is a multiple of 2 s"));
+                    .with_detail(format!(
+                        "{trigger}: PSI triggers need CAP_SYS_RESOURCE before Linux 6.5"
+                    ))
+                    .with_hint(
+                        "run with CAP_SYS_RESOURCE, or on Linux 6.5 or later with a window that is a multiple of 2 s",
+                    ));
+            }
+            Err(Errno::ACCESS) => {
+                return Err(Error::from_rustix("open", &path, Errno::ACCESS).with_detail(
+                    format!("{trigger}: the pressure file is not writable by this process (a delegated cgroup's pressure files stay root's)"),
+                ));
             }
             Err(e) => return Err(Error::from_rustix("open", &path, e)),
         };
@@ -438,7 +451,7 @@ impl Events {
     /// `POLLERR` (its cgroup or its trigger is gone) ends its watch.
     /// Returns whether it is still watched.
     fn fired(&mut self, index: usize, mask: i64) -> bool {
-        let Some(armed) = self.triggers.get_mut(index) else {
+        let Some(armed) = self.triggers.get_mut(index).filter(|a| a.live) else {
             return false;
         };
         if mask & aio::POLLERR != 0 || mask < 0 {
