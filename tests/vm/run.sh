@@ -44,6 +44,7 @@ TESTS=(
     spawn_fast
     trace
     events
+    cli_events
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(
