@@ -581,10 +581,12 @@ fn lifecycle(site: &Site) {
     );
     let over = fast.median / raw.median;
     let held_over = held.median / raw.median;
+    // The per-agent pattern (one App handle) is held to 1.1x; a
+    // Builder::create finds the home again on every call (discovery).
     println!(
-        "\nlifecycle vs floor: cgbox/floor = {over:.2}x (target <= 1.2x: {}); with one App handle {held_over:.2}x ({}); fork path/floor = {:.2}x; fork path/clone3 = {:.2}x",
+        "\nlifecycle vs floor: with one App handle {held_over:.2}x (target <= 1.1x: {}); Builder::create each time {over:.2}x (target <= 1.2x: {}); fork path/floor = {:.2}x; fork path/clone3 = {:.2}x",
+        verdict(held_over <= 1.1),
         verdict(over <= 1.2),
-        verdict(held_over <= 1.2),
         fork.median / raw.median,
         fork.median / fast.median
     );

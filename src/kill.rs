@@ -43,6 +43,8 @@ const MAX_SIGNAL_ROUNDS: u32 = 1000;
 const FIRST_SLICE: Duration = Duration::from_micros(500);
 /// The longest single wait between two reads of `cgroup.events`.
 const MAX_SLICE: Duration = Duration::from_millis(16);
+/// The same while a killed box empties.
+const KILL_SLICE: Duration = Duration::from_millis(2);
 /// The longest sleep between two `rmdir` attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// At most this many cgroups in one box's subtree are walked.
@@ -255,7 +257,7 @@ pub(crate) fn read_events<F: CgroupFs>(fs: &F, events: &F::File) -> Result<Event
 }
 
 /// The `cgroup.events` keys a wait can be for.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Key {
     Populated,
     Frozen,
@@ -283,23 +285,41 @@ fn wait_for_event<F: CgroupFs>(
     deadline: Duration,
 ) -> Result<()> {
     let mut slice = FIRST_SLICE;
+    // Waiting for a box to empty with processes of ours in it (just
+    // killed): their pidfds wake the wait, so the file is not read until
+    // one has, and the wait is not cut into short slices meanwhile.
+    let mut look = exits.is_empty() || key != Key::Populated || want;
     loop {
-        let now_events = read_events(fs, events)?;
-        let state = match key {
-            Key::Populated => Some(now_events.populated),
-            Key::Frozen => now_events.frozen,
-        };
-        if state == Some(want) {
-            return Ok(());
+        if look {
+            let now_events = read_events(fs, events)?;
+            let state = match key {
+                Key::Populated => Some(now_events.populated),
+                Key::Frozen => now_events.frozen,
+            };
+            if state == Some(want) {
+                return Ok(());
+            }
         }
+        look = true;
         let now = fs.now();
         if now >= deadline {
             return Err(Error::new(ErrorKind::TimedOut, "wait for cgroup.events")
                 .with_path(events.path())
                 .with_detail(format!("{} is still {}", key.name(), u8::from(!want))));
         }
-        fs.wait_for_change(events, exits, slice.min(deadline - now))?;
-        slice = (slice * 2).min(MAX_SLICE);
+        let wait = if exits.is_empty() { slice } else { MAX_SLICE };
+        fs.wait_for_change(events, exits, wait.min(deadline - now))?;
+        if exits.is_empty() {
+            // A killed box empties in a few ms while the kernel's
+            // notification may come up to ~10 ms late: look at least
+            // every 2 ms then (sleeping in between, never spinning).
+            let cap = if key == Key::Populated && !want {
+                KILL_SLICE
+            } else {
+                MAX_SLICE
+            };
+            slice = (slice * 2).min(cap);
+        }
     }
 }
 

@@ -147,6 +147,7 @@ mod jobbox;
 mod kill;
 mod layout;
 mod limits;
+mod outcome;
 mod parse;
 mod prepare;
 mod spawn;
@@ -154,6 +155,12 @@ mod stats;
 mod systemd;
 #[cfg(test)]
 mod testkit;
+
+/// The README's Rust samples, compiled by `cargo test` so that they keep
+/// up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeSamples;
 
 pub use discover::{Discovery, Features, Problem};
 pub use error::{Error, ErrorKind, Result};
@@ -166,6 +173,7 @@ pub use jobbox::{
 pub use kill::KillMethod;
 pub use layout::LEAF;
 pub use limits::{IoMax, Limits, Size};
+pub use outcome::{Cause, Counts, Outcome, Stop, Tally};
 pub use prepare::{Prepared, prepare};
 pub use spawn::{BoxChild, BoxCommand, Stdio};
 pub use stats::{

@@ -207,7 +207,7 @@ pub(crate) struct LimitWrite {
 ///     .memory_max(Size::parse("512M")?)
 ///     .memory_high(Size::parse("448M")?)
 ///     .memory_swap_max(Size::Bytes(0))
-///     .memory_oom_group(true)
+///     .oom_group(true)
 ///     .cpus(1.5)
 ///     .cpu_period_us(50_000)
 ///     .cpu_weight(200)
@@ -338,10 +338,13 @@ impl Limits {
         self
     }
 
-    /// Set `memory.oom.group`: an OOM kill takes the whole box.
+    /// Set `memory.oom.group`: an OOM kill takes the whole box, so that a
+    /// job's helpers do not go on without the process the OOM killer chose
+    /// (the outcome then says [`Cause::OomKilled`](crate::Cause::OomKilled)
+    /// with `group`). `false` is the kernel's default: one process.
     ///
     /// See the [example](crate::Limits#examples).
-    pub fn memory_oom_group(mut self, whole_box: bool) -> Limits {
+    pub fn oom_group(mut self, whole_box: bool) -> Limits {
         self.memory_oom_group = Some(whole_box);
         self
     }

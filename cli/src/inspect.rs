@@ -2,9 +2,9 @@
 
 use cgbox::Discovery;
 use cgbox::HomeKind;
+use serde::Serialize;
 
 use crate::args::{Arg, Lexer, Step};
-use crate::json::Json;
 use crate::{Global, usage_error};
 
 const HELP: &str = "\
@@ -47,50 +47,62 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
         }
     };
     if json {
-        outln!("{}", to_json(&discovery).render());
+        outln!("{}", crate::json::render(&InspectJson::of(&discovery)));
     } else {
         print_text(&discovery, &global.app);
     }
     if discovery.usable() { 0 } else { 1 }
 }
 
-pub fn to_json(d: &Discovery) -> Json {
-    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    Json::object()
-        .with("mode", d.mode.as_str())
-        .with("mount", path(&d.mount))
-        .with("cgroup", d.cgroup.clone())
-        .with("parent", path(&d.home().map(std::path::Path::to_path_buf)))
-        .with(
-            "placement",
-            d.home_kind().map(HomeKind::as_str).unwrap_or("refused"),
-        )
-        .with("unit", unit(d))
-        .with("type", d.home_type.clone())
-        .with(
-            "home_processes",
-            d.home_processes
-                .iter()
-                .map(|&p| u64::from(p))
-                .collect::<Vec<u64>>(),
-        )
-        .with("controllers", d.controllers.clone())
-        .with("writable", d.writable)
-        .with(
-            "features",
-            Json::object()
-                .with("kill", d.features.kill)
-                .with("freeze", d.features.freeze)
-                .with("memory_peak", d.features.memory_peak)
-                .with("psi", d.features.psi),
-        )
-        .with(
-            "problems",
-            d.problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-        )
+/// `inspect --json`.
+#[derive(Serialize)]
+struct InspectJson<'a> {
+    mode: &'static str,
+    mount: Option<String>,
+    cgroup: Option<&'a str>,
+    parent: Option<String>,
+    placement: &'static str,
+    unit: Option<String>,
+    #[serde(rename = "type")]
+    home_type: Option<&'a str>,
+    home_processes: &'a [u32],
+    controllers: &'a [String],
+    writable: bool,
+    features: FeaturesJson,
+    problems: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct FeaturesJson {
+    kill: bool,
+    freeze: bool,
+    memory_peak: bool,
+    psi: bool,
+}
+
+impl<'a> InspectJson<'a> {
+    fn of(d: &'a Discovery) -> InspectJson<'a> {
+        let f = &d.features;
+        InspectJson {
+            mode: d.mode.as_str(),
+            mount: d.mount.as_ref().map(|p| p.display().to_string()),
+            cgroup: d.cgroup.as_deref(),
+            parent: d.home().map(|p| p.display().to_string()),
+            placement: d.home_kind().map(HomeKind::as_str).unwrap_or("refused"),
+            unit: unit(d),
+            home_type: d.home_type.as_deref(),
+            home_processes: &d.home_processes,
+            controllers: &d.controllers,
+            writable: d.writable,
+            features: FeaturesJson {
+                kill: f.kill,
+                freeze: f.freeze,
+                memory_peak: f.memory_peak,
+                psi: f.psi,
+            },
+            problems: d.problems.iter().map(ToString::to_string).collect(),
+        }
+    }
 }
 
 fn unit(d: &Discovery) -> Option<String> {

@@ -1,161 +1,145 @@
-//! A small JSON value and writer: the CLI's only output format besides text.
+//! How the CLI writes JSON, through serde: `{"key": value, "list": [1, 2]}`
+//! on one line, a space after `:` and `,` (the shape scripts and the README
+//! were written against). Keys come in the order the serialized types give
+//! them; floats are Rust's shortest `Display` (`1.0` is `1`), except in
+//! traces; a float that is not finite is `null`.
 
-use std::fmt::Write;
+use std::io;
 
-/// A JSON value. Objects keep their insertion order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Uint(u64),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
+use serde::Serialize;
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter};
+
+/// How floats are written.
+#[derive(Clone, Copy)]
+pub enum Floats {
+    /// Rust's `Display`: the shortest text that reads back the same.
+    Shortest,
+    /// Six decimals: a trace's times, `12.345678` seconds, microsecond
+    /// digits whatever the value.
+    Micros,
 }
 
-impl Json {
-    pub fn object() -> Json {
-        Json::Object(Vec::new())
+/// serde_json's compact output with the CLI's spacing, floats and escapes.
+#[derive(Clone, Copy)]
+pub struct Style(pub Floats);
+
+impl Formatter for Style {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
     }
 
-    /// Add `key: value` to an object (no-op on other values).
-    pub fn set(&mut self, key: &str, value: impl Into<Json>) {
-        if let Json::Object(fields) = self {
-            fields.push((key.to_owned(), value.into()));
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    /// serde_json writes `null` itself for NaN and the infinities.
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        match self.0 {
+            Floats::Shortest => write!(w, "{value}"),
+            Floats::Micros => write!(w, "{value:.6}"),
         }
     }
 
-    /// Builder form of [`Json::set`].
-    pub fn with(mut self, key: &str, value: impl Into<Json>) -> Json {
-        self.set(key, value);
-        self
-    }
-
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
-    }
-
-    fn write(&self, out: &mut String) {
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Uint(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::Float(f) if f.is_finite() => {
-                let _ = write!(out, "{f}");
-            }
-            Json::Float(_) => out.push_str("null"),
-            Json::Str(s) => write_str(out, s),
-            Json::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    item.write(out);
-                }
-                out.push(']');
-            }
-            Json::Object(fields) => {
-                out.push('{');
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write_str(out, k);
-                    out.push_str(": ");
-                    v.write(out);
-                }
-                out.push('}');
-            }
+    /// Backspace and form feed as `\u0008` and `\u000c`, as every other
+    /// control character, and as cgbox always wrote them (JSON allows
+    /// both; serde_json's own choice is `\b` and `\f`).
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
+        match escape {
+            CharEscape::Backspace => w.write_all(b"\\u0008"),
+            CharEscape::FormFeed => w.write_all(b"\\u000c"),
+            other => CompactFormatter.write_char_escape(w, other),
         }
     }
 }
 
-fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+/// Write `value` at the end of `out`, in `floats` style, allocating
+/// nothing beyond `out`'s own growth (a trace tick depends on it).
+pub fn write<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T, floats: Floats) {
+    let mut ser = serde_json::Serializer::with_formatter(out, Style(floats));
+    // The CLI's types serialize infallibly (string keys, no custom
+    // errors) and a Vec takes every write.
+    value
+        .serialize(&mut ser)
+        .expect("serializing to memory cannot fail");
 }
 
-impl From<bool> for Json {
-    fn from(b: bool) -> Json {
-        Json::Bool(b)
-    }
-}
-impl From<u64> for Json {
-    fn from(n: u64) -> Json {
-        Json::Uint(n)
-    }
-}
-impl From<i64> for Json {
-    fn from(n: i64) -> Json {
-        Json::Int(n)
-    }
-}
-impl From<f64> for Json {
-    fn from(f: f64) -> Json {
-        Json::Float(f)
-    }
-}
-impl From<&str> for Json {
-    fn from(s: &str) -> Json {
-        Json::Str(s.to_owned())
-    }
-}
-impl From<String> for Json {
-    fn from(s: String) -> Json {
-        Json::Str(s)
-    }
-}
-impl<T: Into<Json>> From<Option<T>> for Json {
-    fn from(o: Option<T>) -> Json {
-        o.map(Into::into).unwrap_or(Json::Null)
-    }
-}
-impl<T: Into<Json>> From<Vec<T>> for Json {
-    fn from(v: Vec<T>) -> Json {
-        Json::Array(v.into_iter().map(Into::into).collect())
-    }
+/// `value` as one line of JSON (no newline), floats the shortest way.
+pub fn render<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    write(&mut out, value, Floats::Shortest);
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[derive(Serialize)]
+    struct All<'a> {
+        b: bool,
+        n: u64,
+        i: i64,
+        s: &'a str,
+        f: f64,
+        whole: f64,
+        nan: f64,
+        none: Option<u64>,
+        list: Vec<&'a str>,
+        empty: Vec<u64>,
+    }
+
     #[test]
-    fn renders_escaped_and_ordered() {
-        let j = Json::object()
-            .with("b", true)
-            .with("n", 5u64)
-            .with("s", "a\"b\\c\n\u{1}")
-            .with("f", 0.5)
-            .with("nan", f64::NAN)
-            .with("none", Option::<u64>::None)
-            .with("list", vec!["x", "y"]);
+    fn renders_escaped_spaced_and_ordered() {
+        let all = All {
+            b: true,
+            n: 5,
+            i: -3,
+            s: "a\"b\\c\n\t\r\u{1}\u{8}\u{c}\u{1f}\u{7f}é",
+            f: 0.5,
+            whole: 1.0,
+            nan: f64::NAN,
+            none: None,
+            list: vec!["x", "y"],
+            empty: vec![],
+        };
         assert_eq!(
-            j.render(),
-            r#"{"b": true, "n": 5, "s": "a\"b\\c\n\u0001", "f": 0.5, "nan": null, "none": null, "list": ["x", "y"]}"#
+            render(&all),
+            r#"{"b": true, "n": 5, "i": -3, "s": "a\"b\\c\n\t\r\u0001\u0008\u000c\u001f"#
+                .to_owned()
+                + "\u{7f}é"
+                + r#"", "f": 0.5, "whole": 1, "nan": null, "none": null, "list": ["x", "y"], "empty": []}"#
+        );
+        assert_eq!(render(&f64::INFINITY), "null");
+        assert_eq!(render(&1e21), "1000000000000000000000");
+    }
+
+    #[test]
+    fn trace_times_have_microsecond_digits() {
+        let mut out = Vec::new();
+        write(
+            &mut out,
+            &[0.0, 0.1, 12.345678, 4e9 + 0.000001],
+            Floats::Micros,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[0.000000, 0.100000, 12.345678, 4000000000.000001]"
         );
     }
 }

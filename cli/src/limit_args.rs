@@ -16,10 +16,11 @@ limits:
   --cpuset LIST        cpuset.cpus, such as 0-3,6
   --io-max 'MAJ:MIN rbps=N wbps=N riops=N wiops=N'   io.max (repeatable, one per device)
   --io-weight N        io.weight, 1 to 10000
+  --oom-group          memory.oom.group = 1: an OOM kill takes every process of the box
 ";
 
 /// The limit options, without their dashes.
-pub const LIMIT_FLAGS: [&str; 9] = [
+pub const LIMIT_FLAGS: [&str; 10] = [
     "memory",
     "memory-high",
     "swap",
@@ -29,6 +30,7 @@ pub const LIMIT_FLAGS: [&str; 9] = [
     "cpuset",
     "io-max",
     "io-weight",
+    "oom-group",
 ];
 
 /// A decimal number written as the kernel writes one: digits only, no
@@ -55,6 +57,11 @@ pub fn whole(flag: &str, v: &str) -> Result<u64, String> {
 /// Read the value of the limit option `flag` (one of [`LIMIT_FLAGS`])
 /// into `limits`.
 pub fn parse(flag: &str, lex: &mut Lexer, limits: &mut Limits) -> Result<(), String> {
+    // The one limit that is a switch, not a value.
+    if flag == "oom-group" {
+        limits.memory_oom_group = Some(true);
+        return Ok(());
+    }
     let dashed = format!("--{flag}");
     let value = lex.value(&dashed)?;
     let size = |v: &str| Size::parse(v).map_err(|e| format!("{dashed}: {e}"));

@@ -6,10 +6,12 @@ use std::time::Duration;
 use cgbox::fs::CgroupFs;
 use cgbox::{BoxEntry, Listing};
 use cgbox::{FileStats, Number, Stats};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};
-use crate::json::Json;
+use crate::json;
 use crate::units::{bytes, or_dash, usec};
 use crate::{Global, usage_error};
 
@@ -43,40 +45,68 @@ boxes are named apart.
             \"odd\": [{\"name\", \"why\"}]}
 ";
 
-fn number(n: Number) -> Json {
-    match n {
-        Number::Uint(v) => Json::Uint(v),
-        Number::Int(v) => Json::Int(v),
-        Number::Float(v) => Json::Float(v),
-        Number::Max => Json::Str("max".into()),
+/// The `stats --json` object: `{"path", then each file as the kernel
+/// names it: a number, "max", {key: number} or {line: {key: number}},
+/// then "errors": {file: why}}`.
+pub struct StatsJson<'a> {
+    pub path: &'a str,
+    pub stats: &'a Stats,
+}
+
+impl Serialize for StatsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("path", self.path)?;
+        for (name, file) in &self.stats.files {
+            map.serialize_entry(name, &File(file))?;
+        }
+        map.serialize_entry("errors", &Errors(&self.stats.errors))?;
+        map.end()
     }
 }
 
-fn pairs(p: &[(String, Number)]) -> Json {
-    Json::Object(p.iter().map(|(k, v)| (k.clone(), number(*v))).collect())
+/// A statistics file's values.
+struct File<'a>(&'a FileStats);
+
+impl Serialize for File<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            FileStats::Single(n) => Num(*n).serialize(s),
+            FileStats::Flat(p) => Pairs(p).serialize(s),
+            FileStats::Nested(lines) => s.collect_map(lines.iter().map(|(k, p)| (k, Pairs(p)))),
+        }
+    }
 }
 
-/// The `stats --json` object: keys follow the kernel.
-pub fn stats_json(path: &str, stats: &Stats) -> Json {
-    let mut out = Json::object().with("path", path);
-    for (name, file) in &stats.files {
-        let value = match file {
-            FileStats::Single(n) => number(*n),
-            FileStats::Flat(p) => pairs(p),
-            FileStats::Nested(lines) => {
-                Json::Object(lines.iter().map(|(k, p)| (k.clone(), pairs(p))).collect())
-            }
-        };
-        out.set(name, value);
+/// `key value` pairs of a line or a file.
+struct Pairs<'a>(&'a [(String, Number)]);
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, Num(*v))))
     }
-    let errors = Json::Object(
-        stats
-            .errors
-            .iter()
-            .map(|(f, e)| ((*f).to_owned(), Json::Str(e.clone())))
-            .collect(),
-    );
-    out.with("errors", errors)
+}
+
+/// A number as the kernel wrote it; `max` as the string `"max"`.
+struct Num(Number);
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Number::Uint(v) => s.serialize_u64(v),
+            Number::Int(v) => s.serialize_i64(v),
+            Number::Float(v) => s.serialize_f64(v),
+            Number::Max => s.serialize_str("max"),
+        }
+    }
+}
+
+struct Errors<'a>(&'a [(&'static str, String)]);
+
+impl Serialize for Errors<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(f, e)| (f, e)))
+    }
 }
 
 fn print_human(path: &str, s: &Stats) {
@@ -230,7 +260,13 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
             .open_dir(&path)
             .and_then(|dir| Stats::read(&*ctx.fs, &dir));
         match stats {
-            Ok(s) if json => outln!("{}", stats_json(&rel, &s).render()),
+            Ok(s) if json => outln!(
+                "{}",
+                json::render(&StatsJson {
+                    path: &rel,
+                    stats: &s
+                })
+            ),
             Ok(s) => print_human(&rel, &s),
             Err(e) if !first && e.kind() == cgbox::ErrorKind::NotFound => {
                 errln!("cgbox: {rel} is gone");
@@ -261,27 +297,54 @@ pub fn stats_main(global: &Global, mut lex: Lexer) -> i32 {
     }
 }
 
+/// `cgbox list --json`.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    boxes: Vec<ListEntry<'a>>,
+    odd: Vec<OddJson<'a>>,
+}
+
 /// One entry of `cgbox list --json`; what is unknown is left out.
-fn list_entry(b: &BoxEntry, rel: String, s: Option<&Stats>) -> Json {
-    let mut entry = Json::object()
-        .with("name", b.name.as_str())
-        .with("path", rel)
-        .with("owner", b.ownership())
-        .with("state", b.activity());
-    let Some(s) = s else { return entry };
-    if let Some(p) = s.populated() {
-        entry.set("populated", p);
+#[derive(Serialize)]
+struct ListEntry<'a> {
+    name: &'a str,
+    path: String,
+    owner: &'static str,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    populated: Option<bool>,
+    #[serde(rename = "pids.current", skip_serializing_if = "Option::is_none")]
+    pids_current: Option<u64>,
+    #[serde(rename = "memory.current", skip_serializing_if = "Option::is_none")]
+    memory_current: Option<u64>,
+    #[serde(rename = "cpu.stat", skip_serializing_if = "Option::is_none")]
+    cpu_stat: Option<Usage>,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    usage_usec: u64,
+}
+
+#[derive(Serialize)]
+struct OddJson<'a> {
+    name: &'a str,
+    why: &'a str,
+}
+
+fn list_entry<'a>(b: &'a BoxEntry, path: String, s: Option<&Stats>) -> ListEntry<'a> {
+    ListEntry {
+        name: &b.name,
+        path,
+        owner: b.ownership(),
+        state: b.activity(),
+        populated: s.and_then(Stats::populated),
+        pids_current: s.and_then(Stats::pids_current),
+        memory_current: s.and_then(Stats::memory_current),
+        cpu_stat: s
+            .and_then(Stats::cpu_usage_usec)
+            .map(|usage_usec| Usage { usage_usec }),
     }
-    if let Some(p) = s.pids_current() {
-        entry.set("pids.current", p);
-    }
-    if let Some(m) = s.memory_current() {
-        entry.set("memory.current", m);
-    }
-    if let Some(u) = s.cpu_usage_usec() {
-        entry.set("cpu.stat", Json::object().with("usage_usec", u));
-    }
-    entry
 }
 
 fn read_stats<F: CgroupFs>(fs: &F, path: &Path) -> Option<Stats> {
@@ -323,28 +386,23 @@ pub fn list_main(global: &Global, mut lex: Lexer) -> i32 {
         .map(|b| read_stats(&*ctx.fs, &b.path))
         .collect();
     if json {
-        let entries = listing
-            .boxes
-            .iter()
-            .zip(&stats)
-            .map(|(b, s)| list_entry(b, ctx.relative(&b.path), s.as_ref()))
-            .collect();
-        let odd = listing
-            .odd
-            .iter()
-            .map(|o| {
-                Json::object()
-                    .with("name", o.name.as_str())
-                    .with("why", o.why.as_str())
-            })
-            .collect();
-        outln!(
-            "{}",
-            Json::object()
-                .with("boxes", Json::Array(entries))
-                .with("odd", Json::Array(odd))
-                .render()
-        );
+        let list = ListJson {
+            boxes: listing
+                .boxes
+                .iter()
+                .zip(&stats)
+                .map(|(b, s)| list_entry(b, ctx.relative(&b.path), s.as_ref()))
+                .collect(),
+            odd: listing
+                .odd
+                .iter()
+                .map(|o| OddJson {
+                    name: &o.name,
+                    why: &o.why,
+                })
+                .collect(),
+        };
+        outln!("{}", json::render(&list));
         return 0;
     }
     if listing.boxes.is_empty() {

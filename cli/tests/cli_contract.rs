@@ -340,6 +340,97 @@ fn names_follow_one_rule_and_usage_errors_of_run_exit_125() {
     assert!(err.contains("kernel interface file"), "{err}");
 }
 
+/// `--` ends the options: right after an option that takes a value, it
+/// is a missing value, never a file named `--` (it was, for `--trace` and
+/// `--report`). 125 before CMD runs for run and exec, 2 elsewhere.
+#[test]
+fn a_dash_dash_is_never_an_options_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    let cases: [(&[&str], i32, &str); 7] = [
+        (
+            &["run", "--trace"],
+            125,
+            "run: --trace needs a file name, found --",
+        ),
+        (
+            &["run", "--report"],
+            125,
+            "run: --report needs a file name, found --",
+        ),
+        (
+            &["run", "--quiet", "--report"],
+            125,
+            "--report needs a file name",
+        ),
+        (
+            &["exec", "box", "--trace"],
+            125,
+            "exec: --trace needs a file name",
+        ),
+        (
+            &["exec", "box", "--report"],
+            125,
+            "exec: --report needs a file name",
+        ),
+        (
+            &["run", "--name"],
+            125,
+            "run: --name needs a value, found --",
+        ),
+        (
+            &["run", "--memory"],
+            125,
+            "run: --memory needs a value, found --",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let out = Command::new(CGBOX)
+            .args(args)
+            .args(["--", "sh", "-c", &script])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!marker.exists(), "{args:?}: the command ran");
+        assert!(!dir.path().join("--").exists(), "{args:?}: a file named --");
+    }
+    for (args, says) in [
+        (
+            &["plot", "t.jsonl", "-o", "--"][..],
+            "plot: -o needs a file name, found --",
+        ),
+        (
+            &["stats", "/", "--watch", "--"][..],
+            "stats: --watch takes a number",
+        ),
+        (
+            &["prepare", "--leaf", "--"][..],
+            "prepare: --leaf needs a value, found --",
+        ),
+        (
+            &["--root", "--", "inspect"][..],
+            "--root needs a value, found --",
+        ),
+    ] {
+        let out = cgbox(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // Given with `=`, the value is explicit: `--name=--` names a box `--`
+    // (refused as a name, not as a missing value).
+    let err = text(&cgbox(&["run", "--name=--", "--", "true"]).stderr);
+    assert!(err.contains("not a valid name"), "{err}");
+}
+
 #[test]
 fn limits_that_can_only_fail_and_repeated_options_are_refused() {
     for args in [

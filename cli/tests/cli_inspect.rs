@@ -12,17 +12,21 @@ fn cgbox(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn layout(name: &str) -> String {
-    common::fixtures()
-        .join("layouts")
-        .join(name)
-        .display()
-        .to_string()
+/// A copy of `fixtures/layouts/NAME` owned by the runner: probed in place, a
+/// checkout owned by another user reads as not delegated and not writable
+/// (see `common::fixture_copy`). `--root` takes `.as_str()`.
+fn layout(name: &str) -> common::FixtureCopy {
+    common::fixture_copy(&format!("layouts/{name}"))
 }
 
 #[test]
 fn hybrid_host_json_follows_the_contract() {
-    let out = cgbox(&["--root", &layout("hybrid-host"), "inspect", "--json"]);
+    let out = cgbox(&[
+        "--root",
+        layout("hybrid-host").as_str(),
+        "inspect",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let json = String::from_utf8(out.stdout).unwrap();
     let head = r#"{"mode": "hybrid", "mount": "/sys/fs/cgroup/unified", "cgroup": "/", "parent": "/sys/fs/cgroup/unified", "placement": "root", "unit": null, "type": null, "home_processes": [], "controllers": ["hugetlb"], "writable": true, "features": {"kill": true, "freeze": true, "memory_peak": false, "psi": true}, "problems": ["#;
@@ -39,7 +43,7 @@ fn exit_code_one_when_boxes_cannot_be_made() {
         "container-readonly",
         "outside-namespace",
     ] {
-        let out = cgbox(&["--root", &layout(name), "inspect", "--json"]);
+        let out = cgbox(&["--root", layout(name).as_str(), "inspect", "--json"]);
         assert_eq!(out.status.code(), Some(1), "{name}: {out:?}");
         let json = String::from_utf8(out.stdout).unwrap();
         assert!(!json.contains(r#""problems": []"#), "{name}: {json}");
@@ -50,25 +54,37 @@ fn exit_code_one_when_boxes_cannot_be_made() {
 fn text_output_names_where_boxes_go_and_why() {
     let out = cgbox(&[
         "--root",
-        &layout("escaped-mountpoint"),
+        layout("escaped-mountpoint").as_str(),
         "--app",
         "ci",
         "inspect",
     ]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("/run/my cgroup/ci/agents/<name>"), "{text}");
-    assert!(
-        text.contains("the root of a host without a cgroup manager"),
-        "{text}"
-    );
+    // The tree was taken from root on a host without a cgroup manager: root's
+    // home is the mount's root. A user never gets the root: in a copy it owns
+    // whole, its home is the topmost cgroup it may write on the way up (as in
+    // tests/layouts.rs, AS_A_USER).
+    let (boxes, why) = if rustix::process::geteuid().is_root() {
+        (
+            "/run/my cgroup/ci/agents/<name>",
+            "the root of a host without a cgroup manager",
+        )
+    } else {
+        (
+            "/run/my cgroup/jobs/ci/agents/<name>",
+            "/run/my cgroup/jobs (jobs, delegated to this process)",
+        )
+    };
+    assert!(text.contains(boxes), "{text}");
+    assert!(text.contains(why), "{text}");
 }
 
 #[test]
 fn an_undelegated_systemd_scope_exits_one_with_the_fix() {
     let out = cgbox(&[
         "--root",
-        &layout("unified-systemd-user"),
+        layout("unified-systemd-user").as_str(),
         "--app",
         "ci",
         "inspect",
@@ -87,7 +103,7 @@ fn an_undelegated_systemd_scope_exits_one_with_the_fix() {
     // The caller may name a home it vouches for.
     let out = cgbox(&[
         "--root",
-        &layout("unified-systemd-user"),
+        layout("unified-systemd-user").as_str(),
         "--parent",
         "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice",
         "--app",

@@ -32,7 +32,15 @@ struct Vm {
 fn vm(test: &str) -> Option<Vm> {
     let app = format!("rk-{test}");
     let fs = Arc::new(SysFs::new().ok()?);
-    let discovery = Discovery::probe(&*fs, &app);
+    let mut discovery = Discovery::probe(&*fs, &app);
+    // Inside a box (the VM's nested layout) this test process is in the
+    // home the CLI's boxes go to, which then cannot give them controllers:
+    // step into a leaf first, as an entrypoint does (`cgbox prepare`).
+    if !discovery.home_processes.is_empty() {
+        let out = cgbox_cli(&["prepare"]);
+        assert_eq!(out.status.code(), Some(0), "cgbox prepare: {out:?}");
+        discovery = Discovery::probe(&*fs, &app);
+    }
     let missing: Vec<&str> = NEEDED
         .iter()
         .copied()
@@ -127,6 +135,16 @@ fn cgbox_run_reports_an_oom_kill() {
     );
     assert_eq!(code, 137, "{json}");
     assert!(json.contains(r#""exit_code": null, "signal": 9"#), "{json}");
+    assert!(
+        json.contains(r#""cause": {"kind": "oom_killed", "text": "killed by the OOM killer at memory.max 32 MiB", "cgroup": "/"#)
+            && json.contains(r#""limit": 33554432, "group": false, "counts": {"#),
+        "the cause names the limit and the box: {json}"
+    );
+    assert_eq!(
+        json.contains(r#""oom_group_kills": "#),
+        common::kernel_at_least(6, 1),
+        "counted from 6.1 (absent on 5.10, never 0): {json}"
+    );
     assert!(json.contains(r#""oom_kill": 1"#), "{json}");
     assert!(json.contains(r#""memory.max": 33554432"#), "{json}");
     assert_eq!(
@@ -163,6 +181,23 @@ fn cgbox_run_stops_a_fork_bomb_under_pids() {
         !json.contains(r#""pids.events": {"max": 0}"#),
         "forks were refused: {json}"
     );
+    assert!(
+        json.contains(r#""cause": {"kind": "timed_out", "text": "timed out (SIGTERM, then killed after 5 s)", "signal": 15, "grace_ms": 5000, "killed": true"#)
+            || json.contains(r#""cause": {"kind": "timed_out", "text": "timed out (SIGTERM)", "signal": 15, "grace_ms": 5000, "killed": false"#),
+        "{json}"
+    );
+    let refused = number_after(&json, r#""forks_refused": "#);
+    assert!(
+        refused.is_some_and(|n| n > 0),
+        "forks refused, counted: {json}"
+    );
+}
+
+/// The number after `key` in `json`.
+fn number_after(json: &str, key: &str) -> Option<u64> {
+    let rest = json.split(key).nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 #[test]
@@ -184,6 +219,121 @@ fn cgbox_run_reports_throttling_under_cpus() {
         json.contains(r#""nr_throttled": "#) && !json.contains(r#""nr_throttled": 0,"#),
         "{json}"
     );
+    assert!(
+        json.contains(r#""cause": {"kind": "exited", "text": "exit 0", "exit_code": 0"#),
+        "{json}"
+    );
+    let cause = json.split(r#""cause": "#).nth(1).unwrap_or("");
+    assert!(
+        number_after(cause, r#""nr_throttled": "#).is_some_and(|n| n > 0)
+            && number_after(cause, r#""throttled_usec": "#).is_some_and(|n| n > 0),
+        "throttling over the run, in the cause's counts: {json}"
+    );
+}
+
+#[test]
+fn cgbox_run_oom_group_takes_the_whole_box_and_says_so_first() {
+    let Some(vm) = vm("cli-group") else { return };
+    let out = cgbox_cli(&[
+        "--app",
+        &vm.app,
+        "run",
+        "--memory",
+        "32M",
+        "--swap",
+        "0",
+        "--oom-group",
+        "--",
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1000 & dd if=/dev/zero of=/dev/null bs=100M count=1; wait",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(137), "{err}");
+    let first = err.lines().last().unwrap_or("");
+    assert!(
+        first.contains(": killed by the OOM killer at memory.max 32 MiB (the whole box: memory.oom.group), wall "),
+        "the summary leads with the cause: {err}"
+    );
+    gone(&vm.app_dir());
+}
+
+#[test]
+fn cgbox_exec_reports_the_command_s_own_memory_pids_and_oom_kills() {
+    let Some(vm) = vm("cli-exec") else { return };
+    let made = cgbox_cli(&[
+        "--app", &vm.app, "create", "a1", "--memory", "64M", "--swap", "0", "--pids", "32",
+    ]);
+    assert_eq!(made.status.code(), Some(0), "{made:?}");
+    let report = std::env::temp_dir().join(format!("{}-exec.json", vm.app));
+    let exec = |script: &str| {
+        let out = cgbox_cli(&[
+            "--app",
+            &vm.app,
+            "exec",
+            "--report",
+            report.to_str().unwrap(),
+            "a1",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        let json = std::fs::read_to_string(&report).unwrap_or_default();
+        (out, json)
+    };
+    // A command that uses 20 MiB and a few processes, then one that uses 8.
+    let (out, json) =
+        exec("dd if=/dev/zero of=/dev/null bs=20M count=1; sleep 0.1 & sleep 0.1 & wait");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let counts = json.split(r#""counts": "#).nth(1).unwrap_or("").to_owned();
+    if common::kernel_at_least(5, 19) {
+        let peak = number_after(&counts, r#""memory_peak": "#).unwrap();
+        assert!(
+            ((20 << 20)..(64 << 20)).contains(&peak),
+            "the command's own peak: {json}"
+        );
+        assert!(
+            counts.contains(r#""memory_peak_is_the_run": true"#),
+            "{json}"
+        );
+    } else {
+        assert!(!counts.contains("memory_peak"), "absent on 5.10: {json}");
+    }
+    if common::kernel_at_least(6, 1) {
+        assert!(
+            number_after(&counts, r#""pids_peak": "#).is_some_and(|n| n >= 3),
+            "{json}"
+        );
+    }
+    let (out, json) = exec("dd if=/dev/zero of=/dev/null bs=8M count=1");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    if let Some(peak) = number_after(
+        json.split(r#""counts": "#).nth(1).unwrap_or(""),
+        r#""memory_peak": "#,
+    ) {
+        assert!(
+            peak < 20 << 20,
+            "the second command's own, not the first's: {json}"
+        );
+    }
+    // An OOM kill of the command, at the box's limit, counted as its own.
+    let (out, json) = exec("exec dd if=/dev/zero of=/dev/null bs=100M count=1");
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+    assert!(
+        json.contains(
+            r#""kind": "oom_killed", "text": "killed by the OOM killer at memory.max 64 MiB""#
+        ) && json.contains(r#"/agents/a1", "limit": 67108864"#),
+        "the limit hit is the box's: {json}"
+    );
+    assert!(
+        number_after(&json, r#""oom_kills": "#).is_some_and(|n| n >= 1),
+        "{json}"
+    );
+    let _ = std::fs::remove_file(&report);
+    let killed = cgbox_cli(&["--app", &vm.app, "kill", "a1"]);
+    assert_eq!(killed.status.code(), Some(0), "{killed:?}");
+    gone(&vm.app_dir());
 }
 
 #[test]

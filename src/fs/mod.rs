@@ -46,6 +46,9 @@ pub enum Access {
     Read,
     /// For `write`, again and again (`cgroup.procs`, `cgroup.kill`).
     Write,
+    /// For both on one open file: `memory.peak`, whose reset (a write,
+    /// Linux 6.12+) holds for reads of that same open file only.
+    ReadWrite,
 }
 
 /// The operations cgbox needs from the kernel. See the [module docs](self).

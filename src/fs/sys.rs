@@ -4,6 +4,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
@@ -131,6 +132,13 @@ impl SysFile {
     }
 }
 
+/// How a checked directory's children are opened: on its mount, without
+/// following any link.
+const SAME_MOUNT: rfs::ResolveFlags = rfs::ResolveFlags::NO_XDEV
+    .union(rfs::ResolveFlags::NO_SYMLINKS)
+    .union(rfs::ResolveFlags::NO_MAGICLINKS)
+    .union(rfs::ResolveFlags::BENEATH);
+
 const DIR_FLAGS: OFlags = OFlags::DIRECTORY
     .union(OFlags::RDONLY)
     .union(OFlags::CLOEXEC)
@@ -196,17 +204,27 @@ impl SysFs {
     }
 }
 
+/// See [`read_all`]: a short read below this many bytes is the whole file.
+const SHORT_MEANS_END: usize = 2048;
+
 fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096);
         }
+        let room = buf.capacity() - buf.len();
         // `spare_capacity` reads into the unused capacity and extends the
         // length by what was read.
         let n = rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
             .map_err(|e| Error::from_rustix("read", path, e))?;
-        if n == 0 {
+        // A short read of less than half a page has reached the end, so
+        // the read that would return 0 is spared: a seq_file (cgroupfs,
+        // /proc) fills the reader's buffer record by record from a
+        // page-sized buffer, and stops short of the end only when that page
+        // is full, which a record of under 2 KiB cannot leave at under
+        // 2 KiB. (A longer short read may be such a full page: read on.)
+        if n < room && n < SHORT_MEANS_END {
             return Ok(());
         }
     }
@@ -225,7 +243,9 @@ fn write_once(fd: &OwnedFd, data: &[u8], path: &Path) -> Result<()> {
 impl CgroupFs for SysFs {
     type Dir = SysDir;
     type File = SysFile;
-    type Pidfd = OwnedFd;
+    /// Shared: a child started in a box and the box's wait for it poll
+    /// the same pidfd (no duplicate to make and close).
+    type Pidfd = Arc<OwnedFd>;
 
     fn read_host_file(&self, path: &Path) -> Result<Vec<u8>> {
         // Host files such as /proc/self/cgroup sit behind the /proc/self
@@ -275,8 +295,25 @@ impl CgroupFs for SysFs {
     fn open_child(&self, dir: &SysDir, name: &str) -> Result<SysDir> {
         check_component(name, &dir.path)?;
         let path = dir.path.join(name);
-        let fd = rfs::openat(&dir.fd, name, DIR_FLAGS, Mode::empty())
-            .map_err(|e| Error::from_rustix("open cgroup directory", &path, e))?;
+        let open = |e| Error::from_rustix("open cgroup directory", &path, e);
+        if self.check_magic {
+            // The parent was checked to be cgroup2: a child reached without
+            // crossing a mount is cgroup2 too, so openat2 with
+            // RESOLVE_NO_XDEV spares the fstatfs. Where openat2 is missing
+            // (before 5.6) or filtered out, open and check.
+            match rfs::openat2(&dir.fd, name, DIR_FLAGS, Mode::empty(), SAME_MOUNT) {
+                Ok(fd) => return Ok(SysDir { fd, path }),
+                Err(e) if e == Errno::NOSYS || e == Errno::PERM => {}
+                Err(e) if e == Errno::XDEV => {
+                    return Err(Error::new(ErrorKind::NotCgroup2, "open cgroup directory")
+                        .with_path(&path)
+                        .with_detail("another file system is mounted there")
+                        .with_hint("cgbox opens only cgroup2 directories"));
+                }
+                Err(e) => return Err(open(e)),
+            }
+        }
+        let fd = rfs::openat(&dir.fd, name, DIR_FLAGS, Mode::empty()).map_err(open)?;
         self.check_cgroup2(&fd, &path)?;
         Ok(SysDir { fd, path })
     }
@@ -343,6 +380,7 @@ impl CgroupFs for SysFs {
         let mode = match access {
             Access::Read => OFlags::RDONLY,
             Access::Write => OFlags::WRONLY,
+            Access::ReadWrite => OFlags::RDWR,
         };
         let fd = rfs::openat(
             &dir.fd,
@@ -365,7 +403,7 @@ impl CgroupFs for SysFs {
     fn wait_for_change(
         &self,
         file: &SysFile,
-        exits: &mut Vec<OwnedFd>,
+        exits: &mut Vec<Arc<OwnedFd>>,
         timeout: Duration,
     ) -> Result<bool> {
         use rustix::event::{PollFd, PollFlags, Timespec};
@@ -395,18 +433,19 @@ impl CgroupFs for SysFs {
         Ok(woke)
     }
 
-    fn pidfd_open(&self, pid: u32) -> Result<OwnedFd> {
+    fn pidfd_open(&self, pid: u32) -> Result<Arc<OwnedFd>> {
         let path = PathBuf::from(format!("/proc/{pid}"));
         let raw = i32::try_from(pid)
             .map_err(|_| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
         let pid = rustix::process::Pid::from_raw(raw)
             .ok_or_else(|| Error::from_errno("pidfd_open", &path, Errno::SRCH.raw_os_error()))?;
         rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .map(Arc::new)
             .map_err(|e| Error::from_rustix("pidfd_open", &path, e))
     }
 
-    fn pidfd_kill(&self, pidfd: &OwnedFd) -> Result<()> {
-        rustix::process::pidfd_send_signal(pidfd, rustix::process::Signal::KILL)
+    fn pidfd_kill(&self, pidfd: &Arc<OwnedFd>) -> Result<()> {
+        rustix::process::pidfd_send_signal(&**pidfd, rustix::process::Signal::KILL)
             .map_err(|e| Error::from_rustix("pidfd_send_signal", Path::new("pidfd"), e))
     }
 

@@ -245,7 +245,12 @@ impl<F: CgroupFs> App<F> {
                 e
             }
         })?;
-        BoxRef::from_parts(self.clone(), name.to_owned(), dir, Vec::new())
+        Ok(BoxRef::from_parts(
+            self.clone(),
+            name.to_owned(),
+            dir,
+            Vec::new(),
+        ))
     }
 
     /// Remove the app tree, `agents` and `<app>`, when no box is left in it.

@@ -326,8 +326,7 @@ impl Builder {
                 }
             }
         }
-        let mut jb =
-            BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped))?;
+        let mut jb = BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped));
         jb.kill_method = self.kill_method;
         jb.timeout = self.timeout;
         Ok(Some(JobBox::own(jb)))
@@ -336,8 +335,13 @@ impl Builder {
 
 /// Take the lock of a box just made. A reaper may hold it for a moment
 /// (it looks at every box nobody owns): wait for it, then check that the
-/// box is still there. `false`: it is gone.
+/// box is still there. `false`: it is gone. Taken at once, nobody held
+/// it: a reaper leaves a box this young alone (`LEFTOVER_AGE`), so there
+/// is nothing to check.
 fn own<F: CgroupFs>(fs: &F, dir: &F::Dir, deadline: Duration) -> Result<bool> {
+    if fs.try_lock(dir)? {
+        return Ok(true);
+    }
     let mut backoff = Duration::from_micros(100);
     while !fs.try_lock(dir)? {
         if fs.now() >= deadline {

@@ -1,6 +1,7 @@
 //! [`BoxRef`]: a box, and every operation on it.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -75,13 +76,18 @@ pub struct BoxRef<F: CgroupFs> {
     /// `cgroup.procs`, opened for writing the first time a PID is moved in
     /// (a box whose job is born inside it by clone3 never needs it).
     procs: OnceLock<F::File>,
-    events: F::File,
+    /// `cgroup.events`, opened the first time it is read (a box made and
+    /// removed empty never needs it).
+    events: OnceLock<F::File>,
     skipped: Vec<Skipped>,
     pub(crate) kill_method: KillMethod,
     pub(crate) timeout: Duration,
     /// pidfds of the processes this handle spawned: their exit ends a
     /// kill's wait at once.
     children: Mutex<Vec<F::Pidfd>>,
+    /// How many times this handle killed the box (an outcome tells a job
+    /// killed with its box from one killed by someone else).
+    kills: AtomicU64,
 }
 
 impl<F: CgroupFs> BoxRef<F> {
@@ -90,21 +96,20 @@ impl<F: CgroupFs> BoxRef<F> {
         name: String,
         dir: F::Dir,
         skipped: Vec<Skipped>,
-    ) -> Result<BoxRef<F>> {
-        let fs = &*app.fs;
-        let events = fs.open_file(&dir, "cgroup.events", Access::Read)?;
-        Ok(BoxRef {
+    ) -> BoxRef<F> {
+        BoxRef {
             path: dir.path().to_path_buf(),
             app,
             name,
             dir,
             procs: OnceLock::new(),
-            events,
+            events: OnceLock::new(),
             skipped,
             kill_method: KillMethod::Auto,
             timeout: DEFAULT_TIMEOUT,
             children: Mutex::new(Vec::new()),
-        })
+            kills: AtomicU64::new(0),
+        }
     }
 
     /// Open an existing box of `app` by name, at the home this process's
@@ -176,6 +181,23 @@ impl<F: CgroupFs> BoxRef<F> {
         Ok(self.procs.get_or_init(|| file))
     }
 
+    /// The kept `cgroup.events`, opened on first use.
+    pub(crate) fn events_file(&self) -> Result<&F::File> {
+        if let Some(file) = self.events.get() {
+            return Ok(file);
+        }
+        let file = self
+            .fs()
+            .open_file(&self.dir, "cgroup.events", Access::Read)?;
+        // A racing thread may have set it first: either file will do.
+        Ok(self.events.get_or_init(|| file))
+    }
+
+    /// How many times this handle killed the box.
+    pub(crate) fn kills(&self) -> u64 {
+        self.kills.load(Ordering::Relaxed)
+    }
+
     /// How long kill, freeze, thaw and destroy may take from now on.
     ///
     /// See the [example](BoxRef#examples).
@@ -221,10 +243,12 @@ impl<F: CgroupFs> BoxRef<F> {
     /// stays short in a long-lived box.
     pub(crate) fn watch_exit(&self, pidfd: F::Pidfd) {
         let mut children = self.lock_children();
-        if children.len() >= 32 {
+        if children.len() >= 32
+            && let Ok(events) = self.events_file()
+        {
             let _ = self
                 .fs()
-                .wait_for_change(&self.events, &mut children, Duration::ZERO);
+                .wait_for_change(events, &mut children, Duration::ZERO);
         }
         children.push(pidfd);
     }
@@ -234,7 +258,7 @@ impl<F: CgroupFs> BoxRef<F> {
     ///
     /// See the [example](BoxRef#examples).
     pub fn is_populated(&self) -> Result<bool> {
-        Ok(kill::read_events(&**self.fs(), &self.events)?.populated)
+        Ok(kill::read_events(&**self.fs(), self.events_file()?)?.populated)
     }
 
     /// Every PID in the box and in cgroups below it.
@@ -267,14 +291,21 @@ impl<F: CgroupFs> BoxRef<F> {
     pub fn kill(&self) -> Result<()> {
         let fs = &**self.fs();
         let deadline = deadline(fs, self.timeout);
-        let result = self.is_populated().and_then(|populated| {
-            if !populated {
+        let mut exits = std::mem::take(&mut *self.lock_children());
+        let result = (|| {
+            // Without a process of ours to wait for, look first: an empty
+            // box needs no kill. With one, kill at once and let its pidfd
+            // say when it is gone (sooner than the kernel's rate-limited
+            // notification); cgroup.events is read once after that, and
+            // polled only while something else is still inside.
+            if exits.is_empty() && !self.is_populated()? {
                 return Ok(());
             }
+            let events = self.events_file()?;
+            self.kills.fetch_add(1, Ordering::Relaxed);
             kill::kill(fs, &self.dir, self.kill_method, deadline)?;
-            let mut exits = std::mem::take(&mut *self.lock_children());
-            kill::wait_until_empty(fs, &self.events, &mut exits, deadline)
-        });
+            kill::wait_until_empty(fs, events, &mut exits, deadline)
+        })();
         match result {
             // Removed from outside: nothing is left to kill. Any other
             // "not found" (a file this kernel lacks) is an error.
@@ -304,7 +335,7 @@ impl<F: CgroupFs> BoxRef<F> {
         kill::set_frozen(
             fs,
             &self.dir,
-            &self.events,
+            self.events_file()?,
             frozen,
             deadline(fs, self.timeout),
         )
@@ -321,6 +352,15 @@ impl<F: CgroupFs> BoxRef<F> {
     pub(crate) fn end_box(&self) -> Result<()> {
         let fs = &**self.fs();
         let deadline = deadline(fs, self.timeout);
+        // An empty box goes with one rmdir; a busy one (processes, or
+        // cgroups the job made) is killed first, then removed deepest
+        // first.
+        match fs.remove_child(&self.app.dirs.agents, &self.name) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_gone() => return Ok(()),
+            Err(e) if e.is_busy() => {}
+            Err(e) => return Err(e),
+        }
         self.kill()?;
         kill::remove_tree(fs, &self.app.dirs.agents, &self.name, deadline)
     }

@@ -4,6 +4,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+use std::sync::Arc;
 
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
@@ -31,18 +32,18 @@ enum Inner {
     /// Born in the box by clone3; `status` once reaped.
     Clone3 {
         pid: Pid,
-        pidfd: OwnedFd,
+        pidfd: Arc<OwnedFd>,
         status: Option<ExitStatus>,
     },
     /// Forked outside and moved in before exec (std's spawn).
     Fork {
         child: Child,
-        pidfd: Option<OwnedFd>,
+        pidfd: Option<Arc<OwnedFd>>,
     },
 }
 
 impl BoxChild {
-    pub(crate) fn born(pid: Pid, pidfd: OwnedFd, stdio: [Option<OwnedFd>; 3]) -> BoxChild {
+    pub(crate) fn born(pid: Pid, pidfd: Arc<OwnedFd>, stdio: [Option<OwnedFd>; 3]) -> BoxChild {
         let [stdin, stdout, stderr] = stdio;
         BoxChild {
             stdin: stdin.map(ChildStdin::from),
@@ -56,7 +57,7 @@ impl BoxChild {
         }
     }
 
-    pub(crate) fn forked(mut child: Child, pidfd: Option<OwnedFd>) -> BoxChild {
+    pub(crate) fn forked(mut child: Child, pidfd: Option<Arc<OwnedFd>>) -> BoxChild {
         BoxChild {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
@@ -83,7 +84,7 @@ impl BoxChild {
     pub fn pidfd(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Clone3 { pidfd, .. } => Some(pidfd.as_fd()),
-            Inner::Fork { pidfd, .. } => pidfd.as_ref().map(AsFd::as_fd),
+            Inner::Fork { pidfd, .. } => pidfd.as_deref().map(AsFd::as_fd),
         }
     }
 

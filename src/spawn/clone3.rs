@@ -20,6 +20,7 @@
 use std::ffi::c_char;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use rustix::fs::{Mode, OFlags};
@@ -126,9 +127,8 @@ pub(crate) fn start(jb: &BoxRef<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
             _ => e,
         });
     }
-    if let Ok(watch) = rustix::io::fcntl_dupfd_cloexec(&pidfd, 0) {
-        jb.watch_exit(watch);
-    }
+    let pidfd = Arc::new(pidfd);
+    jb.watch_exit(Arc::clone(&pidfd));
     Ok(Outcome::Started(BoxChild::born(pid, pidfd, parent)))
 }
 
@@ -178,6 +178,18 @@ struct StdioSetup {
     held: Vec<OwnedFd>,
 }
 
+/// `/dev/null`, opened once for every start that wants it (close-on-exec:
+/// a child gets it only through its `dup2`).
+fn dev_null() -> rustix::io::Result<&'static OwnedFd> {
+    static NULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd);
+    }
+    let fd = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    // A racing start may have set it first: either will do.
+    Ok(NULL.get_or_init(|| fd))
+}
+
 impl StdioSetup {
     fn new(cmd: &BoxCommand) -> rustix::io::Result<StdioSetup> {
         let mut setup = StdioSetup {
@@ -193,13 +205,7 @@ impl StdioSetup {
                 Some(Io::Null) => match null {
                     Some(fd) => fd,
                     None => {
-                        let fd = rustix::fs::open(
-                            "/dev/null",
-                            OFlags::RDWR | OFlags::CLOEXEC,
-                            Mode::empty(),
-                        )?;
-                        let raw = fd.as_raw_fd();
-                        setup.held.push(fd);
+                        let raw = dev_null()?.as_raw_fd();
                         null = Some(raw);
                         raw
                     }
@@ -385,12 +391,44 @@ const STACK_SIZE: usize = 32 * 1024;
 #[repr(C, align(16))]
 struct StackChunk([u8; 16]);
 
+/// A child's stack, used only while `clone3` runs (the parent waits until
+/// the child has exec'd or exited): one kept for the next start, so that a
+/// start allocates none. A second start at the same moment gets one of
+/// its own.
+#[cfg(target_arch = "x86_64")]
+struct Stack(Vec<StackChunk>);
+
+#[cfg(target_arch = "x86_64")]
+static SPARE_STACK: std::sync::Mutex<Option<Vec<StackChunk>>> = std::sync::Mutex::new(None);
+
+#[cfg(target_arch = "x86_64")]
+impl Stack {
+    fn take() -> Stack {
+        let spare = SPARE_STACK.lock().ok().and_then(|mut s| s.take());
+        Stack(spare.unwrap_or_else(|| Vec::with_capacity(STACK_SIZE / size_of::<StackChunk>())))
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut StackChunk {
+        self.0.as_mut_ptr()
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
+    fn give_back(self) {
+        if let Ok(mut spare) = SPARE_STACK.lock() {
+            spare.get_or_insert(self.0);
+        }
+    }
+}
+
 /// Clone the child into the cgroup of `cgroup_fd`; returns its PID and
 /// pidfd once it has exec'd or exited, or the errno of `clone3`.
 #[cfg(target_arch = "x86_64")]
 fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, OwnedFd), Errno> {
     use arch::clone3;
-    let mut stack: Vec<StackChunk> = Vec::with_capacity(STACK_SIZE / size_of::<StackChunk>());
+    let mut stack = Stack::take();
     let mut pidfd: RawFd = -1;
     let args = CloneArgs {
         flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND,
@@ -414,7 +452,7 @@ fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, Own
             ctx,
         )
     };
-    drop(stack);
+    stack.give_back();
     if ret < 0 {
         return Err(Errno::from_raw_os_error(ret.unsigned_abs() as i32));
     }

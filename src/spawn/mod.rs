@@ -1,6 +1,7 @@
 //! Starting a program already inside a box.
 //! (documented on [`BoxCommand`]).
 
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -51,13 +52,12 @@ impl BoxRef<SysFs> {
                 None => Error::new(crate::ErrorKind::Other, operation).with_detail(e.to_string()),
             }
         })?;
-        let child = self
+        let (child, pidfd) = self
             .spawn_moved(&mut std_cmd, cmd.cgroup_namespace)
             .map_err(|e| match cmd.cgroup_namespace {
                 true => explain_cgroupns(e),
                 false => e,
             })?;
-        let pidfd = self.fs().pidfd_open(child.id()).ok();
         Ok(BoxChild::forked(child, pidfd))
     }
 
@@ -70,12 +70,17 @@ impl BoxRef<SysFs> {
     ///
     /// See the [example](crate::BoxCommand#examples).
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
-        self.spawn_moved(cmd, false)
+        self.spawn_moved(cmd, false).map(|(child, _)| child)
     }
 
     /// [`BoxRef::spawn`]; with `cgroup_namespace`, the child, once in the
-    /// box, makes it the root of a new cgroup namespace.
-    fn spawn_moved(&self, cmd: &mut Command, cgroup_namespace: bool) -> Result<Child> {
+    /// box, makes it the root of a new cgroup namespace. The child's pidfd
+    /// comes back too (the box watches it), where the kernel gives one.
+    fn spawn_moved(
+        &self,
+        cmd: &mut Command,
+        cgroup_namespace: bool,
+    ) -> Result<(Child, Option<Arc<OwnedFd>>)> {
         let procs = self.procs_file()?;
         let path = procs.path().to_path_buf();
         let fd = rustix::io::fcntl_dupfd_cloexec(procs.fd(), 0)
@@ -114,10 +119,11 @@ impl BoxRef<SysFs> {
             }
         })?;
         // Not yet reaped (we hold the Child), so the PID is still this process.
-        if let Ok(pidfd) = self.fs().pidfd_open(child.id()) {
-            self.watch_exit(pidfd);
+        let pidfd = self.fs().pidfd_open(child.id()).ok();
+        if let Some(pidfd) = &pidfd {
+            self.watch_exit(Arc::clone(pidfd));
         }
-        Ok(child)
+        Ok((child, pidfd))
     }
 }
 

@@ -168,6 +168,7 @@ impl Stats {
                 .as_deref()
                 .is_none_or(|c| crate::parse::value::words(c).any(|w| w == controller))
         };
+        let mut buf = Vec::with_capacity(4096);
         for (name, layout) in FILES {
             let owner = name.split_once('.').map_or("", |(prefix, _)| prefix);
             let needed = match (owner, layout) {
@@ -178,10 +179,15 @@ impl Stats {
             if !needed {
                 continue;
             }
-            match read_string(fs, dir, name) {
-                Ok(content) => match parse(layout, &content) {
-                    Ok(parsed) => stats.files.push((name, parsed)),
-                    Err(e) => stats.errors.push((name, e.to_string())),
+            // One buffer for every file: a read is the syscalls and the
+            // parse, nothing else.
+            match fs.read_file(dir, name, &mut buf) {
+                Ok(()) => match std::str::from_utf8(&buf) {
+                    Ok(content) => match parse(layout, content) {
+                        Ok(parsed) => stats.files.push((name, parsed)),
+                        Err(e) => stats.errors.push((name, e.to_string())),
+                    },
+                    Err(_) => stats.errors.push((name, "content is not UTF-8".to_owned())),
                 },
                 Err(e) if e.is_absent() => {}
                 Err(e) if e.is_errno(rustix::io::Errno::NODEV) => return Err(e),

@@ -8,6 +8,60 @@ mod testkit;
 #[allow(unused_imports)] // each test binary uses some
 pub use testkit::{Rng, fixtures, mutate, required, skip};
 
+/// A copy of the fixture tree `fixtures/<rel>` in a temporary directory owned
+/// by whoever runs the tests, removed on drop.
+///
+/// Discovery judges a tree the way it judges a real cgroup: by its owner and
+/// its write bits. Probed in place, a checkout owned by another user (a CI
+/// clone made by root, a shared machine) reads as "not delegated to this
+/// user" or "no write permission", and the layouts' expectations (written
+/// for the owner) fail for reasons that have nothing to do with discovery.
+/// The copy keeps each file's mode bits and copies symlinks as symlinks.
+pub struct FixtureCopy {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl FixtureCopy {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path as a `&str`, for command lines (`--root DIR`).
+    pub fn as_str(&self) -> &str {
+        self.path.to_str().expect("temporary paths are UTF-8")
+    }
+}
+
+pub fn fixture_copy(rel: &str) -> FixtureCopy {
+    let from = fixtures().join(rel);
+    let dir = tempfile::Builder::new()
+        .prefix("cgbox-fixture.")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join(from.file_name().unwrap());
+    copy_tree(&from, &path)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), path.display()));
+    FixtureCopy { _dir: dir, path }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)
+    } else if meta.is_dir() {
+        std::fs::create_dir(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        std::fs::set_permissions(to, meta.permissions())
+    } else {
+        // std::fs::copy keeps the mode bits.
+        std::fs::copy(from, to).map(drop)
+    }
+}
+
 /// The running kernel's release (`/proc/sys/kernel/osrelease`), trimmed.
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")

@@ -12,8 +12,15 @@
 # A test that cannot run on a kernel prints a line starting with SKIPPED
 # and the reason; it is counted as skipped, not passed. Output: a line per
 # binary as it ends, then one summary line per kernel and layout, then
-# `vm: N passed, M failed, K skipped`; the exit status is non-zero on any
-# failure.
+# `vm: N passed, M failed, K skipped, R rerun after a guest oops`; the exit
+# status is non-zero on any failure.
+#
+# A binary whose VM died of a guest kernel crash (an oops or a panic on the
+# console: tests/vm/guest-oops.sh) is run once more by boot.sh, on
+# single-threaded TCG: under TCG with several vCPU threads the emulator can
+# race the kernel's live code patching (`Oops: int3`, seen on 6.12). The
+# crash is printed and counted in R; only the rerun's results count. A
+# second crash fails the binary, and so does any failure without a crash.
 #
 # Iterating: CGBOX_VM_KERNELS="5.10", CGBOX_VM_LAYOUTS="root" and
 # CGBOX_VM_TESTS="real_kernel" run a part of the matrix. Each boot waits for
@@ -43,6 +50,7 @@ TESTS=(
     long_lived
     spawn_fast
     trace
+    outcome
     events
     cli_events
 )
@@ -77,7 +85,7 @@ wanted() {   # wanted LIST ITEM: ITEM is in the space-separated LIST, or LIST is
     [ -z "$1" ] || [[ " $1 " == *" $2 "* ]]
 }
 
-declare -A P F S T   # per cell: passed, failed, skipped, seconds
+declare -A P F S T R   # per cell: passed, failed, skipped, seconds, reruns
 cell_order=()
 failures=""
 run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
@@ -102,7 +110,15 @@ run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
             tests/vm/boot.sh "${BIN[$bin]}" "${filter[@]}" --test-threads=1 --show-output >"$log" 2>&1
         rc=$?
     fi
-    local line p f s secs
+    local line p f s secs r crash
+    # A rerun after a guest crash (boot.sh says so): the crashed run's part
+    # of the log is shown, and only what follows the last rerun is counted.
+    r=$(grep -ac '^boot.sh: RERUN after a guest oops' "$log")
+    crash=$(grep -a '^boot.sh: \(the guest kernel crashed\|| \|RERUN after a guest oops\)' "$log")
+    if [ "$r" -gt 0 ]; then
+        awk '/^boot.sh: RERUN after a guest oops/ {n++} n == '"$r"' && !/^boot.sh: RERUN/' "$log" >"$log.rerun"
+        mv "$log.rerun" "$log"
+    fi
     line=$(grep -a '^test result:' "$log" | tail -n1)
     p=$(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$line")
     f=$(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line")
@@ -114,6 +130,11 @@ run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
     secs=$(( $(date +%s) - t0 ))
     P[$cell]=$(( ${P[$cell]:-0} + p )); F[$cell]=$(( ${F[$cell]:-0} + f ))
     S[$cell]=$(( ${S[$cell]:-0} + s )); T[$cell]=$(( ${T[$cell]:-0} + secs ))
+    R[$cell]=$(( ${R[$cell]:-0} + r ))
+    if [ -n "$crash" ]; then
+        echo "vm: $kernel $layout $test: the guest kernel crashed; rerun $r time(s):"
+        sed 's/^/vm:   /' <<<"$crash"
+    fi
     if [ $rc -ne 0 ]; then
         failures="$failures $kernel/$layout/$test"
         echo "vm: $kernel $layout $test: FAILED (exit $rc, ${secs} s):"
@@ -137,12 +158,13 @@ for cell in "${CELLS[@]}"; do
     [ -z "$ran" ] || cell_order+=("$kernel $layout")
 done
 
-passed=0; failed=0; skipped=0
+passed=0; failed=0; skipped=0; reruns=0
 for cell in "${cell_order[@]}"; do
-    echo "vm: Linux $cell: ${P[$cell]:-0} passed, ${F[$cell]:-0} failed, ${S[$cell]:-0} skipped (${T[$cell]:-0} s)"
+    echo "vm: Linux $cell: ${P[$cell]:-0} passed, ${F[$cell]:-0} failed, ${S[$cell]:-0} skipped, ${R[$cell]:-0} rerun after a guest oops (${T[$cell]:-0} s)"
     passed=$((passed + ${P[$cell]:-0})); failed=$((failed + ${F[$cell]:-0})); skipped=$((skipped + ${S[$cell]:-0}))
+    reruns=$((reruns + ${R[$cell]:-0}))
 done
 echo "vm: $(( $(date +%s) - start )) s in all"
 [ -z "$failures" ] || echo "vm: failed:$failures"
-echo "vm: $passed passed, $failed failed, $skipped skipped"
+echo "vm: $passed passed, $failed failed, $skipped skipped, $reruns rerun after a guest oops"
 [ -z "$failures" ] && [ ${#cell_order[@]} -gt 0 ]

@@ -9,26 +9,45 @@
 //! `--parent`, the new directory and then `/sys/fs/cgroup` are cgroup2, and
 //! it removes the directory (killing what is left) when it ends.
 //!
-//! Usage: `cgbox-peers --parent /sys/fs/cgroup/unified --venue host [--quick]`
-//! (see run.sh).
+//! Usage (see run.sh):
+//!
+//! - `cgbox-peers --parent DIR --venue NAME [--runs N] [--quick]
+//!   [--command TEXT] [--context TEXT]`: the timing protocol, N whole runs
+//!   (default 5), medians per run, then per table the median of the run
+//!   medians and their spread (`protocol.rs`).
+//! - `cgbox-peers count --parent DIR --venue NAME [--iterations K]
+//!   [--strace PATH] [--command TEXT]`: system calls per operation and
+//!   contender, each counted under strace in a process of its own
+//!   (`count.rs`).
+//! - `cgbox-peers count-one ...`: one contender, one operation, K
+//!   iterations between markers (what `count` runs under strace).
+//! - `cgbox-peers phases --parent DIR [--rounds N]`: the lifecycle and
+//!   the tree kill step by step, cgbox next to the raw floor, timed
+//!   (`phases.rs`; `count` runs it after the counts).
 
+mod count;
+mod floor;
 mod peers;
+mod phases;
+mod protocol;
 mod sandbox;
+mod strace;
 
 use std::collections::BTreeMap;
+
 use std::path::Path;
 use std::time::Instant;
 
 use peers::{ALL, Ctx, Job, Made, Peer, StatsKind};
 
 /// Per contender and operation: times and what went right or wrong.
-#[derive(Default)]
-struct Cell {
-    times: Vec<f64>,
-    gone: (usize, usize),
-    limits: (usize, usize),
-    errors: BTreeMap<String, usize>,
-    cannot: Option<&'static str>,
+#[derive(Default, Clone)]
+pub struct Cell {
+    pub times: Vec<f64>,
+    pub gone: (usize, usize),
+    pub limits: (usize, usize),
+    pub errors: BTreeMap<String, usize>,
+    pub cannot: Option<&'static str>,
 }
 
 impl Cell {
@@ -38,13 +57,13 @@ impl Cell {
         *self.errors.entry(key).or_default() += 1;
     }
 
-    fn median(&self) -> Option<f64> {
+    pub fn median(&self) -> Option<f64> {
         let mut v = self.times.clone();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     }
 
-    fn correctness(&self, limits_here: bool, track_gone: bool, track_limits: bool) -> String {
+    pub fn correctness(&self, limits_here: bool, track_gone: bool, track_limits: bool) -> String {
         if let Some(why) = self.cannot {
             return why.to_owned();
         }
@@ -70,7 +89,7 @@ impl Cell {
     }
 }
 
-fn human(ns: f64) -> String {
+pub fn human(ns: f64) -> String {
     if ns < 1e3 {
         format!("{ns:.0} ns")
     } else if ns < 1e6 {
@@ -80,42 +99,16 @@ fn human(ns: f64) -> String {
     }
 }
 
-struct Table<'a> {
-    title: String,
-    rows: Vec<(&'a str, Cell)>,
-    gone: bool,
-    limits: bool,
-}
-
-fn print(t: &Table<'_>, limits_here: bool) {
-    println!("\n### {}\n", t.title);
-    println!("| contender | median | min | max | runs | vs cgbox | correctness |");
-    println!("|---|---|---|---|---|---|---|");
-    let base = t.rows.first().and_then(|(_, c)| c.median());
-    for (label, c) in &t.rows {
-        let (med, min, max) = match c.median() {
-            Some(m) => {
-                let min = c.times.iter().copied().fold(f64::INFINITY, f64::min);
-                let max = c.times.iter().copied().fold(0.0, f64::max);
-                (human(m), human(min), human(max))
-            }
-            None => ("-".into(), "-".into(), "-".into()),
-        };
-        let ratio = match (c.median(), base) {
-            (Some(m), Some(b)) if b > 0.0 => format!("{:.2}x", m / b),
-            _ => "-".into(),
-        };
-        println!(
-            "| {label} | {med} | {min} | {max} | {} | {ratio} | {} |",
-            c.times.len(),
-            c.correctness(limits_here, t.gone, t.limits)
-        );
-    }
+pub struct Table<'a> {
+    pub title: String,
+    pub rows: Vec<(&'a str, Cell)>,
+    pub gone: bool,
+    pub limits: bool,
 }
 
 /// Rotate the order of the contenders each round, so that none always
 /// runs first (the kernel state drifts over a run).
-fn order<T: Copy>(items: &[T], round: usize) -> Vec<(usize, T)> {
+pub fn order<T: Copy>(items: &[T], round: usize) -> Vec<(usize, T)> {
     let n = items.len();
     (0..n)
         .map(|k| ((round + k) % n, items[(round + k) % n]))
@@ -123,7 +116,7 @@ fn order<T: Copy>(items: &[T], round: usize) -> Vec<(usize, T)> {
 }
 
 /// Remove a box a contender left behind (not timed), and count it.
-fn clean(path: &Path) {
+pub fn clean(path: &Path) {
     if path.exists() {
         let mut left = Vec::new();
         sandbox::remove_tree(path, path, &mut left);
@@ -457,7 +450,43 @@ fn op_many(ctx: &Ctx, n: usize, r: usize) -> (Table<'static>, Table<'static>) {
     )
 }
 
-fn machine() -> String {
+/// The whole benchmark once: every table, contenders interleaved round by
+/// round within each.
+fn one_run(ctx: &Ctx, quick: bool) -> Vec<Table<'static>> {
+    let rounds = if quick {
+        Rounds {
+            create: 5,
+            stats: 5,
+            lifecycle: 5,
+            tree: 2,
+        }
+    } else {
+        Rounds {
+            create: 101,
+            stats: 201,
+            lifecycle: 101,
+            tree: 21,
+        }
+    };
+    let mut tables = vec![op_create(ctx, rounds.create), op_remove(ctx, rounds.create)];
+    let (full, sample) = op_stats(ctx, rounds.stats);
+    tables.push(full);
+    tables.push(sample);
+    tables.push(op_jobs(ctx, rounds.lifecycle, Job::Sleep));
+    tables.push(op_jobs(ctx, rounds.tree, Job::Tree));
+    for (n, r) in [
+        (1, if quick { 3 } else { 51 }),
+        (100, if quick { 1 } else { 5 }),
+        (1000, 1),
+    ] {
+        let (c, d) = op_many(ctx, n, r);
+        tables.push(c);
+        tables.push(d);
+    }
+    tables
+}
+
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
@@ -473,8 +502,52 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
+/// Which C library the binary was built with: its allocator makes the
+/// `mmap`/`munmap` calls the counts show, and glibc's makes fewer.
+pub fn build() -> &'static str {
+    if cfg!(target_env = "musl") {
+        "static binary, musl libc (its allocator maps and unmaps blocks of a few KiB with mmap/munmap)"
+    } else if cfg!(target_env = "gnu") {
+        "glibc"
+    } else {
+        "other libc"
+    }
+}
+
+/// The first three fields of /proc/loadavg (1, 5 and 15 minutes).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Now, in UTC, as `2026-12-06T04:30:00Z` (no date crate: days to civil
+/// date by Howard Hinnant's algorithm).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 /// Raise RLIMIT_NOFILE to `want` (or the most we may); returns the soft limit.
-fn raise_fd_limit(want: u64) -> u64 {
+pub fn raise_fd_limit(want: u64) -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let now = getrlimit(Resource::Nofile);
     let wanted = Rlimit {
@@ -493,104 +566,110 @@ fn raise_fd_limit(want: u64) -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
+/// The command-line flags every mode shares.
+pub struct Args(Vec<String>);
+
+impl Args {
+    pub fn value(&self, flag: &str) -> Option<String> {
+        self.0
+            .iter()
             .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
+            .and_then(|i| self.0.get(i + 1))
             .cloned()
-    };
-    let Some(parent) = value("--parent") else {
-        eprintln!("usage: cgbox-peers --parent CGROUP2_DIR --venue NAME [--quick]");
+    }
+
+    pub fn flag(&self, flag: &str) -> bool {
+        self.0.iter().any(|a| a == flag)
+    }
+
+    pub fn number(&self, flag: &str, default: usize) -> usize {
+        match self.value(flag) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                eprintln!("cgbox-peers: {flag} wants a number, not {v:?}");
+                std::process::exit(2)
+            }),
+        }
+    }
+}
+
+const USAGE: &str = "usage: cgbox-peers [count|count-one|phases] --parent CGROUP2_DIR --venue NAME [--runs N] [--quick] [--iterations K] [--strace PATH] [--command TEXT] [--context TEXT]";
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mode = argv.first().cloned().unwrap_or_default();
+    let args = Args(argv);
+    let Some(parent) = args.value("--parent") else {
+        eprintln!("{USAGE}");
         std::process::exit(2);
     };
-    let venue = value("--venue").unwrap_or_else(|| "?".into());
-    let quick = args.iter().any(|a| a == "--quick");
+    match mode.as_str() {
+        "count" => count::drive(&args, &parent),
+        "count-one" => count::one(&args, &parent),
+        "phases" => phases::run(&args, &parent),
+        _ => protocol_main(&args, &parent),
+    }
+}
+
+/// The timing protocol: `--runs N` whole runs in one sandbox, then the
+/// aggregate (see protocol.rs).
+fn protocol_main(args: &Args, parent: &str) {
+    let venue = args.value("--venue").unwrap_or_else(|| "?".into());
+    let quick = args.flag("--quick");
+    let runs = args.number("--runs", 5).max(1);
     // cgbox keeps a few fds per box (directory, cgroup.procs,
     // cgroup.events, <app>, agents): 1000 boxes at once need more than
     // the usual soft limit of 1024 (and the 4096 hard limit of a VM's
     // init). Raise both, as root may; say what we have.
     let fds = raise_fd_limit(65_536);
-    let sandbox = match sandbox::Sandbox::enter(Path::new(&parent)) {
+    let load_start = load_average();
+    let date = utc_now();
+    let sandbox = match sandbox::Sandbox::enter(Path::new(parent)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cgbox-peers: {e}");
             std::process::exit(1);
         }
     };
+    let controllers = std::fs::read_to_string(Path::new(sandbox::MOUNT).join("cgroup.controllers"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     let ctx = Ctx::new();
-    let rounds = if quick {
-        Rounds {
-            create: 5,
-            stats: 5,
-            lifecycle: 5,
-            tree: 2,
-        }
-    } else {
-        Rounds {
-            create: 101,
-            stats: 201,
-            lifecycle: 101,
-            tree: 21,
-        }
-    };
     let start = Instant::now();
-    println!("## Peer benchmark, venue: {venue}\n");
-    println!("- machine: {}", machine());
-    println!("- open-file limit raised to {fds} (RLIMIT_NOFILE)");
-    println!(
-        "- cgroup2 subtree: {} bind-mounted over /sys/fs/cgroup in a private mount namespace; controllers there: {:?}",
-        sandbox.dir.display(),
-        std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
-            .unwrap_or_default()
-            .trim()
-    );
-    println!(
-        "- contenders interleaved round by round (order rotating); medians; \"vs cgbox\" is the median over cgbox's; {}",
-        if ctx.limits {
-            "limits: memory.max 512M, cpu.max 150000 100000, pids.max 256"
-        } else {
-            "no limits (this cgroup2 has no cpu, memory or pids controller)"
-        }
-    );
-    let mut tables = vec![
-        op_create(&ctx, rounds.create),
-        op_remove(&ctx, rounds.create),
-    ];
-    let (full, sample) = op_stats(&ctx, rounds.stats);
-    tables.push(full);
-    tables.push(sample);
-    tables.push(op_jobs(&ctx, rounds.lifecycle, Job::Sleep));
-    tables.push(op_jobs(&ctx, rounds.tree, Job::Tree));
-    for (n, r) in [
-        (1, if quick { 3 } else { 51 }),
-        (100, if quick { 1 } else { 5 }),
-        (1000, 1),
-    ] {
-        let (c, d) = op_many(&ctx, n, r);
-        tables.push(c);
-        tables.push(d);
+    let mut all: Vec<Vec<Table<'static>>> = Vec::new();
+    for run in 0..runs {
+        eprintln!("peers: run {} of {runs}", run + 1);
+        all.push(one_run(&ctx, quick));
     }
-    for t in &tables {
-        print(t, ctx.limits);
-    }
+    let limits_here = ctx.limits;
     drop(ctx);
     // The contenders' home directories (cgrs, youki, tokio; cgbox's app
     // and agents) are long-lived by design: not leaks.
     let homes = ["cgrs", "youki", "tokio", "cgbox", "cgbox/agents"];
+    let dir = sandbox.dir.display().to_string();
     let left: Vec<String> = sandbox
         .leave()
         .into_iter()
         .filter(|p| !homes.contains(&p.as_str()))
         .collect();
-    println!(
-        "\n- leftovers removed by the harness at the end: {}",
-        if left.is_empty() {
-            "none".to_owned()
-        } else {
-            left.join(", ")
-        }
-    );
-    println!("- took {:.1} s", start.elapsed().as_secs_f64());
+    let meta = protocol::Meta {
+        venue,
+        date,
+        end: utc_now(),
+        machine: machine(),
+        command: args.value("--command"),
+        context: args.value("--context"),
+        load_start,
+        load_end: load_average(),
+        fds,
+        dir,
+        controllers,
+        limits_here,
+        runs,
+        quick,
+        leftovers: left,
+        took: start.elapsed().as_secs_f64(),
+    };
+    protocol::print(&meta, &all);
 }

@@ -6,9 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use cgbox::fs::SysFs;
-use cgbox::spawn::{BoxChild, BoxCommand};
-use cgbox::stats::Sampler;
-use cgbox::{Builder, JobBox, Limits, Size};
+use cgbox::{BoxChild, BoxCommand, Builder, JobBox, Limits, Sampler, Size};
 use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
@@ -74,12 +72,10 @@ impl Ctx {
             .iter()
             .all(|c| controllers.split_whitespace().any(|w| w == *c));
         let fs = Arc::new(SysFs::new().expect("open /"));
-        let app = cgbox::App::open_at(
-            fs.clone(),
-            cgbox::placement::Placement::explicit(MOUNT),
-            "cgbox",
-        )
-        .expect("open cgbox's app");
+        let app = cgbox::App::options("cgbox")
+            .home(MOUNT)
+            .open(fs.clone())
+            .expect("open cgbox's app");
         Ctx {
             app,
             rt: tokio::runtime::Builder::new_current_thread()
@@ -281,7 +277,7 @@ fn std_command(job: Job) -> Command {
 }
 
 fn box_command(job: Job) -> BoxCommand {
-    use cgbox::spawn::Stdio;
+    use cgbox::Stdio;
     match job {
         Job::Sleep => {
             let mut c = BoxCommand::new("/bin/sleep");
@@ -396,7 +392,8 @@ pub fn release_tree(proc: &mut Proc) -> Result<(), String> {
 
 /// End a box with a job in it, the contender's way: cgbox's destroy (kill,
 /// wait until empty, remove); cgroups-rs `kill()` + `delete()`; libcgroups
-/// `remove()` (cgroup.kill, then rmdir with 4 tries 100 ms apart); tokio
+/// `remove()` (cgroup.kill, then 4 rmdir tries with sleeps of 10, 10, 20
+/// and 60 ms after the failed ones); tokio
 /// `write` of `1` to cgroup.kill and `remove_dir`. Each reaps its own child
 /// before the removal, as a caller would.
 pub fn end(ctx: &Ctx, made: Made, proc: &mut Proc) -> Result<(), String> {

@@ -10,11 +10,11 @@
 //! and pressure (the share of each interval in which some task stalled, for
 //! CPU, memory and I/O).
 
-mod jsonl;
 mod model;
 mod panels;
 mod scale;
 mod svg;
+mod words;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -106,7 +106,7 @@ fn parse(mut lex: Lexer) -> Result<Option<(PathBuf, PathBuf)>, i32> {
 }
 
 fn value(lex: &mut Lexer, option: &str) -> Result<PathBuf, i32> {
-    lex.value(option)
+    lex.file(option)
         .map(PathBuf::from)
         .map_err(|e| usage_error(&format!("plot: {e}")))
 }

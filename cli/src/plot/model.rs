@@ -1,7 +1,8 @@
-//! A trace read back: what ran, the samples, the events and the end (the
-//! format is in `trace.rs`).
+//! A trace read back for drawing: what ran, the samples, the events and
+//! the end, as numbers to scale (the format is in `trace/record.rs`).
 
-use super::jsonl::{self, Value};
+use super::words;
+use crate::trace::record::{self, Bad, EventKind, Line};
 
 /// The first line.
 #[derive(Debug, Default, Clone)]
@@ -52,7 +53,7 @@ pub const PRESSURE: [&str; 3] = ["cpu", "memory", "io"];
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub t: f64,
-    pub kind: String,
+    pub kind: EventKind,
     pub count: f64,
 }
 
@@ -89,52 +90,43 @@ impl Trace {
             if line.trim().is_empty() {
                 continue;
             }
-            let v = match jsonl::parse(line) {
-                Ok(v @ Value::Obj(_)) => v,
-                Ok(_) => return Err(format!("line {n}: not a JSON object")),
-                Err(e) if cut_last && n == lines.len() => {
+            let read = match Line::read(line, n == 1) {
+                Ok(read) => read,
+                // A cgbox killed mid-write leaves the last line cut.
+                Err(Bad::Json(e))
+                    if cut_last && n == lines.len() && (e.is_eof() || e.is_syntax()) =>
+                {
+                    let e = words::said(&e);
                     trace
                         .warnings
                         .push(format!("line {n} is cut short ({e}): left out"));
                     continue;
                 }
-                Err(e) => return Err(format!("line {n}: {e}")),
+                Err(Bad::Json(e)) => return Err(format!("line {n}: {}", words::said(&e))),
+                Err(Bad::Format(e)) => return Err(format!("line {n}: {e}")),
             };
-            if n == 1 {
-                if v.num_at(&["cgbox_trace"]) != Some(1.0) {
-                    return Err(
-                        "line 1: not a cgbox trace (cgbox run --trace FILE writes one)".into(),
-                    );
+            match read {
+                Line::Header(h) => trace.header = header(h),
+                Line::End(e) => {
+                    trace.end = Some(End {
+                        t: e.t,
+                        exit_code: e.end.exit_code.map(f64::from),
+                        signal: e.end.signal.map(f64::from),
+                        timed_out: e.end.timed_out,
+                        killed: e.end.killed,
+                    })
                 }
-                trace.header = header(&v);
-                continue;
-            }
-            let t = v
-                .num_at(&["t"])
-                .filter(|t| *t >= 0.0)
-                .ok_or_else(|| format!("line {n}: no time \"t\""))?;
-            if let Some(end) = v.get("end") {
-                trace.end = Some(End {
-                    t,
-                    exit_code: end.num_at(&["exit_code"]),
-                    signal: end.num_at(&["signal"]),
-                    timed_out: end.get("timed_out") == Some(&Value::Bool(true)),
-                    killed: end.get("killed") == Some(&Value::Bool(true)),
-                });
-            } else if let Some(kind) = v.get("event") {
-                let kind = kind
-                    .str()
-                    .ok_or_else(|| format!("line {n}: \"event\" is not a string"))?;
-                trace.events.push(Event {
-                    t,
-                    kind: kind.to_owned(),
-                    count: v.num_at(&["count"]).unwrap_or(1.0),
-                });
-            } else {
-                if trace.samples.last().is_some_and(|s| s.t > t) {
-                    return Err(format!("line {n}: time goes backwards"));
+                Line::Event(e) => trace.events.push(Event {
+                    t: e.t,
+                    kind: e.event,
+                    count: e.count as f64,
+                }),
+                Line::Sample(s) => {
+                    if trace.samples.last().is_some_and(|last| last.t > s.t) {
+                        return Err(format!("line {n}: time goes backwards"));
+                    }
+                    trace.samples.push(sample(&s));
                 }
-                trace.samples.push(sample(t, &v));
             }
         }
         if lines.is_empty() {
@@ -153,60 +145,49 @@ impl Trace {
     }
 }
 
-fn header(v: &Value) -> Header {
-    let limits = v.get("limits");
-    let limit = |file: &str| limits.and_then(|l| l.num_at(&[file]));
-    let cpus = limits
-        .and_then(|l| l.get("cpu.max"))
-        .and_then(Value::str)
-        .and_then(|s| {
-            let (quota, period) = s.split_once(' ')?;
-            let quota: f64 = quota.parse().ok()?;
-            let period: f64 = period.trim().parse().ok()?;
-            (period > 0.0).then_some(quota / period)
-        });
-    let command = match v.get("command") {
-        Some(Value::Arr(items)) => items
-            .iter()
-            .filter_map(|a| a.str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
+fn header(h: record::Header) -> Header {
+    let limit = |l: Option<record::Limit>| l.and_then(record::Limit::value).map(|v| v as f64);
+    let cpus = h.limits.cpu_max.as_deref().and_then(|s| {
+        let (quota, period) = s.split_once(' ')?;
+        let quota: f64 = quota.parse().ok()?;
+        let period: f64 = period.trim().parse().ok()?;
+        (period > 0.0).then_some(quota / period)
+    });
     Header {
-        name: v.get("name").and_then(Value::str).unwrap_or("").to_owned(),
-        command,
-        started_unix_ms: v.num_at(&["started_unix_ms"]),
-        every_ms: v.num_at(&["every_ms"]),
+        name: h.name,
+        command: h.command,
+        started_unix_ms: h.started_unix_ms.map(|v| v as f64),
+        every_ms: h.every_ms.map(|v| v as f64),
         limits: Limits {
-            memory_max: limit("memory.max"),
-            memory_high: limit("memory.high"),
-            pids_max: limit("pids.max"),
+            memory_max: limit(h.limits.memory_max),
+            memory_high: limit(h.limits.memory_high),
+            pids_max: limit(h.limits.pids_max),
             cpus,
         },
     }
 }
 
-fn sample(t: f64, v: &Value) -> Sample {
-    let stall = |file: &str| {
-        let p = v.get(file)?;
-        Some(Stall {
-            some: p.num_at(&["some", "total"])?,
-            full: p.num_at(&["full", "total"]),
+fn sample(s: &record::Sample) -> Sample {
+    let num = |v: Option<u64>| v.map(|v| v as f64);
+    let stall = |p: Option<record::Pressure>| {
+        p.map(|p| Stall {
+            some: p.some.total as f64,
+            full: p.full.map(|f| f.total as f64),
         })
     };
     Sample {
-        t,
-        memory_current: v.num_at(&["memory.current"]),
-        memory_peak: v.num_at(&["memory.peak"]),
-        pids_current: v.num_at(&["pids.current"]),
-        usage_usec: v.num_at(&["cpu.stat", "usage_usec"]),
-        nr_periods: v.num_at(&["cpu.stat", "nr_periods"]),
-        nr_throttled: v.num_at(&["cpu.stat", "nr_throttled"]),
-        throttled_usec: v.num_at(&["cpu.stat", "throttled_usec"]),
+        t: s.t,
+        memory_current: num(s.memory_current),
+        memory_peak: num(s.memory_peak),
+        pids_current: num(s.pids_current),
+        usage_usec: num(s.cpu_stat.usage_usec),
+        nr_periods: num(s.cpu_stat.nr_periods),
+        nr_throttled: num(s.cpu_stat.nr_throttled),
+        throttled_usec: num(s.cpu_stat.throttled_usec),
         pressure: [
-            stall("cpu.pressure"),
-            stall("memory.pressure"),
-            stall("io.pressure"),
+            stall(s.cpu_pressure),
+            stall(s.memory_pressure),
+            stall(s.io_pressure),
         ],
     }
 }
@@ -240,7 +221,7 @@ mod tests {
             })
         );
         assert_eq!(t.samples[1].nr_throttled, Some(1.0));
-        assert_eq!(t.events[0].kind, "oom_kill");
+        assert_eq!(t.events[0].kind, EventKind::OomKill);
         let end = t.end.as_ref().unwrap();
         assert_eq!((end.signal, end.killed), (Some(9.0), true));
         assert_eq!(t.duration(), 0.25);
@@ -259,6 +240,10 @@ mod tests {
             (
                 &format!("{HEAD}\n{{\"t\": 2}}\n{{\"t\": 1}}\n"),
                 "line 3: time goes backwards",
+            ),
+            (
+                &format!("{HEAD}\n{s}\n{{\"t\": 1, \"memory.current\": \"x\"}}\n"),
+                "line 3: column 30: invalid type: string \"x\", expected u64",
             ),
         ];
         for (text, want) in cases {

@@ -3,6 +3,7 @@
 
 use super::model::{PRESSURE, Sample, Trace};
 use super::scale::{bytes, number};
+use crate::trace::record::EventKind;
 
 /// How a panel's values read on its axis.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,8 +50,8 @@ pub struct Limit {
 /// Events of one kind close in time, drawn as one marker.
 #[derive(Debug, Clone)]
 pub struct Marker {
-    /// The event (`oom_kill`, `memory.high`, ...), for `data-event`.
-    pub kind: String,
+    /// The event (its name is the SVG's `data-event`).
+    pub kind: EventKind,
     pub t: f64,
     pub count: f64,
     pub color: &'static str,
@@ -144,7 +145,7 @@ fn rates(samples: &[Sample], f: impl Fn(&Sample) -> Option<f64>) -> Vec<(f64, f6
         .collect()
 }
 
-fn markers(trace: &Trace, kinds: &[(&str, &'static str, &'static str, bool)]) -> Vec<Marker> {
+fn markers(trace: &Trace, kinds: &[(EventKind, &'static str, &'static str, bool)]) -> Vec<Marker> {
     let mut out: Vec<Marker> = Vec::new();
     // Events closer than this share a marker (the picture is ~900 px wide).
     let near = trace.duration() / 300.0;
@@ -159,7 +160,7 @@ fn markers(trace: &Trace, kinds: &[(&str, &'static str, &'static str, bool)]) ->
         {
             Some(m) if !strong => m.count += e.count,
             _ => out.push(Marker {
-                kind: e.kind.clone(),
+                kind: e.kind,
                 t: e.t,
                 count: e.count,
                 color,
@@ -171,7 +172,7 @@ fn markers(trace: &Trace, kinds: &[(&str, &'static str, &'static str, bool)]) ->
     out
 }
 
-fn total(trace: &Trace, kind: &str) -> f64 {
+fn total(trace: &Trace, kind: EventKind) -> f64 {
     trace
         .events
         .iter()
@@ -199,14 +200,14 @@ fn memory(trace: &Trace) -> Option<Panel> {
         p.summary
             .push_str(&format!(" ({:.0}% of memory.max)", peak / max * 100.0));
     }
-    let kills = total(trace, "oom_kill");
+    let kills = total(trace, EventKind::OomKill);
     if kills > 0.0 {
         p.summary.push_str(&format!(
             ", {kills} OOM kill{}",
             if kills == 1.0 { "" } else { "s" }
         ));
     }
-    let high = total(trace, "memory.high");
+    let high = total(trace, EventKind::MemoryHigh);
     if high > 0.0 {
         p.summary
             .push_str(&format!(", memory.high hit {high} times"));
@@ -250,9 +251,9 @@ fn memory(trace: &Trace) -> Option<Panel> {
     p.markers = markers(
         trace,
         &[
-            ("oom_kill", RED, "OOM kill", true),
-            ("memory.high", ORANGE, "memory.high hit", false),
-            ("memory.max", DARK_RED, "at memory.max", false),
+            (EventKind::OomKill, RED, "OOM kill", true),
+            (EventKind::MemoryHigh, ORANGE, "memory.high hit", false),
+            (EventKind::MemoryMax, DARK_RED, "at memory.max", false),
         ],
     );
     Some(p)
@@ -369,7 +370,7 @@ fn pids(trace: &Trace) -> Option<Panel> {
             color: RED,
         });
     }
-    let refused = total(trace, "pids.max");
+    let refused = total(trace, EventKind::PidsMax);
     if refused > 0.0 {
         p.summary.push_str(&format!(", {refused} forks refused"));
     }
@@ -382,7 +383,7 @@ fn pids(trace: &Trace) -> Option<Panel> {
         dashed: false,
         points: current,
     });
-    p.markers = markers(trace, &[("pids.max", RED, "fork refused", false)]);
+    p.markers = markers(trace, &[(EventKind::PidsMax, RED, "fork refused", false)]);
     Some(p)
 }
 

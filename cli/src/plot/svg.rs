@@ -553,7 +553,7 @@ fn marker(
         let _ = writeln!(
             s,
             r#"<g class="event" data-event="{}"><title>{}</title><line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{bottom:.1}" stroke="{}" stroke-width="1.6"/><path d="M{:.1},{:.1} l5,5 m0,-5 l-5,5" stroke="{}" stroke-width="2"/><text class="lim" x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}" fill="{}" stroke="white" stroke-width="3" paint-order="stroke">{}</text></g>"#,
-            esc(&m.kind),
+            esc(m.kind.name()),
             esc(&what),
             m.color,
             xx - 2.5,
@@ -566,7 +566,7 @@ fn marker(
         let _ = writeln!(
             s,
             r#"<g class="event" data-event="{}" data-count="{}"><title>{}</title><path d="M{:.1},{:.1} l4,-7 l-8,0 z" fill="{}"/></g>"#,
-            esc(&m.kind),
+            esc(m.kind.name()),
             number(m.count),
             esc(&what),
             xx,

@@ -200,8 +200,8 @@ pub fn parse(mut lex: Lexer, mode: Mode) -> Result<Parsed, String> {
             "kill-after" => a.kill_after = seconds(&dashed, &lex.value(&dashed)?, false)?,
             "best-effort" => a.best_effort = true,
             "cgroupns" => a.cgroupns = true,
-            "report" => a.report = Some(PathBuf::from(lex.value(&dashed)?)),
-            "trace" => a.trace = Some(PathBuf::from(lex.value(&dashed)?)),
+            "report" => a.report = Some(PathBuf::from(lex.file(&dashed)?)),
+            "trace" => a.trace = Some(PathBuf::from(lex.file(&dashed)?)),
             "trace-every" => {
                 let v = lex.value(&dashed)?;
                 let every = seconds(&dashed, &v, true)?;

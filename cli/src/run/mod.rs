@@ -95,7 +95,7 @@ struct Reporter {
 impl Reporter {
     fn commit(&mut self, facts: Facts<'_>) {
         if let Some(file) = self.report.take()
-            && let Err(e) = file.commit(&report::json(&facts))
+            && let Err(e) = file.commit(&report::Report::of(&facts))
         {
             errln!("cgbox: {e}");
         }
@@ -106,6 +106,8 @@ impl Reporter {
         errln!("cgbox: {message}");
         let name = self.name.clone();
         self.commit(Facts {
+            judged: None,
+            oom_cgroup: None,
             name: &name,
             path,
             status: code,
@@ -198,6 +200,12 @@ fn run(
         }
     };
 
+    // The counters the outcome is measured from (a new box: all zero; a
+    // box inside a long-lived one for exec: the same).
+    let tally = jb
+        .tally()
+        .map_err(|e| log::debug!("no outcome for {}: {e}", jb.name()))
+        .ok();
     let start = Instant::now();
     let mut command = BoxCommand::new(&program);
     // CMD must not inherit the signals cgbox blocks for itself.
@@ -248,6 +256,14 @@ fn run(
             killed: outcome.killed,
         });
     }
+    // Why it ended, read before anything else is killed.
+    let judged = match (&tally, outcome.status) {
+        (Some(t), Some(status)) => jb
+            .outcome(t, status, stop::stop_of(&outcome, &how))
+            .map_err(|e| log::debug!("no outcome for {}: {e}", jb.name()))
+            .ok(),
+        _ => None,
+    };
     // Nothing outlives the command (exec: with --kill-rest): kill what is left.
     if (args.mode == Mode::Run || args.kill_rest)
         && let Err(e) = jb.kill()
@@ -266,7 +282,7 @@ fn run(
     };
     let code = report::exit_code(&outcome);
     if !args.quiet {
-        let mut line = report::summary(jb.name(), &outcome, wall, stats);
+        let mut line = report::summary(jb.name(), &outcome, judged.as_ref(), wall, stats);
         if let Some(hint) = stats.and_then(|s| report::suggestion(&args.limits, s, wall)) {
             line.push_str("; ");
             line.push_str(&hint);
@@ -279,6 +295,13 @@ fn run(
         path: Some(&rel),
         status: code,
         outcome: Some(&outcome),
+        judged: judged.as_ref(),
+        oom_cgroup: judged.as_ref().and_then(|j| match &j.cause {
+            cgbox::Cause::OomKilled {
+                cgroup: Some(c), ..
+            } => Some(ctx.relative(c)),
+            _ => None,
+        }),
         wall,
         skipped: jb.skipped(),
         error: None,

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use cgbox::Skipped;
 use cgbox::Stats;
+use serde::Serialize;
 
 use super::program::{EXIT_FAILED, EXIT_TIMED_OUT};
 use super::stop::Outcome;
-use crate::json::Json;
 use crate::signals;
 use crate::staged::Staged;
-use crate::stats::stats_json;
+use crate::stats::StatsJson;
 use crate::units::{bytes, or_dash, usec};
 
 /// The exit code the contract gives.
@@ -46,8 +46,9 @@ impl ReportFile {
     }
 
     /// Write the report and put it in place.
-    pub fn commit(self, json: &Json) -> Result<(), String> {
-        self.0.finish((json.render() + "\n").as_bytes())
+    pub fn commit(self, report: &Report<'_>) -> Result<(), String> {
+        self.0
+            .finish((crate::json::render(report) + "\n").as_bytes())
     }
 }
 
@@ -58,55 +59,220 @@ pub struct Facts<'a> {
     /// cgbox's own exit status.
     pub status: i32,
     pub outcome: Option<&'a Outcome>,
+    /// Why CMD ended, as the kernel's counters tell (the library's outcome).
+    pub judged: Option<&'a cgbox::Outcome>,
+    /// The cgroup whose memory.max an OOM kill hit, as /proc/self/cgroup says it.
+    pub oom_cgroup: Option<String>,
     pub wall: Duration,
     pub skipped: &'a [Skipped],
     pub error: Option<String>,
     pub stats: Option<&'a Stats>,
 }
 
-pub fn json(f: &Facts<'_>) -> Json {
-    let o = f.outcome;
-    let status = o.and_then(|o| o.status);
-    let skipped: Vec<Json> = f
-        .skipped
-        .iter()
-        .map(|s| {
-            Json::object()
-                .with("what", s.what.as_str())
-                .with("error", s.error.to_string())
-        })
-        .collect();
-    let mut out = Json::object()
-        .with("name", f.name)
-        .with("path", f.path.map(str::to_owned))
-        .with("status", i64::from(f.status))
-        .with("exit_code", status.and_then(|s| s.code()).map(i64::from))
-        .with("signal", status.and_then(|s| s.signal()).map(i64::from))
-        .with("timed_out", o.is_some_and(|o| o.timed_out))
-        .with(
-            "interrupted_by",
-            o.and_then(|o| o.interrupted_by).map(i64::from),
-        )
-        .with("stop_signal", o.and_then(|o| o.stop_signal).map(i64::from))
-        .with("killed", o.is_some_and(|o| o.killed))
-        .with(
-            "wall_ms",
-            u64::try_from(f.wall.as_millis()).unwrap_or(u64::MAX),
-        )
-        .with("skipped", Json::Array(skipped))
-        .with("error", f.error.clone());
-    out.set(
-        "stats",
-        match (f.stats, f.path) {
-            (Some(s), Some(p)) => stats_json(p, s),
-            _ => Json::Null,
-        },
-    );
-    out
+/// The `--report` JSON: `{"name", "path", "status", "exit_code", "signal",
+/// "timed_out", "interrupted_by", "stop_signal", "killed", "wall_ms",
+/// "skipped": [{"what", "error"}], "error", "cause", "stats"}`; what is not
+/// known is `null`. `cause` is why CMD ended and what limited it on the way
+/// (see [`CauseJson`]).
+#[derive(Serialize)]
+pub struct Report<'a> {
+    name: &'a str,
+    path: Option<&'a str>,
+    status: i32,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    timed_out: bool,
+    interrupted_by: Option<i32>,
+    stop_signal: Option<i32>,
+    killed: bool,
+    wall_ms: u64,
+    skipped: Vec<SkippedJson<'a>>,
+    error: Option<&'a str>,
+    cause: Option<CauseJson<'a>>,
+    stats: Option<StatsJson<'a>>,
 }
 
-/// The summary line.
-pub fn summary(name: &str, o: &Outcome, wall: Duration, s: Option<&Stats>) -> String {
+/// `"cause": {"kind", "text", ...the kind's fields..., "counts": {...}}`:
+/// `kind` is `exited`, `oom_killed`, `timed_out`, `interrupted`,
+/// `killed_with_box` or `signaled`; `text` is the summary's first clause.
+/// A field that does not apply, and a counter the kernel does not have
+/// (5.10: no `memory_peak`, `pids_peak`, `oom_group_kills`), is left out,
+/// never 0.
+#[derive(Serialize)]
+struct CauseJson<'a> {
+    kind: &'static str,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grace_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    killed: Option<bool>,
+    counts: CountsJson,
+}
+
+/// The outcome's counts over the run, each left out where not counted.
+#[derive(Serialize)]
+struct CountsJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nr_periods: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nr_throttled: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttled_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_peak: Option<u64>,
+    /// Whether the peak is the run's own (else the box's life); only with a peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_peak_is_the_run: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids_peak: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids_peak_is_the_run: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_kills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_group_kills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_max_hits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_high_hits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_stall_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forks_refused: Option<u64>,
+}
+
+impl<'a> CauseJson<'a> {
+    fn of(o: &cgbox::Outcome, oom_cgroup: Option<&'a str>) -> CauseJson<'a> {
+        use cgbox::Cause;
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut c = CauseJson {
+            kind: "signaled",
+            text: o.describe(),
+            exit_code: None,
+            signal: None,
+            cgroup: None,
+            limit: None,
+            group: None,
+            grace_ms: None,
+            killed: None,
+            counts: CountsJson::of(&o.counts),
+        };
+        match &o.cause {
+            Cause::Exited(code) => {
+                c.kind = "exited";
+                c.exit_code = Some(*code);
+            }
+            Cause::OomKilled { limit, group, .. } => {
+                c.kind = "oom_killed";
+                c.cgroup = oom_cgroup;
+                c.limit = *limit;
+                c.group = Some(*group);
+            }
+            Cause::TimedOut {
+                signal,
+                grace,
+                killed,
+            } => {
+                c.kind = "timed_out";
+                c.signal = Some(*signal);
+                c.grace_ms = Some(millis(*grace));
+                c.killed = Some(*killed);
+            }
+            Cause::Interrupted { signal, killed } => {
+                c.kind = "interrupted";
+                c.signal = Some(*signal);
+                c.killed = Some(*killed);
+            }
+            Cause::KilledWithBox => c.kind = "killed_with_box",
+            Cause::Signaled(sig) => c.signal = Some(*sig),
+            // A cause of a later cgbox: said in words, without fields.
+            _ => c.kind = "other",
+        }
+        c
+    }
+}
+
+impl CountsJson {
+    fn of(c: &cgbox::Counts) -> CountsJson {
+        CountsJson {
+            cpu_usec: c.cpu_usec,
+            user_usec: c.user_usec,
+            system_usec: c.system_usec,
+            nr_periods: c.nr_periods,
+            nr_throttled: c.nr_throttled,
+            throttled_usec: c.throttled_usec,
+            memory_peak: c.memory_peak,
+            memory_peak_is_the_run: c.memory_peak.map(|_| c.memory_peak_is_the_run),
+            pids_peak: c.pids_peak,
+            pids_peak_is_the_run: c.pids_peak.map(|_| c.pids_peak_is_the_run),
+            oom_kills: c.oom_kills,
+            oom_group_kills: c.oom_group_kills,
+            memory_max_hits: c.memory_max_hits,
+            memory_high_hits: c.memory_high_hits,
+            memory_stall_usec: c.memory_stall_usec,
+            forks_refused: c.forks_refused,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SkippedJson<'a> {
+    what: &'a str,
+    error: String,
+}
+
+impl<'a> Report<'a> {
+    pub fn of(f: &'a Facts<'a>) -> Report<'a> {
+        let o = f.outcome;
+        let status = o.and_then(|o| o.status);
+        Report {
+            name: f.name,
+            path: f.path,
+            status: f.status,
+            exit_code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            timed_out: o.is_some_and(|o| o.timed_out),
+            interrupted_by: o.and_then(|o| o.interrupted_by),
+            stop_signal: o.and_then(|o| o.stop_signal),
+            killed: o.is_some_and(|o| o.killed),
+            wall_ms: u64::try_from(f.wall.as_millis()).unwrap_or(u64::MAX),
+            skipped: f
+                .skipped
+                .iter()
+                .map(|s| SkippedJson {
+                    what: &s.what,
+                    error: s.error.to_string(),
+                })
+                .collect(),
+            error: f.error.as_deref(),
+            cause: f.judged.map(|o| CauseJson::of(o, f.oom_cgroup.as_deref())),
+            stats: match (f.stats, f.path) {
+                (Some(stats), Some(path)) => Some(StatsJson { path, stats }),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// How CMD ended, from its status and what cgbox did, where the box's
+/// counters could not be read.
+fn ended_by_status(o: &Outcome) -> String {
     let status = o.status.map(|st| (st.code(), st.signal()));
     let mut ended = match status {
         Some((Some(c), _)) => format!("exit {c}"),
@@ -121,6 +287,22 @@ pub fn summary(name: &str, o: &Outcome, wall: Duration, s: Option<&Stats>) -> St
     if o.stop_signal.is_some() && o.killed {
         ended.push_str(", still running after --kill-after: killed");
     }
+    ended
+}
+
+/// The summary line: why CMD ended first (the library's outcome, where
+/// the box's counters could be read), then what it used.
+pub fn summary(
+    name: &str,
+    o: &Outcome,
+    judged: Option<&cgbox::Outcome>,
+    wall: Duration,
+    s: Option<&Stats>,
+) -> String {
+    let ended = match judged {
+        Some(j) => j.describe(),
+        None => ended_by_status(o),
+    };
     let Some(s) = s else {
         return format!(
             "cgbox: {name}: {ended}, wall {}; no statistics (the box was removed from outside)",

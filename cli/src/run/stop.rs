@@ -48,6 +48,29 @@ pub struct Outcome {
     pub fatal: Option<i32>,
 }
 
+/// What cgbox did to stop CMD, as the library's outcome takes it.
+pub fn stop_of(o: &Outcome, how: &Stopping) -> cgbox::Stop {
+    if o.timed_out {
+        // No grace (--kill-after 0, or --signal KILL): killed at once.
+        let (signal, grace) = match o.stop_signal {
+            Some(sig) => (sig, how.kill_after),
+            None => (signals::SIGKILL, Duration::ZERO),
+        };
+        return cgbox::Stop::Timeout {
+            signal,
+            grace,
+            killed: o.killed,
+        };
+    }
+    match o.interrupted_by.or(o.fatal) {
+        Some(signal) => cgbox::Stop::Interrupted {
+            signal,
+            killed: o.killed,
+        },
+        None => cgbox::Stop::Nothing,
+    }
+}
+
 /// What stopping needs to know.
 pub struct Stopping {
     pub deadline: Option<Instant>,

@@ -4,7 +4,6 @@
 //! must be the one the scenario states, on both.
 
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -210,7 +209,7 @@ impl Procs for Real {
     }
     fn zombie(&mut self, label: &str) -> Result<(), Errno> {
         let pid = self.pid(label);
-        let fd: OwnedFd = self.fs.pidfd_open(pid).map_err(|_| Errno::SRCH)?;
+        let fd = self.fs.pidfd_open(pid).map_err(|_| Errno::SRCH)?;
         self.fs.pidfd_kill(&fd).map_err(|_| Errno::SRCH)?;
         // Not reaped: wait until the kernel shows it as a zombie.
         wait_until(|| {

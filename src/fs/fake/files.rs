@@ -152,7 +152,7 @@ impl State {
             Op::Read => Access::Write,
             _ => Access::Read,
         };
-        if file.access == wrong {
+        if file.access == wrong && file.access != Access::ReadWrite {
             return Err(Errno::BADF);
         }
         Ok(())

@@ -22,6 +22,13 @@ SELF=$HERE/$(basename "$0")
 CACHE=${CGBOX_SYSVM_CACHE:-/var/cache/cgbox-vm/systemd}
 SUITE=bookworm
 PKGS=systemd,systemd-sysv,dbus,dbus-user-session,util-linux,procps,libpam-systemd
+# Container runtimes for the container cases (Debian's own: podman 4.3 with
+# crun 1.8, docker.io 20.10 with containerd and runc), uidmap for rootless
+# podman's newuidmap/newgidmap. debootstrap does not resolve virtual
+# packages: podman's container-network-stack is named here as
+# containernetworking-plugins. The JVM is for a later issue's case;
+# installed now so that the image is not debootstrapped again for it.
+PKGS=$PKGS,podman,crun,conmon,containernetworking-plugins,uidmap,docker.io,openjdk-17-jre-headless
 log() { echo "systemd-vm build: $*" >&2; }
 die() { log "$*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (apt-get, debootstrap, chroot)"
@@ -95,6 +102,27 @@ for unit in getty@.service serial-getty@.service console-getty.service autovt@.s
     ln -sf /dev/null "$R/etc/systemd/system/$unit"
 done
 ln -sf /lib/systemd/system/multi-user.target "$R/etc/systemd/system/default.target"
+# The container engines start only when a case starts them: nothing of them
+# at boot (their units would fail or slow the boot, and the cases count
+# failed units).
+for want in sockets.target.wants/docker.socket sockets.target.wants/podman.socket \
+    default.target.wants/podman.service default.target.wants/podman-auto-update.service \
+    default.target.wants/podman-restart.service timers.target.wants/podman-auto-update.timer \
+    multi-user.target.wants/docker.service multi-user.target.wants/containerd.service; do
+    rm -f "$R/etc/systemd/system/$want"
+done
+# The guest runs the host's kernel without its modules: no overlayfs, no
+# bridge, no netfilter. Containers store images as plain directories (vfs:
+# the image is a few empty directories, the VM's /usr is bind-mounted) and
+# run with --network none; docker makes no bridge and no iptables rules.
+printf '[storage]\ndriver = "vfs"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n' \
+    >"$R/etc/containers/storage.conf"
+mkdir -p "$R/etc/docker"
+printf '{"storage-driver": "vfs", "bridge": "none", "iptables": false, "ip6tables": false, "ip-masq": false}\n' \
+    >"$R/etc/docker/daemon.json"
+# Rootless podman as u: subordinate ids for its user namespace.
+echo "u:100000:65536" >"$R/etc/subuid"
+echo "u:100000:65536" >"$R/etc/subgid"
 mkdir -p "$R/etc/systemd/journald.conf.d" "$R/etc/systemd/system/multi-user.target.wants"
 printf '[Journal]\nStorage=volatile\n' >"$R/etc/systemd/journald.conf.d/vmtest.conf"
 

@@ -119,6 +119,7 @@ else
 fi
 echo "user manager delegates: $(systemctl show user@1000.service -p DelegateControllers --value)"
 echo "failed units at the start: [$(failed_units)]"
+echo "container runtimes: $(podman --version) with $(crun --version | head -n1); $(docker --version) with $(runc --version | head -n1) and $(containerd --version | cut -d" " -f1,3)"
 
 # ======================================================= issue 17 ====
 echo; echo "##### refused where systemd did not delegate (--no-systemd)"
@@ -337,14 +338,18 @@ check "nothing on stderr" eq "$ERR" ""
 left_clean
 end
 
+# Since the library's one-shape change (main 1b52bfa) the failed ask for a
+# scope is part of the refusal's one line ("... asking systemd for a
+# delegated scope failed: connect to ...; (fix: ...)"), no longer a line of
+# its own before it.
 begin bus-absent-root "root, the system bus absent (DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent): one line, the refusal, 125"
 run 'DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent cgbox run --memory 64M -- /tmp/show.sh'
 check "exit 125" eq "$RC" 125
 check "the command did not run" eq "$OUT" ""
-check "one line: could not ask systemd for a delegated scope" eq "$(count "$ERR" "could not ask systemd for a delegated scope")" 1
-check "that line names the socket" has "$ERR" "/nonexistent"
-check "then the refusal with root's fix" has "$ERR" "$ROOT_FIX"
-check "two lines in all" eq "$(wc -l <<<"$ERR")" 2
+check "the failed ask said once: asking systemd for a delegated scope failed" eq "$(count "$ERR" "asking systemd for a delegated scope failed")" 1
+check "it names the socket" has "$ERR" "/nonexistent"
+check "with the refusal and root's fix" has "$ERR" "$ROOT_FIX"
+check "one line in all" eq "$(wc -l <<<"$ERR")" 1
 check "no cgroup named cgbox anywhere" no_cgbox_cgroups
 end
 
@@ -352,12 +357,12 @@ begin bus-absent-user "u, no user bus (XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDR
 run "runuser -u $U -- env XDG_RUNTIME_DIR=/nonexistent DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus cgbox run --memory 64M -- /tmp/show.sh"
 check "exit 125" eq "$RC" 125
 check "the command did not run" eq "$OUT" ""
-check "one line: could not ask systemd for a delegated scope" eq "$(count "$ERR" "could not ask systemd for a delegated scope")" 1
-check "then the refusal with the user's fix" has "$ERR" "$USER_FIX"
-check "two lines in all" eq "$(wc -l <<<"$ERR")" 2
+check "the failed ask said once: asking systemd for a delegated scope failed" eq "$(count "$ERR" "asking systemd for a delegated scope failed")" 1
+check "with the refusal and the user's fix" has "$ERR" "$USER_FIX"
+check "one line in all" eq "$(wc -l <<<"$ERR")" 1
 run "runuser -u $U -- env -u XDG_RUNTIME_DIR -u DBUS_SESSION_BUS_ADDRESS cgbox run -- /tmp/show.sh"
 check "neither variable set: exit 125" eq "$RC" 125
-check "neither variable set: could not ask, once" eq "$(count "$ERR" "could not ask systemd for a delegated scope")" 1
+check "neither variable set: the failed ask said once" eq "$(count "$ERR" "asking systemd for a delegated scope failed")" 1
 check "no cgroup named cgbox anywhere" no_cgbox_cgroups
 end
 
@@ -365,8 +370,8 @@ begin bus-refused-user "u asks the system manager (its bus address is the system
 run "runuser -u $U -- env DBUS_SESSION_BUS_ADDRESS=unix:path=/run/dbus/system_bus_socket cgbox run -- /tmp/show.sh"
 check "exit 125" eq "$RC" 125
 check "the command did not run" eq "$OUT" ""
-check "one line: could not ask systemd for a delegated scope" eq "$(count "$ERR" "could not ask systemd for a delegated scope")" 1
-check "then the refusal with the user's fix" has "$ERR" "$USER_FIX"
+check "the failed ask said once: asking systemd for a delegated scope failed" eq "$(count "$ERR" "asking systemd for a delegated scope failed")" 1
+check "with the refusal and the user's fix" has "$ERR" "$USER_FIX"
 check "no cgbox-* unit in the system manager" no_units
 check "no cgroup named cgbox anywhere" no_cgbox_cgroups
 end
@@ -533,6 +538,229 @@ check "memory.max 67108864" eq "$(value memory.max)" 67108864
 check "pids.max 32" eq "$(value pids.max)" 32
 left_clean
 end
+
+# ============================================ real container runtimes ====
+echo; echo "##### real container runtimes: podman (root and rootless), docker"
+# (No awk in the containers: /usr/bin/awk is a link through the VM's
+# /etc/alternatives, which the container's /etc does not have.)
+# The image is made here, offline (no registry): a root of a few empty
+# directories and the merged-/usr symlinks (/bin -> usr/bin ...), imported
+# as it is (vfs storage, build.sh: the guest has no overlayfs module). Every
+# container bind-mounts the VM's /usr read-only over it: its shell, procps
+# and coreutils, and the cgbox under test (/usr/local/bin/cgbox), are the
+# VM's. The scripts the containers run are in /tmp/ctr, at /ctr read-only.
+# No network (--network none): the guest has no bridge or netfilter modules.
+CTR=/tmp/ctr
+CROOT=/tmp/ctr-root
+mkdir -p $CTR $CROOT/usr $CROOT/etc $CROOT/tmp $CROOT/var/tmp $CROOT/root $CROOT/proc $CROOT/sys $CROOT/dev $CROOT/run
+chmod 1777 $CROOT/tmp $CROOT/var/tmp
+for l in bin sbin lib lib64; do ln -sfn usr/$l $CROOT/$l; done
+echo 'root:x:0:0:root:/root:/bin/sh' >$CROOT/etc/passwd
+echo 'root:x:0:' >$CROOT/etc/group
+tar -C $CROOT -cf /tmp/ctr-root.tar .
+chmod 0644 /tmp/ctr-root.tar
+cp /tmp/show.sh $CTR/show.sh
+# Before cgbox prepare: a box without limits at once; a limited one refused.
+cat >$CTR/plain.sh <<'CTR_EOF'
+#!/bin/sh
+echo "container cgroup: $(cat /proc/self/cgroup)"
+echo "cgroup2 mount: $(grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6)"
+cgbox run -- cat /proc/self/cgroup
+echo "plain exit $?"
+cgbox run --memory 32M -- echo LIMITED RAN
+echo "limited exit $?"
+CTR_EOF
+# The README's entrypoint: cgbox prepare && exec the agent (here cgbox run).
+cat >$CTR/limits.sh <<'CTR_EOF'
+#!/bin/sh
+cgbox prepare && exec cgbox run --memory 32M --pids 8 -- /ctr/show.sh
+CTR_EOF
+cat >$CTR/oom.sh <<'CTR_EOF'
+#!/bin/sh
+cgbox prepare >/dev/null && exec cgbox run --memory 32M --swap 0 -- dd if=/dev/zero of=/dev/null bs=64M count=1
+CTR_EOF
+cat >$CTR/pids.sh <<'CTR_EOF'
+#!/bin/sh
+cgbox prepare >/dev/null && exec cgbox run --pids 8 -- sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 & done; wait'
+CTR_EOF
+# The container's own --memory, no prepare: the box has no memory limit.
+cat >$CTR/ctrmem.sh <<'CTR_EOF'
+#!/bin/sh
+echo "container memory.max $(cat /sys/fs/cgroup/memory.max)"
+cgbox run -- sh -c 'f=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max; echo "box memory.max $(cat $f 2>/dev/null || echo absent)"'
+cgbox run -- dd if=/dev/zero of=/dev/null bs=64M count=1
+echo "hog exit $?"
+echo "container $(grep oom_kill /sys/fs/cgroup/memory.events)"
+CTR_EOF
+# Two trees in sessions of their own (setsid), one deaf to SIGTERM; the job
+# waits until both run, shows them, and waits for them.
+cat >$CTR/timeout.sh <<'CTR_EOF'
+#!/bin/sh
+cgbox run --timeout 2 --kill-after 1 -- sh -c '
+    setsid sh -c "trap \"\" TERM; exec sleep 300" &
+    setsid sleep 301 &
+    until [ "$(pgrep -c -fx "sleep 30[01]")" = 2 ]; do sleep 0.1; done
+    ps -eo pid=,sid=,args= | while read -r pid sid cmd arg; do
+        [ "$cmd $arg" = "sleep 300" ] || [ "$cmd $arg" = "sleep 301" ] || continue
+        if [ "$pid" = "$sid" ]; then echo "tree $arg in a session of its own"; else echo "tree $arg in the job session"; fi
+    done
+    wait'
+echo "timeout exit $?"
+echo "left: [$(pgrep -fx 'sleep 30[01]' | tr '\n' ' ')]"
+CTR_EOF
+cat >$CTR/default.sh <<'CTR_EOF'
+#!/bin/sh
+echo "cgroup2 mount: $(grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6)"
+cgbox inspect
+echo "inspect exit $?"
+cgbox run -- echo PLAIN RAN
+echo "plain exit $?"
+cgbox run --memory 32M -- echo LIMITED RAN
+echo "limited exit $?"
+CTR_EOF
+chmod 0755 $CTR $CTR/*.sh
+CTR_OPTS="--network none -v /usr:/usr:ro -v $CTR:/ctr:ro"
+PRIV="--privileged --cgroupns=private"
+UPODMAN="runuser -u $U -- env ${UENV[*]} podman"
+
+begin container-images "the image, offline: podman import (root, and u rootless), docker import (dockerd started for it); no registry"
+run 'podman import -q /tmp/ctr-root.tar localhost/vmroot && podman image exists localhost/vmroot && echo root-image-ok'
+check "podman (root): imported" has "$OUT" root-image-ok
+run "$UPODMAN import -q /tmp/ctr-root.tar localhost/vmroot && $UPODMAN image exists localhost/vmroot && echo user-image-ok"
+check "podman (u, rootless): imported" has "$OUT" user-image-ok
+t1=$(date +%s%N)
+run 'systemctl start docker.service && docker import /tmp/ctr-root.tar vmroot >/dev/null && docker image inspect -f "{{.Os}}" vmroot'
+echo "  dockerd started and the image imported in $(( ($(date +%s%N) - t1) / 1000000 )) ms"
+check "docker: dockerd runs, the image imported" eq "$OUT" linux
+end
+
+# The cases of a privileged container with a private cgroup namespace, for
+# one runtime. Each takes NAME "RUNTIME COMMAND" IMAGE.
+ctr_cases() {
+    local n=$1 rt=$2 img=$3
+    begin "$n-plain" "$n run $PRIV: cgbox run -- true works at once; a limited run is refused (125) naming cgbox prepare"
+    run "$rt run --rm $CTR_OPTS $PRIV $img /ctr/plain.sh"
+    check "the container is its cgroup namespace's root (0::/)" has "$OUT" "container cgroup: 0::/"
+    check "cgroup2 is mounted read-write" has "$OUT" "cgroup2 mount: rw"
+    check "plain run: exit 0" has "$OUT" "plain exit 0"
+    check "plain run: box at /cgbox/agents/<uuid>" matches "$OUT" "^0::/cgbox/agents/$UUID\$"
+    check "limited run: exit 125" has "$OUT" "limited exit 125"
+    check "limited run: the command did not run" lacks "$OUT" "LIMITED RAN"
+    check "the refusal names cgbox prepare" has "$ERR" "cgbox prepare"
+    left_clean
+    end
+
+    begin "$n-prepare-limits" "$n run $PRIV, entrypoint 'cgbox prepare && exec cgbox run --memory 32M --pids 8': the limits are written"
+    run "$rt run --rm $CTR_OPTS $PRIV $img /ctr/limits.sh"
+    check "exit 0" eq "$RC" 0
+    check "prepare moved the container's processes into /sys/fs/cgroup/init" matches "$OUT" "^moved [0-9]+ process\(es\) into /sys/fs/cgroup/init"
+    check "box at /cgbox/agents/<uuid>" matches "$(cgline)" "^/cgbox/agents/$UUID\$"
+    check "memory.max 33554432" eq "$(value memory.max)" 33554432
+    check "pids.max 8" eq "$(value pids.max)" 8
+    left_clean
+    end
+
+    begin "$n-prepare-oom" "$n, after prepare: dd bs=64M in a box with --memory 32M is OOM-killed at the box's limit"
+    run "$rt run --rm $CTR_OPTS $PRIV $img /ctr/oom.sh"
+    check "exit 137 (dd killed by SIGKILL)" eq "$RC" 137
+    check "dd did not copy 64 MiB" lacks "$ERR" "67108864 bytes"
+    check "cgbox's summary: an OOM kill at --memory 32M" has "$ERR" "OOM kill at --memory 32M"
+    left_clean
+    end
+}
+ctr_pids_case() {
+    local n=$1 rt=$2 img=$3
+    begin "$n-prepare-pids" "$n, after prepare: a box with --pids 8 refuses the forks past 8; nothing of it left"
+    run "$rt run --rm $CTR_OPTS $PRIV $img /ctr/pids.sh"
+    check "the job's shell could not fork" has "$ERR" "Cannot fork"
+    check "exit 2 (the job's own status)" eq "$RC" 2
+    check "cgbox's summary: forks refused at --pids 8" matches "$ERR" "forks? refused at --pids 8"
+    check "no sleep 30 left (within 15 s)" poll 15 no_proc 'sleep 30'
+    left_clean
+    end
+}
+ctr_memory_case() {
+    local n=$1 rt=$2 img=$3 kills
+    begin "$n-container-memory" "$n run --memory 32M, no prepare: a boxed dd bs=64M is OOM-killed at the container's limit though its box has none"
+    run "$rt run --rm $CTR_OPTS $PRIV --memory 32M --memory-swap 32M $img /ctr/ctrmem.sh"
+    check "the container's memory.max is 33554432" has "$OUT" "container memory.max 33554432"
+    check "the box has no memory limit of its own" has "$OUT" "box memory.max absent"
+    check "the boxed dd: exit 137" has "$OUT" "hog exit 137"
+    check "dd did not copy 64 MiB" lacks "$ERR" "67108864 bytes"
+    kills=$(sed -n 's/^container oom_kill //p' <<<"$OUT")
+    check "the container's memory.events: oom_kill >= 1 (is ${kills:-missing})" test "${kills:-0}" -ge 1
+    left_clean
+    end
+}
+ctr_timeout_case() {
+    local n=$1 rt=$2 img=$3
+    begin "$n-timeout-setsid" "$n: cgbox run --timeout 2 kills a job's setsid trees (one deaf to SIGTERM); nothing left in the container"
+    run "$rt run --rm $CTR_OPTS $PRIV $img /ctr/timeout.sh"
+    check "the trees ran in sessions of their own" eq "$(count "$OUT" "in a session of its own")" 2
+    check "exit 124 (timed out)" has "$OUT" "timeout exit 124"
+    check "cgbox says it timed out" has "$ERR" "timed out"
+    check "no sleep 300/301 left in the container" has "$OUT" "left: []"
+    check "none on the VM either" no_proc 'sleep 30[01]'
+    left_clean
+    end
+}
+ctr_stop_case() {
+    local n=$1 rt=$2 img=$3 pid cg home
+    begin "$n-stop" "$n stop of a container whose entrypoint is cgbox run -- sleep 302: no process, no box, no container cgroup left"
+    run "$rt run -d --name cgbox-stop $CTR_OPTS $PRIV $img cgbox run -- sleep 302"
+    check "started" eq "$RC" 0
+    check "the boxed sleep runs (within 30 s)" poll 30 a_proc 'sleep 302'
+    pid=$(pgrep -fx 'sleep 302' | head -n1)
+    cg=$(cut -d: -f3 /proc/${pid:-0}/cgroup 2>&1)
+    home=${cg%/cgbox/agents/*}
+    echo "  sleep 302: pid ${pid:-none}, cgroup $cg"
+    check "the sleep is in a box inside the container's cgroup" matches "$cg" "^/.*(libpod|docker)-[0-9a-f]+\.scope(/container)?/cgbox/agents/$UUID\$"
+    run "$rt stop -t 10 cgbox-stop"
+    check "stopped" eq "$RC" 0
+    check "no sleep 302 left (within 15 s)" poll 15 no_proc 'sleep 302'
+    check "the container's cgroup is gone (within 15 s)" poll 15 gone "$home"
+    run "$rt inspect -f '{{.State.ExitCode}}' cgbox-stop"
+    check "cgbox passed SIGTERM on and exited 143 (128+15), before the runtime's SIGKILL" eq "$OUT" 143
+    run "$rt rm cgbox-stop"
+    left_clean
+    end
+}
+ctr_default_case() {   # ... [RUN OPTIONS]
+    local n=$1 rt=$2 img=$3 opts=${4:-}
+    begin "$n-default-readonly" "$n run without --privileged (cgroup2 read-only, as containers get it by default): every run 125, inspect 1, the fix named"
+    run "$rt run --rm $CTR_OPTS $opts $img /ctr/default.sh"
+    check "cgroup2 is mounted read-only" has "$OUT" "cgroup2 mount: ro"
+    check "inspect exits 1" has "$OUT" "inspect exit 1"
+    check "inspect names the read-only mount" has "$OUT" "cgroup2 is mounted read-only"
+    check "a plain run: exit 125, nothing run" eval 'has "$OUT" "plain exit 125" && lacks "$OUT" "PLAIN RAN"'
+    check "a limited run: exit 125, nothing run" eval 'has "$OUT" "limited exit 125" && lacks "$OUT" "LIMITED RAN"'
+    check "the refusal names the fix: --cgroupns=private" has "$ERR" "--cgroupns=private"
+    left_clean
+    end
+}
+
+echo; echo "##### podman, root"
+ctr_cases podman podman localhost/vmroot
+ctr_pids_case podman podman localhost/vmroot
+ctr_memory_case podman podman localhost/vmroot
+ctr_timeout_case podman podman localhost/vmroot
+ctr_stop_case podman podman localhost/vmroot
+ctr_default_case podman podman localhost/vmroot
+
+echo; echo "##### podman, rootless (u: subuids in /etc/subuid, its user manager)"
+ctr_cases podman-rootless "$UPODMAN" localhost/vmroot
+ctr_default_case podman-rootless "$UPODMAN" localhost/vmroot
+
+echo; echo "##### docker, root"
+ctr_cases docker docker vmroot
+ctr_pids_case docker docker vmroot
+ctr_memory_case docker docker vmroot
+ctr_timeout_case docker docker vmroot
+ctr_stop_case docker docker vmroot
+# The VM has no apparmor_parser (docker.io only recommends apparmor), so
+# dockerd cannot load its docker-default profile and refuses to start a
+# container that would get it; unconfined does not change the cgroup mount.
+ctr_default_case docker docker vmroot "--security-opt apparmor=unconfined"
 
 # ========================================================= the end ====
 echo; echo "##### end state"

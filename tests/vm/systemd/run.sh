@@ -17,12 +17,24 @@
 # One VM at a time on this machine: the boot holds /tmp/cgbox-vm.lock
 # (CGBOX_VM_LOCK), as tests/vm/boot.sh does.
 #
+# A guest kernel crash (tests/vm/guest-oops.sh on the console: an oops or a
+# panic; `oops=panic` makes every oops end the VM at once) is printed with
+# the line `systemd-vm run: RERUN after a guest oops`, and the VM boots
+# once more from the same image and payload, on single-threaded TCG: under
+# TCG with several vCPU threads QEMU can race the kernel's live code
+# patching (`Oops: int3`), the emulator's fault, not the test's. A second
+# crash is a failure (125); a test that fails without one is never rerun.
+# `no_timer_check`: see tests/vm/boot.sh (a loaded host can make the boot's
+# timer check panic the guest).
+#
 # Environment:
 #   SYSVM_TIMEOUT=900          seconds before the VM is killed
 #   SYSVM_MEM=1G SYSVM_SMP=2   guest size
 #   SYSVM_VERBOSE=1            kernel and systemd boot messages on the console
 #   SYSVM_CMDLINE="..."        more kernel command line
-#   SYSVM_LOG=FILE             also save the console to FILE
+#   SYSVM_LOG=FILE             also save the console to FILE (both runs, if rerun)
+#   SYSVM_TCG_THREAD=multi     TCG threading of the first run (reruns: single)
+#   CGBOX_VM_CRASH_DIR=/tmp    where the console of a crashed run is kept
 #   CGBOX_SYSVM_CACHE=/var/cache/cgbox-vm/systemd   where build.sh put root.img
 set -euo pipefail
 fail() { echo "systemd-vm run: $*" >&2; exit 125; }
@@ -63,29 +75,58 @@ tar -C "$P" --owner=0 --group=0 -cf "$WORK/payload.tar" .
 
 if [ "${SYSVM_VERBOSE:-0}" = 1 ]; then QUIET="loglevel=6 systemd.show_status=1"
 else QUIET="quiet loglevel=1 systemd.show_status=error"; fi
-ACCEL=(-accel tcg,thread=multi -cpu max)
-if [ -w /dev/kvm ] && grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then ACCEL=(-accel kvm -cpu host); fi
+THREAD=${SYSVM_TCG_THREAD:-multi}
+case $THREAD in single|multi) ;; *) fail "SYSVM_TCG_THREAD: single or multi, not $THREAD" ;; esac
+KVM=""
+if [ -w /dev/kvm ] && grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then KVM=1; fi
 BIOS=(); [ -r /usr/share/qemu/qboot.rom ] && BIOS=(-bios /usr/share/qemu/qboot.rom)
-: >"$WORK/status"
-t0=$(date +%s%N)
-set +e
-timeout --foreground -k 5 "${SYSVM_TIMEOUT:-900}" qemu-system-x86_64 \
-    -M pc "${ACCEL[@]}" -m "${SYSVM_MEM:-1G}" -smp "${SYSVM_SMP:-2}" \
-    -nodefaults -nographic -no-reboot "${BIOS[@]}" \
-    -chardev stdio,id=con,signal=on -serial chardev:con -serial file:"$WORK/status" \
-    -drive file="$CACHE/root.img",if=none,format=raw,id=root,snapshot=on,cache=unsafe \
-    -drive file="$WORK/payload.tar",if=none,format=raw,id=payload,cache=unsafe \
-    -device nvme,id=nvme0,serial=vmtest0 \
-    -device nvme-ns,drive=root,bus=nvme0,nsid=1 \
-    -device nvme-ns,drive=payload,bus=nvme0,nsid=2 \
-    -kernel "$KERNEL" \
-    -append "console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rw init=/lib/systemd/systemd systemd.unified_cgroup_hierarchy=1 panic=-1 $QUIET ${SYSVM_CMDLINE:-}" \
-    </dev/null | { if [ -n "${SYSVM_LOG:-}" ]; then tee "$SYSVM_LOG"; else cat; fi; }
-rc=${PIPESTATUS[0]}
-set -e
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-echo "systemd-vm run: the VM ran $((ms / 1000)).$(printf %03d $((ms % 1000))) s (qemu exit $rc)" >&2
+OOPS=$(dirname "$0")/../guest-oops.sh
+[ -r "$OOPS" ] || fail "no $OOPS"
+[ -z "${SYSVM_LOG:-}" ] || : >"$SYSVM_LOG"
+
+boot() {   # boot THREAD: one VM run; sets rc (qemu's), status (the script's, or empty)
+    local accel=(-accel "tcg,thread=$1" -cpu max) t0 ms
+    [ -z "$KVM" ] || accel=(-accel kvm -cpu host)
+    : >"$WORK/status"
+    t0=$(date +%s%N)
+    set +e
+    # The console goes to our stdout, to a file for the crash check, and to
+    # SYSVM_LOG when asked.
+    timeout --foreground -k 5 "${SYSVM_TIMEOUT:-900}" qemu-system-x86_64 \
+        -M pc "${accel[@]}" -m "${SYSVM_MEM:-1G}" -smp "${SYSVM_SMP:-2}" \
+        -nodefaults -nographic -no-reboot "${BIOS[@]}" \
+        -chardev stdio,id=con,signal=on -serial chardev:con -serial file:"$WORK/status" \
+        -drive file="$CACHE/root.img",if=none,format=raw,id=root,snapshot=on,cache=unsafe \
+        -drive file="$WORK/payload.tar",if=none,format=raw,id=payload,cache=unsafe \
+        -device nvme,id=nvme0,serial=vmtest0 \
+        -device nvme-ns,drive=root,bus=nvme0,nsid=1 \
+        -device nvme-ns,drive=payload,bus=nvme0,nsid=2 \
+        -kernel "$KERNEL" \
+        -append "console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rw init=/lib/systemd/systemd systemd.unified_cgroup_hierarchy=1 panic=-1 oops=panic no_timer_check $QUIET ${SYSVM_CMDLINE:-}" \
+        </dev/null | tee "$WORK/console" | { if [ -n "${SYSVM_LOG:-}" ]; then tee -a "$SYSVM_LOG"; else cat; fi; }
+    rc=${PIPESTATUS[0]}
+    set -e
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    echo "systemd-vm run: the VM ran $((ms / 1000)).$(printf %03d $((ms % 1000))) s (qemu exit $rc$([ -n "$KVM" ] || echo ", TCG thread=$1"))" >&2
+    status=$(tr -dc '0-9' <"$WORK/status")
+}
+crashed() {   # crashed: the console shows a guest kernel crash; print it and keep the console
+    local crash kept
+    crash=$(sh "$OOPS" "$WORK/console") || return 1
+    kept=$(mktemp "${CGBOX_VM_CRASH_DIR:-${TMPDIR:-/tmp}}/cgbox-vm-crash.XXXXXX.log")
+    cp "$WORK/console" "$kept"
+    echo "systemd-vm run: the guest kernel crashed (qemu $rc, $(basename "$KERNEL")); whole console in $kept:" >&2
+    printf '%s\n' "$crash" | sed 's/^/systemd-vm run: | /' >&2
+}
+
+boot "$THREAD"
+if [ "$rc" != 124 ] && [ "$rc" != 137 ] && crashed; then
+    echo "systemd-vm run: RERUN after a guest oops: the VM boots again$([ -n "$KVM" ] || echo ", single-threaded TCG")" >&2
+    boot single
+    if [ "$rc" != 124 ] && [ "$rc" != 137 ] && crashed; then
+        fail "the guest kernel crashed again on the rerun: a failure, not the emulator's race"
+    fi
+fi
 { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && { echo "systemd-vm run: the VM timed out" >&2; exit 124; }
-status=$(tr -dc '0-9' <"$WORK/status")
 [ -n "$status" ] || fail "the VM ended (qemu exit $rc) without reporting a status"
 exit "$status"

@@ -1,28 +1,15 @@
-//! `cgbox run --trace FILE`: a picture of the run, as JSON lines.
+//! `cgbox run --trace FILE`: a picture of the run, as JSON lines (the
+//! format is in [`record`]).
 //!
 //! The box is sampled with the allocation-free extended [`Sampler`] at
 //! every tick of the run's one `poll` (see `run/stop.rs`), and on the
 //! kernel's wake of `memory.events` (an OOM kill, a `memory.high` hit)
-//! between ticks. Each line is one JSON object:
-//!
-//! - first, what ran: `{"cgbox_trace": 1, "version", "name", "path",
-//!   "command": [...], "started_unix_ms", "every_ms", "cpus", "limits":
-//!   {"memory.max": N|"max", "memory.high", "memory.swap.max", "pids.max",
-//!   "cpu.max": "QUOTA PERIOD"}}` (a limit file the box lacks is left out);
-//! - a sample: `{"t": SECS, "memory.current": N, "memory.peak": N,
-//!   "pids.current": N, "cpu.stat": {"usage_usec": N, ...}, "memory.events":
-//!   {"high": N, "max": N, "oom": N, "oom_kill": N}, "pids.events": {"max":
-//!   N}, "cpu.pressure": {"some": {"total": USEC}, "full": {"total": USEC}},
-//!   "memory.pressure": ..., "io.pressure": ...}`: keys follow the kernel,
-//!   a file the box lacks is left out, counters are as the kernel keeps
-//!   them (the plot takes differences);
-//! - an event, as soon as it is seen: `{"t": SECS, "event": "oom_kill" |
-//!   "oom" | "memory.high" | "memory.max" | "pids.max", "count": N (new
-//!   since the last line), "total": N}`;
-//! - last, how it ended: `{"t": SECS, "end": {"status", "exit_code",
-//!   "signal", "timed_out", "killed"}, "samples": N}`.
-//!
-//! `t` is seconds since CMD started, with microsecond digits.
+//! between ticks.
+
+pub mod record;
+
+/// How the run ended, for the last line.
+pub use record::End;
 
 use crate::staged::Staged;
 use std::io::{self, Write};
@@ -33,7 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cgbox::fs::CgroupFs;
 use cgbox::{Sampler, Snapshot, StallTotals};
 
-use crate::json::Json;
+use crate::json::{self, Floats};
+use record::{EventKind, Limit};
 
 /// `--trace-every`'s default.
 pub const DEFAULT_EVERY: Duration = Duration::from_millis(100);
@@ -41,15 +29,6 @@ pub const DEFAULT_EVERY: Duration = Duration::from_millis(100);
 /// The shortest `--trace-every`: the kernel itself refreshes some counters
 /// no faster, and a finer grain would cost the machine more than it shows.
 pub const MIN_EVERY: Duration = Duration::from_millis(10);
-
-/// The limit files the first line reports.
-const LIMIT_FILES: [&str; 5] = [
-    "memory.max",
-    "memory.high",
-    "memory.swap.max",
-    "pids.max",
-    "cpu.max",
-];
 
 /// The trace file, checked before CMD runs: a temporary file beside it is
 /// made at once (an unwritable place is a 125 before anything ran) and
@@ -97,25 +76,16 @@ pub struct Header<'a> {
     pub every: Duration,
 }
 
-/// How the run ended, for the last line.
-pub struct End {
-    pub status: i32,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub timed_out: bool,
-    pub killed: bool,
-}
-
-/// The kinds of events, their counters in a snapshot, and their names.
 /// A counter of a snapshot.
 type Counter = fn(&Snapshot) -> Option<u64>;
 
-const EVENTS: [(&str, Counter); 5] = [
-    ("oom_kill", |s| s.memory_events.oom_kill),
-    ("oom", |s| s.memory_events.oom),
-    ("memory.max", |s| s.memory_events.max),
-    ("memory.high", |s| s.memory_events.high),
-    ("pids.max", |s| s.pids_events_max),
+/// The kinds of events and their counters in a snapshot.
+const EVENTS: [(EventKind, Counter); 5] = [
+    (EventKind::OomKill, |s| s.memory_events.oom_kill),
+    (EventKind::Oom, |s| s.memory_events.oom),
+    (EventKind::MemoryMax, |s| s.memory_events.max),
+    (EventKind::MemoryHigh, |s| s.memory_events.high),
+    (EventKind::PidsMax, |s| s.pids_events_max),
 ];
 
 /// Samples a box into a [`Sink`]. Between ticks nothing runs; a tick takes
@@ -151,47 +121,41 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
         header: &Header<'_>,
     ) -> Result<Tracer<F, W>, String> {
         let sampler = Sampler::extended(fs.clone(), dir).map_err(|e| e.to_string())?;
-        let mut limits = Json::object();
-        for file in LIMIT_FILES {
-            let mut text = Vec::new();
-            match fs.read_file(dir, file, &mut text) {
-                Ok(()) => limits.set(
-                    file,
-                    limit_json(file, String::from_utf8_lossy(&text).trim()),
-                ),
-                Err(e) if e.is_absent() => {}
-                Err(e) => return Err(format!("--trace: {e}")),
-            }
+        let mut limits = record::Limits::default();
+        for (file, slot) in [
+            ("memory.max", &mut limits.memory_max),
+            ("memory.high", &mut limits.memory_high),
+            ("memory.swap.max", &mut limits.memory_swap_max),
+            ("pids.max", &mut limits.pids_max),
+        ] {
+            *slot = read_limit(&*fs, dir, file)?
+                .as_deref()
+                .and_then(Limit::parse);
         }
+        limits.cpu_max = read_limit(&*fs, dir, "cpu.max")?;
         let started = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let command: Vec<Json> = header
-            .command
-            .iter()
-            .map(|a| Json::from(a.to_string_lossy().into_owned()))
-            .collect();
-        let first = Json::object()
-            .with("cgbox_trace", 1u64)
-            .with("version", env!("CARGO_PKG_VERSION"))
-            .with("name", header.name)
-            .with("path", header.path)
-            .with("command", Json::Array(command))
-            .with("started_unix_ms", started)
-            .with(
-                "every_ms",
-                u64::try_from(header.every.as_millis()).unwrap_or(u64::MAX),
-            )
-            .with(
-                "cpus",
-                std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
-            )
-            .with("limits", limits);
-        let mut text = first.render();
-        text.push('\n');
-        out.write_all(text.as_bytes())
-            .map_err(|e| format!("--trace: {e}"))?;
+        let first = record::Header {
+            cgbox_trace: record::FORMAT,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            name: header.name.to_owned(),
+            path: header.path.to_owned(),
+            command: header
+                .command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            started_unix_ms: Some(started),
+            every_ms: Some(u64::try_from(header.every.as_millis()).unwrap_or(u64::MAX)),
+            cpus: Some(std::thread::available_parallelism().map_or(1, |n| n.get() as u64)),
+            limits,
+        };
+        let mut text = Vec::new();
+        json::write(&mut text, &first, Floats::Micros);
+        text.push(b'\n');
+        out.write_all(&text).map_err(|e| format!("--trace: {e}"))?;
         let now = fs.now();
         Ok(Tracer {
             fs,
@@ -259,9 +223,7 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
         self.watch_events = true;
         let Some(snap) = self.snapshot() else { return };
         self.events(&snap);
-        self.line.clear();
-        sample_line(&mut self.line, now.saturating_sub(self.start), &snap);
-        self.emit();
+        self.emit(&sample(now.saturating_sub(self.start), &snap));
         if self.broken.is_none() {
             self.samples += 1;
         }
@@ -277,7 +239,7 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
 
     fn events(&mut self, snap: &Snapshot) {
         let t = self.fs.now().saturating_sub(self.start);
-        for (name, counter) in EVENTS {
+        for (kind, counter) in EVENTS {
             let (Some(now), before) = (counter(snap), counter(&self.last)) else {
                 continue;
             };
@@ -285,14 +247,13 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
             // The first sample is the baseline: counts from before CMD
             // started (a box that is reused) are not events of this run.
             if count > 0 && self.samples > 0 {
-                self.line.clear();
-                let _ = write!(self.line, "{{\"t\": ");
-                seconds(&mut self.line, t);
-                let _ = writeln!(
-                    self.line,
-                    ", \"event\": \"{name}\", \"count\": {count}, \"total\": {now}}}"
-                );
-                self.emit();
+                let event = record::Event {
+                    t: record::seconds(t),
+                    event: kind,
+                    count,
+                    total: now,
+                };
+                self.emit(&event);
             }
         }
         // Keep what the kernel reported; a file damaged this time keeps
@@ -306,10 +267,14 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
         self.last.pids_events_max = keep(snap.pids_events_max, self.last.pids_events_max);
     }
 
-    fn emit(&mut self) {
+    /// Write one line (from the reused buffer).
+    fn emit(&mut self, line: &impl serde::Serialize) {
         if self.broken.is_some() {
             return;
         }
+        self.line.clear();
+        json::write(&mut self.line, line, Floats::Micros);
+        self.line.push(b'\n');
         if let Err(e) = self.out.write_all(&self.line) {
             errln!("cgbox: --trace: {e}; tracing stopped, the command goes on");
             self.broken = Some(e.to_string());
@@ -321,24 +286,12 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
     pub fn finish(mut self, end: &End) -> W {
         self.tick();
         if self.broken.is_none() {
-            let t = self.fs.now().saturating_sub(self.start);
-            let opt = |v: Option<i32>| v.map(i64::from);
-            let summary = Json::object()
-                .with("status", i64::from(end.status))
-                .with("exit_code", opt(end.exit_code))
-                .with("signal", opt(end.signal))
-                .with("timed_out", end.timed_out)
-                .with("killed", end.killed);
-            self.line.clear();
-            let _ = write!(self.line, "{{\"t\": ");
-            seconds(&mut self.line, t);
-            let _ = writeln!(
-                self.line,
-                ", \"end\": {}, \"samples\": {}}}",
-                summary.render(),
-                self.samples
-            );
-            self.emit();
+            let last = record::EndLine {
+                t: record::seconds(self.fs.now().saturating_sub(self.start)),
+                end: *end,
+                samples: self.samples,
+            };
+            self.emit(&last);
         }
         let _ = self.out.flush();
         self.out
@@ -351,101 +304,52 @@ impl<F: CgroupFs, W: Sink> Tracer<F, W> {
     }
 }
 
-/// A limit file's content as JSON: a number, `"max"`, or `cpu.max`'s two
-/// words as they read.
-fn limit_json(file: &str, text: &str) -> Json {
-    if file == "cpu.max" {
-        return Json::from(text);
-    }
-    match text.parse::<u64>() {
-        Ok(n) => Json::from(n),
-        Err(_) => Json::from(text),
+/// A limit file's content, trimmed; `None` when the box lacks it.
+fn read_limit<F: CgroupFs>(fs: &F, dir: &F::Dir, file: &str) -> Result<Option<String>, String> {
+    let mut text = Vec::new();
+    match fs.read_file(dir, file, &mut text) {
+        Ok(()) => Ok(Some(String::from_utf8_lossy(&text).trim().to_owned())),
+        Err(e) if e.is_absent() => Ok(None),
+        Err(e) => Err(format!("--trace: {e}")),
     }
 }
 
-/// `12.345678`: seconds with microsecond digits, no allocation.
-fn seconds(out: &mut Vec<u8>, d: Duration) {
-    let _ = write!(out, "{}.{:06}", d.as_secs(), d.subsec_micros());
-}
-
-/// One sample line into `out` (cleared by the caller), no allocation once
-/// `out` has grown to a line's size.
-fn sample_line(out: &mut Vec<u8>, t: Duration, s: &Snapshot) {
-    let _ = write!(out, "{{\"t\": ");
-    seconds(out, t);
-    let single = |out: &mut Vec<u8>, key: &str, v: Option<u64>| {
-        if let Some(v) = v {
-            let _ = write!(out, ", \"{key}\": {v}");
-        }
-    };
-    single(out, "memory.current", s.memory_current);
-    single(out, "memory.peak", s.memory_peak);
-    single(out, "pids.current", s.pids_current);
+/// The sample line of a snapshot (nothing allocated).
+fn sample(t: Duration, s: &Snapshot) -> record::Sample {
     let c = &s.cpu;
-    object(
-        out,
-        "cpu.stat",
-        &[
-            ("usage_usec", c.usage_usec),
-            ("user_usec", c.user_usec),
-            ("system_usec", c.system_usec),
-            ("nr_periods", c.nr_periods),
-            ("nr_throttled", c.nr_throttled),
-            ("throttled_usec", c.throttled_usec),
-        ],
-    );
     let m = &s.memory_events;
-    object(
-        out,
-        "memory.events",
-        &[
-            ("high", m.high),
-            ("max", m.max),
-            ("oom", m.oom),
-            ("oom_kill", m.oom_kill),
-        ],
-    );
-    object(out, "pids.events", &[("max", s.pids_events_max)]);
-    for (file, p) in [
-        ("cpu.pressure", s.pressure.cpu),
-        ("memory.pressure", s.pressure.memory),
-        ("io.pressure", s.pressure.io),
-    ] {
-        pressure(out, file, p);
+    let pressure = |p: Option<StallTotals>| {
+        p.map(|p| record::Pressure {
+            some: record::Total { total: p.some_usec },
+            full: p.full_usec.map(|total| record::Total { total }),
+        })
+    };
+    record::Sample {
+        t: record::seconds(t),
+        memory_current: s.memory_current,
+        memory_peak: s.memory_peak,
+        pids_current: s.pids_current,
+        cpu_stat: record::CpuStat {
+            usage_usec: c.usage_usec,
+            user_usec: c.user_usec,
+            system_usec: c.system_usec,
+            nr_periods: c.nr_periods,
+            nr_throttled: c.nr_throttled,
+            throttled_usec: c.throttled_usec,
+        },
+        memory_events: record::MemoryEvents {
+            high: m.high,
+            max: m.max,
+            oom: m.oom,
+            oom_kill: m.oom_kill,
+        },
+        pids_events: record::PidsEvents {
+            max: s.pids_events_max,
+        },
+        cpu_pressure: pressure(s.pressure.cpu),
+        memory_pressure: pressure(s.pressure.memory),
+        io_pressure: pressure(s.pressure.io),
     }
-    out.extend_from_slice(b"}\n");
-}
-
-/// `, "file": {"k": v, ...}` with the keys that have a value; nothing when
-/// none has.
-fn object(out: &mut Vec<u8>, file: &str, keys: &[(&str, Option<u64>)]) {
-    let mut first = true;
-    for (k, v) in keys {
-        let Some(v) = v else { continue };
-        if first {
-            let _ = write!(out, ", \"{file}\": {{");
-        } else {
-            out.extend_from_slice(b", ");
-        }
-        let _ = write!(out, "\"{k}\": {v}");
-        first = false;
-    }
-    if !first {
-        out.push(b'}');
-    }
-}
-
-fn pressure(out: &mut Vec<u8>, file: &str, p: Option<StallTotals>) {
-    let Some(p) = p else { return };
-    let _ = write!(
-        out,
-        ", \"{file}\": {{\"some\": {{\"total\": {}}}",
-        p.some_usec
-    );
-    if let Some(full) = p.full_usec {
-        let _ = write!(out, ", \"full\": {{\"total\": {full}}}");
-    }
-    out.push(b'}');
 }
 
 #[cfg(test)]
