@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use cgbox::{Event, Events, Trigger};
 use rustix::event::{PollFd, PollFlags, poll};
+use serde::Serialize;
 
 use crate::args::{Arg, Lexer, Step};
 use crate::context::{Context, report};
-use crate::json::Json;
 use crate::signals::{self, Signals};
 use crate::stats::escape;
 use crate::{Global, usage_error};
@@ -96,13 +96,13 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
         }
     };
     let start = if json {
-        Json::object()
-            .with("event", "watching")
-            .with("name", name.as_str())
-            .with("path", b.path().to_string_lossy().into_owned())
-            .with("populated", events.is_populated())
-            .with("frozen", events.is_frozen())
-            .render()
+        crate::json::render(&Watching {
+            event: "watching",
+            name: &name,
+            path: b.path().to_string_lossy().into_owned(),
+            populated: events.is_populated(),
+            frozen: events.is_frozen(),
+        })
     } else {
         let mut state = if events.is_populated() {
             "populated"
@@ -134,7 +134,7 @@ fn stream(events: &mut Events, signals: &Signals, name: &str, json: bool) -> i32
             match events.next(Duration::ZERO) {
                 Ok(Some(event)) => {
                     let line = if json {
-                        to_json(&event).render()
+                        crate::json::render(&Line::of(&event))
                     } else {
                         event.to_string()
                     };
@@ -176,32 +176,74 @@ fn say(line: &str) -> bool {
     writeln!(std::io::stdout(), "{line}").is_ok()
 }
 
-fn to_json(event: &Event) -> Json {
-    let named = |name: &str| Json::object().with("event", name);
-    let counted = |name: &str, count: u64| named(name).with("count", count);
-    match event {
-        Event::Populated => named("populated"),
-        Event::Empty => named("empty"),
-        Event::Frozen => named("frozen"),
-        Event::Thawed => named("thawed"),
-        Event::OomKill { count } => counted("oom_kill", *count),
-        Event::OomGroupKill { count } => counted("oom_group_kill", *count),
-        Event::MemoryHigh { count } => counted("memory_high", *count),
-        Event::MemoryMax { count } => counted("memory_max", *count),
-        Event::ForksRefused { count } => counted("forks_refused", *count),
-        Event::Pressure(t) => named("pressure")
-            .with("resource", t.resource().name())
-            .with("kind", if t.is_full() { "full" } else { "some" })
-            .with(
-                "stall_us",
-                u64::try_from(t.stall().as_micros()).unwrap_or(u64::MAX),
-            )
-            .with(
-                "window_us",
-                u64::try_from(t.window().as_micros()).unwrap_or(u64::MAX),
-            ),
-        Event::Gone => named("gone"),
-        other => named("other").with("text", other.to_string()),
+/// The first line: the state the watching starts from.
+#[derive(Serialize)]
+struct Watching<'a> {
+    event: &'static str,
+    name: &'a str,
+    path: String,
+    populated: bool,
+    frozen: bool,
+}
+
+/// One event, as a JSON line: its name, and what it carries.
+#[derive(Serialize)]
+struct Line {
+    event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stall_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_us: Option<u64>,
+    /// For an event of a newer library than this tool knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+}
+
+impl Line {
+    fn of(event: &Event) -> Line {
+        let named = |event| Line {
+            event,
+            count: None,
+            resource: None,
+            kind: None,
+            stall_us: None,
+            window_us: None,
+            text: None,
+        };
+        let counted = |event, count: u64| Line {
+            count: Some(count),
+            ..named(event)
+        };
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        match event {
+            Event::Populated => named("populated"),
+            Event::Empty => named("empty"),
+            Event::Frozen => named("frozen"),
+            Event::Thawed => named("thawed"),
+            Event::OomKill { count } => counted("oom_kill", *count),
+            Event::OomGroupKill { count } => counted("oom_group_kill", *count),
+            Event::MemoryHigh { count } => counted("memory_high", *count),
+            Event::MemoryMax { count } => counted("memory_max", *count),
+            Event::ForksRefused { count } => counted("forks_refused", *count),
+            Event::Pressure(t) => Line {
+                resource: Some(t.resource().name()),
+                kind: Some(if t.is_full() { "full" } else { "some" }),
+                stall_us: Some(micros(t.stall())),
+                window_us: Some(micros(t.window())),
+                ..named("pressure")
+            },
+            Event::Gone => named("gone"),
+            other => Line {
+                text: Some(other.to_string()),
+                ..named("other")
+            },
+        }
     }
 }
 
@@ -234,7 +276,7 @@ mod tests {
             (Event::Gone, r#"{"event": "gone"}"#),
         ];
         for (event, want) in cases {
-            assert_eq!(to_json(&event).render(), want);
+            assert_eq!(crate::json::render(&Line::of(&event)), want);
         }
     }
 }
