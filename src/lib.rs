@@ -38,6 +38,10 @@
 //! - [`Stats`] reads every statistic of a box, absent files left out and
 //!   damaged files named; [`Sampler`] re-reads the hot ones into a
 //!   [`Snapshot`] with one `pread` each and no allocation.
+//! - [`BoxRef::events`] watches a live box: an [`Events`] watcher (one
+//!   file descriptor, for `poll`, epoll or tokio's `AsyncFd`) yields each
+//!   [`Event`] as the kernel reports it (an OOM kill, a limit hit, the box
+//!   emptying) and the firings of PSI [`Trigger`]s on a [`Resource`].
 //! - [`fs::CgroupFs`] is the one seam to the kernel: [`fs::SysFs`] on a
 //!   real system; with the `fake` feature, `fs::FakeFs`, an in-memory model
 //!   of the kernel's cgroup v2 rules with fake processes and fault
@@ -139,6 +143,7 @@
 mod dbus;
 mod discover;
 mod error;
+mod events;
 mod fixes;
 pub mod fs;
 mod home;
@@ -163,6 +168,7 @@ struct ReadmeSamples;
 
 pub use discover::{Discovery, Features, Problem};
 pub use error::{Error, ErrorKind, Result};
+pub use events::{Event, Events, Resource, Trigger};
 pub use home::{HomeKind, Mode, Placement};
 pub use jobbox::{
     App, AppOptions, BoxEntry, BoxRef, Builder, Change, Changed, DEFAULT_TIMEOUT, JobBox, Listing,

@@ -31,6 +31,7 @@ macro_rules! errln {
 mod args;
 mod boxes;
 mod context;
+mod events;
 mod inspect;
 mod json;
 mod kill;
@@ -66,6 +67,7 @@ commands:
   freeze    freeze a box's processes (thaw: let them go on)
   move      move running processes into a box
   stats     every statistic of a box or cgroup
+  events    what happens in a box as it happens: OOM kills, limits hit, pressure
   list      the boxes of an app, and who holds them
   kill      kill a box's processes and remove it
   reap      remove boxes nobody holds (empty ones; with --orphans, orphans too)
@@ -194,6 +196,7 @@ fn real_main(args: Vec<OsString>) -> i32 {
         "prepare" => prepare::main(&global, lex),
         "run" => run::main(&global, lex),
         "stats" => stats::stats_main(&global, lex),
+        "events" => events::main(&global, lex),
         "list" => stats::list_main(&global, lex),
         "kill" => kill::kill_main(&global, lex),
         "reap" => kill::reap_main(&global, lex),

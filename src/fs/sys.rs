@@ -109,6 +109,18 @@ impl SysDir {
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// The same directory opened anew (`openat(fd, ".")`): a handle that
+    /// may outlive this one, with an open file description of its own, so
+    /// that it never holds this one's `flock`.
+    pub(crate) fn reopen(&self) -> Result<SysDir> {
+        let fd = rfs::openat(&self.fd, ".", DIR_FLAGS, Mode::empty())
+            .map_err(|e| Error::from_rustix("open cgroup directory", &self.path, e))?;
+        Ok(SysDir {
+            fd,
+            path: self.path.clone(),
+        })
+    }
 }
 
 impl SysFile {

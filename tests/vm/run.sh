@@ -51,6 +51,8 @@ TESTS=(
     spawn_fast
     trace
     outcome
+    events
+    cli_events
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(
