@@ -184,10 +184,17 @@ fn an_oom_group_takes_every_process_of_the_box() {
         "{}",
         o.describe()
     );
-    assert!(
-        !b.is_populated().unwrap(),
-        "the OOM kill took the helpers too: nothing left in the box"
-    );
+    // The helpers (sleep 1000) would outlive the hog by far: the box
+    // empties on its own only if the OOM kill took them too (they die
+    // asynchronously: a bounded wait for that state).
+    let since = std::time::Instant::now();
+    while b.is_populated().unwrap() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(10),
+            "the OOM kill took the helpers too: nothing left in the box"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_group_kills_counted_where_the_kernel_counts_them(&o);
     if let Some(n) = o.counts.oom_group_kills {
         assert!(n >= 1, "{o:?}");
@@ -254,9 +261,10 @@ fn a_command_in_a_box_inside_a_box_is_counted_apart() {
     assert!(o.counts.oom_kills.unwrap() >= 1);
     if let Some(peak) = o.counts.memory_peak {
         assert!(o.counts.memory_peak_is_the_run);
-        // Charges go in per-CPU batches: a peak may pass the limit by a
-        // few hundred KiB before the OOM kill.
-        assert!(peak > 32 << 20 && peak <= (64 << 20) + (1 << 20), "{o:?}");
+        // The inner box's own peak, over half the outer limit it ran into
+        // (a peak may pass that limit by a few MiB: charges go in per-CPU
+        // batches, seen 2 MiB over on 6.1).
+        assert!(peak > 32 << 20 && peak <= (64 << 20) + (8 << 20), "{o:?}");
     }
     inner.destroy().unwrap();
     outer.destroy().unwrap();
