@@ -17,6 +17,7 @@ mod options;
 mod owned;
 mod policy;
 mod set;
+mod shown;
 
 #[cfg(test)]
 mod tests;

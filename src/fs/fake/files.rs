@@ -259,22 +259,39 @@ impl State {
         }
     }
 
-    /// A cpuset's effective list: its own when set, else its parent's.
+    /// A cpuset's effective list: its own within its parent's effective
+    /// list, else (no list of its own, or none of the parent's in it) the
+    /// parent's (`compute_effective_cpumask` and `update_cpumasks_hier`
+    /// in kernel/cgroup/cpuset.c).
     fn effective(&self, id: u64, file: &str, all: u32) -> String {
+        let mut chain = Vec::new();
         let mut cur = Some(id);
         while let Some(c) = cur {
             let Ok(node) = self.node(c) else { break };
-            if let Some(v) = node
-                .values
-                .get(file)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-            {
-                return v.to_owned();
-            }
+            chain.push(c);
             cur = node.parent;
         }
-        values::range_list(all)
+        let mut effective: Vec<u32> = (0..all).collect();
+        for &c in chain.iter().rev() {
+            let enabled = self
+                .controllers(c)
+                .is_ok_and(|set| set.contains("cpuset"));
+            let own = self
+                .node(c)
+                .ok()
+                .and_then(|n| n.values.get(file))
+                .and_then(|v| values::parse_list(v.trim()));
+            if let (true, Some(own)) = (enabled, own) {
+                let both: Vec<u32> = own
+                    .into_iter()
+                    .filter(|i| effective.contains(i))
+                    .collect();
+                if !both.is_empty() {
+                    effective = both;
+                }
+            }
+        }
+        values::render_list(&effective)
     }
 
     fn descendants(&self, id: u64) -> usize {
