@@ -339,7 +339,11 @@ impl Builder {
                     if e.is_gone() {
                         log::debug!("{} not shown in {}: {e}", w.file, dir.path().display());
                     } else {
-                        log::warn!("{} from above not shown in {}: {e}", w.file, dir.path().display());
+                        log::warn!(
+                            "{} from above not shown in {}: {e}",
+                            w.file,
+                            dir.path().display()
+                        );
                     }
                 }
                 Err(e) => {
@@ -360,7 +364,9 @@ impl Builder {
         if !record.0.is_empty()
             && let Err(e) = record.write(fs, &dir)
         {
-            log::warn!("{e}: the box's own limits are not recorded, a limit lifted above will not loosen it");
+            log::warn!(
+                "{e}: the box's own limits are not recorded, a limit lifted above will not loosen it"
+            );
         }
         let mut jb =
             BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped))?;

@@ -17,8 +17,10 @@ mod options;
 mod owned;
 mod policy;
 mod set;
-mod shown;
+pub(crate) mod shown;
 
+#[cfg(test)]
+mod shown_tests;
 #[cfg(test)]
 mod tests;
 

@@ -202,27 +202,17 @@ impl<F: CgroupFs> BoxRef<F> {
                 let during = t.after.merged(&t.before);
                 if during != t.before {
                     during.write(fs, dir).map_err(|e| {
-                        e.with_detail(format!("recording the own limits of {}", dir.path().display()))
+                        e.with_detail(format!(
+                            "recording the own limits of {}",
+                            dir.path().display()
+                        ))
                     })?;
                     done.records.push((dir, t.before.clone()));
                 }
             }
-            for (_, w, old) in &planned {
-                fs.write_file(self.dir(), w.file, w.value.as_bytes())
-                    .map_err(|e| {
-                        e.with_detail(format!(
-                            "writing {:?} to {} (the values already changed were put back)",
-                            w.value, w.file
-                        ))
-                    })?;
-                done.files.push((self.dir(), w.file, old.clone()));
-                out.written.push(Change {
-                    file: w.file.to_owned(),
-                    before: old.trim().to_owned(),
-                    after: w.value.clone(),
-                });
-            }
-            for t in &inside {
+            // The cgroups inside first, deepest first: a kernel before 6.0
+            // refuses a cpuset.cpus that leaves out a child's CPUs.
+            for t in inside.iter().rev() {
                 let Some(dir) = &t.dir else { continue };
                 for (file, value, old) in &t.writes {
                     fs.write_file(dir, file, value.as_bytes()).map_err(|e| {
@@ -241,6 +231,21 @@ impl<F: CgroupFs> BoxRef<F> {
                     });
                 }
             }
+            for (_, w, old) in &planned {
+                fs.write_file(self.dir(), w.file, w.value.as_bytes())
+                    .map_err(|e| {
+                        e.with_detail(format!(
+                            "writing {:?} to {} (the values already changed were put back)",
+                            w.value, w.file
+                        ))
+                    })?;
+                done.files.push((self.dir(), w.file, old.clone()));
+                out.written.push(Change {
+                    file: w.file.to_owned(),
+                    before: old.trim().to_owned(),
+                    after: w.value.clone(),
+                });
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -253,7 +258,10 @@ impl<F: CgroupFs> BoxRef<F> {
             if t.after != t.after.merged(&t.before)
                 && let Err(e) = t.after.write(fs, dir)
             {
-                log::warn!("{e}: a stale record of the own limits of {} stays", dir.path().display());
+                log::warn!(
+                    "{e}: a stale record of the own limits of {} stays",
+                    dir.path().display()
+                );
             }
         }
         out.warnings.extend(below_use(
@@ -407,6 +415,8 @@ fn plan_target<F: CgroupFs + ?Sized>(
         }
         held = held.below(file, Some(&shown));
     }
+    // Looser first, as for the box itself.
+    writes.sort_by_key(|(file, value, old): &(&str, String, String)| direction(file, old, value));
     let mut sub = Vec::new();
     plan_inside(fs, &dir, &rel, &held, files, &mut sub)?;
     out.push(Target {

@@ -220,7 +220,11 @@ impl View {
                         .collect();
                     // The kernel gives a cgroup whose list misses its
                     // parent's CPUs altogether the parent's.
-                    Bound::Cpus(if both.is_empty() { parent.clone() } else { both })
+                    Bound::Cpus(if both.is_empty() {
+                        parent.clone()
+                    } else {
+                        both
+                    })
                 }
                 _ => Bound::Cpus(parent.clone()),
             },
@@ -278,10 +282,9 @@ pub(crate) struct ShownWrite {
 impl ShownWrite {
     /// Note what this write, once made, means for the record.
     pub(crate) fn note(&self, record: &mut Record) {
-        if let (Some(own), Some(shown)) = (
-            &self.own,
-            Bound::parse(self.write.file, &self.write.value),
-        ) {
+        if let (Some(own), Some(shown)) =
+            (&self.own, Bound::parse(self.write.file, &self.write.value))
+        {
             record.note(self.write.file, own, &shown);
         }
     }
@@ -338,6 +341,59 @@ fn controller_of(file: &str) -> &'static str {
         Some("pids") => "pids",
         _ => "cpuset",
     }
+}
+
+/// Make the existing cgroup `dir`, whose parent holds its children to
+/// `view`, show what it is held to, its own limits kept (the leaf a
+/// home's processes move to). Best effort: what cannot be written is
+/// logged. Returns the files written.
+pub(crate) fn show_in<F: CgroupFs + ?Sized>(
+    fs: &F,
+    dir: &F::Dir,
+    view: &View,
+) -> Vec<&'static str> {
+    let before = Record::read(fs, dir);
+    let mut after = before.clone();
+    let mut writes = Vec::new();
+    for file in SHOWN {
+        let Some(content) = read_bound(fs, dir, file) else {
+            continue;
+        };
+        let own = after.own(file, Some(&content)).unwrap_or(content.clone());
+        let shown = view.shown(file, &own);
+        after.note(file, &own, &shown);
+        if shown != content {
+            writes.push((file, shown));
+        }
+    }
+    let during = after.merged(&before);
+    if during != before
+        && let Err(e) = during.write(fs, dir)
+    {
+        log::warn!(
+            "{e}: the own limits of {} are not recorded",
+            dir.path().display()
+        );
+    }
+    let mut written = Vec::new();
+    for (file, shown) in writes {
+        match fs.write_file(dir, file, shown.render(file).as_bytes()) {
+            Ok(()) => written.push(file),
+            Err(e) => log::warn!(
+                "{file} from above not shown in {}: {e}",
+                dir.path().display()
+            ),
+        }
+    }
+    if after != during
+        && let Err(e) = after.write(fs, dir)
+    {
+        log::warn!(
+            "{e}: a stale record of the own limits of {} stays",
+            dir.path().display()
+        );
+    }
+    written
 }
 
 /// Read `file` of `dir` as a bound; `None` when absent or unreadable.

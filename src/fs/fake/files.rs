@@ -273,19 +273,14 @@ impl State {
         }
         let mut effective: Vec<u32> = (0..all).collect();
         for &c in chain.iter().rev() {
-            let enabled = self
-                .controllers(c)
-                .is_ok_and(|set| set.contains("cpuset"));
+            let enabled = self.controllers(c).is_ok_and(|set| set.contains("cpuset"));
             let own = self
                 .node(c)
                 .ok()
                 .and_then(|n| n.values.get(file))
                 .and_then(|v| values::parse_list(v.trim()));
             if let (true, Some(own)) = (enabled, own) {
-                let both: Vec<u32> = own
-                    .into_iter()
-                    .filter(|i| effective.contains(i))
-                    .collect();
+                let both: Vec<u32> = own.into_iter().filter(|i| effective.contains(i)).collect();
                 if !both.is_empty() {
                     effective = both;
                 }
