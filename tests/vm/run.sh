@@ -43,6 +43,7 @@ TESTS=(
     long_lived
     spawn_fast
     trace
+    job_sees
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(
