@@ -210,8 +210,8 @@ impl<F: CgroupFs> BoxRef<F> {
                     done.records.push((dir, t.before.clone()));
                 }
             }
-            // The cgroups inside first, deepest first: a kernel before 6.0
-            // refuses a cpuset.cpus that leaves out a child's CPUs.
+            // The cgroups inside first, deepest first: Linux 5.10 refuses
+            // (EBUSY) a cpuset.cpus that leaves out a child's CPUs.
             for t in inside.iter().rev() {
                 let Some(dir) = &t.dir else { continue };
                 for (file, value, old) in &t.writes {

@@ -337,6 +337,9 @@ impl State {
             name => {
                 let current = self.node(id)?.values.get(name).map(String::as_str);
                 let stored = values::validate(self, name, text, current).map_err(err)?;
+                if let Some(v) = &stored {
+                    self.vet_cpuset(id, name, v).map_err(err)?;
+                }
                 if let Some(v) = stored {
                     self.node_mut(id)?.values.insert(name.to_owned(), v);
                 }
@@ -399,6 +402,30 @@ impl State {
         node.subtree_control.extend(enable.iter().copied());
         for c in &disable {
             node.subtree_control.remove(c);
+        }
+        Ok(())
+    }
+
+    /// Where the kernel wants a cpuset's list to hold its children's
+    /// (see `Kernel::cpuset_children_must_fit`), a new `cpuset.cpus` or
+    /// `cpuset.mems` of `id` that leaves out a child's is `EBUSY`.
+    fn vet_cpuset(&self, id: u64, name: &str, new: &str) -> std::result::Result<(), Errno> {
+        if !matches!(name, "cpuset.cpus" | "cpuset.mems") || !self.kernel.cpuset_children_must_fit()
+        {
+            return Ok(());
+        }
+        let new = values::parse_list(new.trim()).unwrap_or_default();
+        let node = self.node(id).map_err(|_| Errno::NODEV)?;
+        for child in node.children.values() {
+            let theirs = self
+                .node(*child)
+                .ok()
+                .and_then(|c| c.values.get(name))
+                .and_then(|v| values::parse_list(v.trim()))
+                .unwrap_or_default();
+            if theirs.iter().any(|i| !new.contains(i)) {
+                return Err(Errno::BUSY);
+            }
         }
         Ok(())
     }
