@@ -228,12 +228,21 @@ fn exec_shows_the_box_and_follows_set() {
         .shows("exec --cgroupns", M256, CPU, "64");
 
     // A sub-box that stays: its command leaves a process running.
-    let left = vm.cgbox(&["exec", "a1", "--quiet", "--", "sh", "-c", "sleep 300 &"]);
+    let left = vm.cgbox(&[
+        "exec",
+        "a1",
+        "--quiet",
+        "--",
+        "sh",
+        "-c",
+        "sleep 300 </dev/null >/dev/null 2>&1 &",
+    ]);
     assert_eq!(left.status.code(), Some(0));
     let exec_boxes = vm.boxes().join("a1/exec/agents");
     let kept: Vec<PathBuf> = std::fs::read_dir(&exec_boxes)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
     let kept = &kept[0];
