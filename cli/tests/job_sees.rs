@@ -295,4 +295,36 @@ fn a_run_inside_a_limited_box_shows_the_box_above() {
         }
         seen.shows(&how, M256, CPU, "64");
     }
+    // Inside a --cgroupns job the box is the namespace root, which a
+    // nested cgbox does not take for a box of its own: an unlimited run
+    // there gets no controllers, so its job sees no limit files at all.
+    // `cgbox prepare` first gives them.
+    let nested = |prepare: &str| {
+        let mut args = with_limits(&["run", "--quiet", "--cgroupns"]);
+        let script = format!(
+            "{prepare}exec {cgbox} --app {} run --quiet -- {}",
+            vm.app,
+            vm.probe.display()
+        );
+        args.extend(["--", "sh", "-c"]);
+        let out = vm.cgbox(&[&args[..], &[script.as_str()]].concat());
+        assert_eq!(out.status.code(), Some(0));
+        Seen::parse(&String::from_utf8_lossy(&out.stdout))
+    };
+    let bare = nested("");
+    assert_eq!(
+        (
+            bare.memory_max.as_str(),
+            bare.cpu_max.as_str(),
+            bare.pids_max.as_str()
+        ),
+        ("absent", "absent", "absent"),
+        "{bare:?}"
+    );
+    nested(&format!("{cgbox} --app {} prepare >/dev/null && ", vm.app)).shows(
+        "a run inside a --cgroupns run, after cgbox prepare",
+        M256,
+        CPU,
+        "64",
+    );
 }
