@@ -147,7 +147,7 @@ pub fn prepare<F: CgroupFs>(
                 // The leaf's processes (the container's entrypoint, say)
                 // size themselves from its files: it shows the home's
                 // limits.
-                let view = View::read(fs, &[&home]);
+                let view = View::read(fs, &[&home], false);
                 out.shown = show_in(fs, &leaf_dir, &view)
                     .into_iter()
                     .map(str::to_owned)

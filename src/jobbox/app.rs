@@ -32,8 +32,13 @@ impl<F: CgroupFs> AppDirs<F> {
     /// and every cgroup above it), read once per app handle: a box made
     /// from the handle shows them where they are tighter than its own.
     pub(crate) fn above(&self, fs: &F) -> &View {
-        self.view
-            .get_or_init(|| View::read(fs, &[&self.agents, &self.app, &self.home]))
+        self.view.get_or_init(|| {
+            View::read(
+                fs,
+                &[&self.agents, &self.app, &self.home],
+                self.placement.kind.is_real_root(),
+            )
+        })
     }
 }
 

@@ -144,7 +144,11 @@ impl<F: CgroupFs> BoxRef<F> {
         let view = if shown_files.is_empty() {
             View::default()
         } else {
-            View::read(fs, &[&dirs.agents, &dirs.app, &dirs.home])
+            View::read(
+                fs,
+                &[&dirs.agents, &dirs.app, &dirs.home],
+                dirs.placement.kind.is_real_root(),
+            )
         };
         let mut target = Target {
             dir: None,

@@ -153,43 +153,66 @@ impl Default for View {
 impl View {
     /// What the children of the first of `open` are held to: `open` are
     /// open cgroups, each the parent of the one before; the walk goes on
-    /// above the last by path, while there are cgroups to open. Best
-    /// effort: a file that cannot be read is no limit.
-    pub(crate) fn read<F: CgroupFs + ?Sized>(fs: &F, open: &[&F::Dir]) -> View {
+    /// above the last by path while there are cgroups to open, unless the
+    /// last is known to be the real root (`last_is_root`). Each level's
+    /// `cgroup.controllers` says which limit files it has (one read); the
+    /// real root has none. Best effort: a file that cannot be read is no
+    /// limit.
+    pub(crate) fn read<F: CgroupFs + ?Sized>(fs: &F, open: &[&F::Dir], last_is_root: bool) -> View {
         let mut view = View::default();
-        let Some(first) = open.first() else {
+        let mut above: Vec<F::Dir> = Vec::new();
+        if !last_is_root {
+            let mut next = open.last().and_then(|d| d.path().parent());
+            while let Some(path) = next {
+                let Ok(dir) = fs.open_dir(path) else { break };
+                above.push(dir);
+                next = path.parent();
+            }
+        }
+        let levels: Vec<&F::Dir> = open.iter().copied().chain(above.iter()).collect();
+        let Some((&top, below_top)) = levels.split_last() else {
             return view;
         };
-        let mut effective = read_bound(fs, first, "cpuset.cpus.effective");
-        let mut top_effective = effective.clone();
-        let mut take = |dir: &F::Dir| {
+        // The topmost cgroup is the real root (no limits of its own) or the
+        // root of a cgroup namespace, which has them like any other.
+        let top_is_root = last_is_root || !fs.has_file(top, "cgroup.type").unwrap_or(false);
+        let limited = if top_is_root {
+            below_top
+        } else {
+            levels.as_slice()
+        };
+        let mut cpuset_below = false;
+        for (depth, dir) in limited.iter().enumerate() {
+            let controllers = read_optional(fs, *dir, "cgroup.controllers")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let has = |c: &str| controllers.split_ascii_whitespace().any(|w| w == c);
             for (i, file) in SHOWN.iter().enumerate().take(CPUSET) {
-                if let (Some(slot), Some(b)) = (view.bounds.get_mut(i), read_bound(fs, dir, file)) {
+                if !has(controller_of(file)) {
+                    continue;
+                }
+                if let (Some(slot), Some(b)) = (view.bounds.get_mut(i), read_bound(fs, *dir, file))
+                {
                     *slot = Bound::tighter(&b, slot);
                 }
             }
-            if let Some(e) = read_bound(fs, dir, "cpuset.cpus.effective") {
-                top_effective = Some(e);
+            cpuset_below |= depth == 0 && has("cpuset");
+        }
+        // cpuset.cpus: the effective CPUs of the first, where they are
+        // fewer than the topmost cgroup's (every CPU there is).
+        if cpuset_below && let Some(first) = levels.first() {
+            let all = match read_bound(fs, top, "cpuset.cpus.effective") {
+                Some(Bound::Cpus(ids)) => ids,
+                _ => Vec::new(),
+            };
+            if let Some(Bound::Cpus(ids)) = read_bound(fs, first, "cpuset.cpus.effective")
+                && ids != all
+                && let Some(slot) = view.bounds.get_mut(CPUSET)
+            {
+                *slot = Bound::Cpus(ids);
             }
-        };
-        for dir in open {
-            take(dir);
-        }
-        let mut next = open.last().and_then(|d| d.path().parent());
-        while let Some(path) = next {
-            let Ok(dir) = fs.open_dir(path) else { break };
-            take(&dir);
-            next = path.parent();
-        }
-        view.all_cpus = match top_effective {
-            Some(Bound::Cpus(ids)) => ids,
-            _ => Vec::new(),
-        };
-        if let Some(Bound::Cpus(ids)) = effective.take()
-            && ids != view.all_cpus
-            && let Some(slot) = view.bounds.get_mut(CPUSET)
-        {
-            *slot = Bound::Cpus(ids);
+            view.all_cpus = all;
         }
         view
     }
