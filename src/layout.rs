@@ -20,6 +20,10 @@ pub const LEAF: &str = "init";
 /// The xattr that marks a box kept on purpose: reaping leaves it alone.
 pub(crate) const KEPT_XATTR: &str = "user.cgbox.kept";
 
+/// The xattr that records a cgroup's own limits where its files show
+/// tighter ones from above (see `jobbox/shown.rs`).
+pub(crate) const LIMITS_XATTR: &str = "user.cgbox.limits";
+
 /// The extended attributes that mark a delegated cgroup. systemd sets both
 /// on a unit with `Delegate=yes` (`trusted.*` only where it may); cgbox
 /// sets the first on its boxes, which are delegated to their jobs.

@@ -23,6 +23,10 @@
 //!   (clone3 with `CLONE_INTO_CGROUP`) and gives a [`BoxChild`];
 //!   [`BoxRef::kill`], [`BoxRef::freeze`], [`BoxRef::set_limits`] (a
 //!   [`Changed`] list of each [`Change`]) and [`KillMethod`] do the rest.
+//!   A job sees its box's limits in its own cgroup's files, wherever it was
+//!   started: a box inside a box ([`BoxRef::nested`]) shows the limits
+//!   above it where they are tighter than its own, and `set_limits` keeps
+//!   the boxes inside in step.
 //! - [`App`] is `<home>/<app>/agents`, opened once for many boxes, with
 //!   [`App::list`] (a [`Listing`] of [`BoxEntry`], who holds each: an
 //!   [`Owner`]) and [`App::reap`]. Where its home is, is decided in one

@@ -16,6 +16,7 @@ use rustix::io::Errno;
 
 use crate::fs::{CgroupFs, Handle, read_string, validate_name};
 use crate::home::{HomeState, Placement, procs};
+use crate::jobbox::shown::{View, show_in};
 use crate::{Error, ErrorKind, Result, fixes};
 
 /// How many times the home's process list is emptied before giving up on a
@@ -38,6 +39,10 @@ pub struct Prepared {
     /// The threaded controllers disabled first, where they had made the
     /// home a thread root (enabled while it held processes).
     pub disabled: Vec<String>,
+    /// The limits written into the leaf so that its processes see the
+    /// home's (`memory.max` of a container, say): the files, where the
+    /// home or a cgroup above it is limited and the leaf did not show it.
+    pub shown: Vec<String>,
 }
 
 impl Prepared {
@@ -49,6 +54,7 @@ impl Prepared {
             && self.moved.is_empty()
             && self.enabled.is_empty()
             && self.disabled.is_empty()
+            && self.shown.is_empty()
     }
 }
 
@@ -138,6 +144,14 @@ pub fn prepare<F: CgroupFs>(
             // write failed with EBUSY; move it too.
             if let Some(enabled) = enable_all(fs, &home)? {
                 out.enabled = enabled;
+                // The leaf's processes (the container's entrypoint, say)
+                // size themselves from its files: it shows the home's
+                // limits.
+                let view = View::read(fs, &[&home], false);
+                out.shown = show_in(fs, &leaf_dir, &view)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
                 return Ok(out);
             }
             continue;

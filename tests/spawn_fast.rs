@@ -487,11 +487,15 @@ impl Drop for Outside {
 }
 
 /// `BoxCommand::cgroup_namespace` on both paths: the job sees its box as
-/// `/`. On a mount with nsdelegate (the VM, systemd hosts, containers) a
-/// root job cannot write itself into a cgroup outside the box: the kernel
-/// says ENOENT and it stays in. Without nsdelegate (this project's
-/// development host) the namespace alone does not stop root: that is
-/// asserted too, as the reason the README names nsdelegate.
+/// `/`, and as its whole cgroup tree where cgroup2 is mounted (its own
+/// mount, rooted at the box: the host's tree is not there). It can still
+/// reach the host's tree through `/proc/PID/root` of a process outside
+/// its mount namespace (this test's). On a mount with nsdelegate (the VM,
+/// systemd hosts, containers) a root job cannot write itself into a
+/// cgroup outside the box that way: the kernel says ENOENT and it stays
+/// in. Without nsdelegate (this project's development host) the
+/// namespace alone does not stop root: that is asserted too, as the
+/// reason the README names nsdelegate.
 #[test]
 fn a_cgroup_namespace_keeps_a_root_job_in_its_box_where_nsdelegate_is_on() {
     let Some(h) = host("cgroupns") else { return };
@@ -504,12 +508,14 @@ fn a_cgroup_namespace_keeps_a_root_job_in_its_box_where_nsdelegate_is_on() {
             .join(format!("{}-outside", h.app)),
     );
     std::fs::create_dir(&outside.0).unwrap();
-    let script = r#"cat /proc/self/cgroup; echo $$ > "$1/cgroup.procs" && echo moved; cat /proc/self/cgroup"#;
+    let script = r#"cat /proc/self/cgroup; test -e "$1" && echo "the host's tree is there"; test -e "$3/cgroup.events" && echo "the mount is the box"; echo $$ > "/proc/$2/root$1/cgroup.procs" && echo moved; cat /proc/self/cgroup"#;
     for fork in [false, true] {
         let b = h.boxed();
         let mut cmd = BoxCommand::new("sh");
         cmd.args(["-c", script, "sh"])
             .arg(&outside.0)
+            .arg(std::process::id().to_string())
+            .arg(&mount)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .cgroup_namespace()
@@ -523,6 +529,10 @@ fn a_cgroup_namespace_keeps_a_root_job_in_its_box_where_nsdelegate_is_on() {
             .filter(|l| l.starts_with("0::") || *l == "moved")
             .collect();
         assert_eq!(lines.first(), Some(&"0::/"), "fork={fork}: {text} {err}");
+        assert!(!text.contains("the host's tree"), "fork={fork}: {text}");
+        // The mount's root is the box: not the real root, which has no
+        // cgroup.events.
+        assert!(text.contains("the mount is the box"), "fork={fork}: {text}");
         if delegated {
             assert!(!text.contains("moved"), "fork={fork}: escaped: {text}");
             assert!(

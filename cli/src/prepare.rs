@@ -66,6 +66,13 @@ pub fn main(global: &Global, mut lex: Lexer) -> i32 {
             if !done.enabled.is_empty() {
                 outln!("enabled for boxes: {}", done.enabled.join(" "));
             }
+            if !done.shown.is_empty() {
+                outln!(
+                    "shown in {}: {} (the limits above it)",
+                    done.leaf.display(),
+                    done.shown.join(" ")
+                );
+            }
             0
         }
         Err(e) => {

@@ -639,14 +639,20 @@ fn stats_on_fixture_samples_follow_the_contract() {
     assert!(Path::new(&r.join("sys/fs/cgroup/io")).exists());
 }
 
-/// `--cgroupns`: CMD sees its box as the root of its cgroup namespace
-/// (what keeps a root job in on an nsdelegate mount is proven in
-/// tests/spawn_fast.rs, in the VM).
+/// `--cgroupns`: CMD sees its box as the root of its cgroup namespace,
+/// and cgroup2 mounted where it was, rooted at the box: the mount's
+/// `cgroup.procs` lists CMD, and the only cgroup2 in its mountinfo has
+/// root `/` (what keeps a root job in on an nsdelegate mount is proven in
+/// tests/spawn_fast.rs, in the VM). The host's mount is left as it was.
 #[test]
 fn cgroupns_roots_cmd_at_its_box() {
     let Some((app, dir)) = host("cgroupns") else {
         return;
     };
+    let mount = Discovery::probe(&SysFs::new().unwrap(), &app)
+        .mount
+        .unwrap();
+    let before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let out = cgbox(&[
         "--app",
         &app,
@@ -654,11 +660,26 @@ fn cgroupns_roots_cmd_at_its_box() {
         "--quiet",
         "--cgroupns",
         "--",
-        "cat",
-        "/proc/self/cgroup",
+        "sh",
+        "-c",
+        r#"cat /proc/self/cgroup; echo "pid $$"; sed 's/^/procs /' "$0/cgroup.procs"; grep ' - cgroup2 ' /proc/self/mountinfo | cut -d' ' -f4,5"#,
+        mount.to_str().unwrap(),
     ]);
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().any(|l| l == "0::/"), "{text}");
+    let pid = text.lines().find_map(|l| l.strip_prefix("pid ")).unwrap();
+    assert!(text.lines().any(|l| l == format!("procs {pid}")), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.ends_with(&format!(" {}", mount.display())))
+            .collect::<Vec<_>>(),
+        [format!("/ {}", mount.display())],
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+        before
+    );
     assert!(dir.boxes().is_empty());
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::shown::View;
 use super::{AppOptions, BoxRef};
 use crate::fs::{CgroupFs, Handle, validate_name};
 use crate::home::Placement;
@@ -22,6 +23,23 @@ pub(crate) struct AppDirs<F: CgroupFs> {
     /// at every level (the statistics controllers included): later boxes
     /// only check that `agents` passes what their limits need.
     pub(crate) settled: std::sync::atomic::AtomicBool,
+    /// What boxes made here are held to from above, read on first need.
+    view: std::sync::OnceLock<View>,
+}
+
+impl<F: CgroupFs> AppDirs<F> {
+    /// The limits above the boxes made here (`agents`, `<app>`, the home
+    /// and every cgroup above it), read once per app handle: a box made
+    /// from the handle shows them where they are tighter than its own.
+    pub(crate) fn above(&self, fs: &F) -> &View {
+        self.view.get_or_init(|| {
+            View::read(
+                fs,
+                &[&self.agents, &self.app, &self.home],
+                self.placement.kind.is_real_root(),
+            )
+        })
+    }
 }
 
 /// The boxes of one app at one home: the long-lived `<home>/<app>/agents`
@@ -165,6 +183,7 @@ impl<F: CgroupFs> App<F> {
                 app: app_dir,
                 agents,
                 settled: Default::default(),
+                view: Default::default(),
             }),
             fs,
             made: (false, false),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 
 use super::enable::{self, Enabled};
+use super::shown::{self, Record, ShownWrite};
 use super::{App, BoxRef, DEFAULT_TIMEOUT, JobBox, Policy, Skipped};
 use crate::fs::{CgroupFs, Handle, validate_name};
 use crate::kill::KillMethod;
@@ -308,23 +309,64 @@ impl Builder {
         if let Err(e) = fs.write_xattr(&dir, DELEGATE_XATTRS[0], b"1") {
             log::debug!("could not mark {} delegated: {e}", dir.path().display());
         }
-        for w in writes {
+        // Where something above is limited, the box shows it in its own
+        // files (see shown.rs); else its own limits are written as given.
+        let view = app.dirs.above(fs);
+        let planned = if view.is_free() {
+            writes
+                .iter()
+                .map(|w| ShownWrite {
+                    write: w.clone(),
+                    own: None,
+                    given: true,
+                })
+                .collect()
+        } else {
+            shown::at_creation(writes, view)
+        };
+        let mut record = Record::default();
+        for sw in &planned {
+            let w = &sw.write;
             if skipped.iter().any(|s| s.what == w.controller) {
                 continue;
             }
-            if let Err(e) = fs.write_file(&dir, w.file, w.value.as_bytes()) {
-                let e = explain_limit_error(e, w);
-                match self.policy {
-                    Policy::Strict => return Err(e),
-                    Policy::BestEffort => {
-                        log::warn!("{e}");
-                        skipped.push(Skipped {
-                            what: w.file.to_owned(),
-                            error: e,
-                        });
+            match fs.write_file(&dir, w.file, w.value.as_bytes()) {
+                Ok(()) => sw.note(&mut record),
+                Err(e) if !sw.given => {
+                    // A limit from above that cannot be shown here (its
+                    // controller is not enabled in the box) holds all the
+                    // same.
+                    if e.is_gone() {
+                        log::debug!("{} not shown in {}: {e}", w.file, dir.path().display());
+                    } else {
+                        log::warn!(
+                            "{} from above not shown in {}: {e}",
+                            w.file,
+                            dir.path().display()
+                        );
+                    }
+                }
+                Err(e) => {
+                    let e = explain_limit_error(e, w);
+                    match self.policy {
+                        Policy::Strict => return Err(e),
+                        Policy::BestEffort => {
+                            log::warn!("{e}");
+                            skipped.push(Skipped {
+                                what: w.file.to_owned(),
+                                error: e,
+                            });
+                        }
                     }
                 }
             }
+        }
+        if !record.0.is_empty()
+            && let Err(e) = record.write(fs, &dir)
+        {
+            log::warn!(
+                "{e}: the box's own limits are not recorded, a limit lifted above will not loosen it"
+            );
         }
         let mut jb = BoxRef::from_parts(app.clone(), name.to_owned(), dir, std::mem::take(skipped));
         jb.kill_method = self.kill_method;

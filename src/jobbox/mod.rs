@@ -17,8 +17,11 @@ mod options;
 mod owned;
 mod policy;
 mod set;
+pub(crate) mod shown;
 mod tally;
 
+#[cfg(test)]
+mod shown_tests;
 #[cfg(test)]
 mod tests;
 

@@ -52,6 +52,8 @@ const STEP_CHDIR: u8 = 2;
 const STEP_SETPGID: u8 = 3;
 const STEP_EXEC: u8 = 4;
 const STEP_CGROUPNS: u8 = 5;
+const STEP_MOUNTNS: u8 = 6;
+const STEP_REMOUNT: u8 = 7;
 
 fn step_name(step: u8) -> &'static str {
     match step {
@@ -59,6 +61,8 @@ fn step_name(step: u8) -> &'static str {
         STEP_CHDIR => "change directory",
         STEP_SETPGID => "set the process group",
         STEP_CGROUPNS => "make a cgroup namespace",
+        STEP_MOUNTNS => "make its mounts slaves of ours",
+        STEP_REMOUNT => "mount cgroup2 rooted at its box",
         _ => "exec",
     }
 }
@@ -94,6 +98,12 @@ pub(crate) fn start(jb: &BoxRef<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
                 .with_detail(format!("process group {pg} is negative")),
         );
     }
+    // With a cgroup namespace, cgroup2 is mounted again for the job,
+    // rooted at its box (prepared here: the child only passes it on).
+    let remount = match cmd.cgroup_namespace {
+        true => jb.remount()?,
+        false => None,
+    };
     let stdio = StdioSetup::new(cmd)
         .map_err(|e| Error::from_rustix(format!("{}: set up stdio", what()), program, e))?;
     let ctx = ChildCtx {
@@ -105,6 +115,10 @@ pub(crate) fn start(jb: &BoxRef<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
         pgroup: cmd.pgroup.map(Pid::from_raw),
         unblock_signals: cmd.unblock_signals,
         cgroup_namespace: cmd.cgroup_namespace,
+        remount: remount
+            .as_ref()
+            .map_or(std::ptr::null(), |r| r.target.as_ptr()),
+        remount_flags: remount.as_ref().map_or(0, |r| r.flags.bits()),
         failed: AtomicU8::new(STEP_NONE),
         errno: AtomicI32::new(0),
     };
@@ -123,7 +137,15 @@ pub(crate) fn start(jb: &BoxRef<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
         let e = Error::from_errno(format!("{}: {}", what(), step_name(step)), program, errno);
         return Err(match (step, &cmd.cwd) {
             (STEP_CHDIR, Some(dir)) => e.with_detail(format!("directory {}", dir.display())),
-            (STEP_CGROUPNS, _) => crate::spawn::explain_cgroupns(e),
+            (STEP_CGROUPNS | STEP_MOUNTNS | STEP_REMOUNT, _) => {
+                let e = match &remount {
+                    Some(r) if step == STEP_REMOUNT => {
+                        e.with_detail(format!("at {}", r.target.to_string_lossy()))
+                    }
+                    _ => e,
+                };
+                crate::spawn::explain_cgroupns(e)
+            }
             _ => e,
         });
     }
@@ -258,6 +280,10 @@ struct ChildCtx {
     /// `unshare(CLONE_NEWCGROUP)` first: the child, born in the box, makes
     /// it the root of its cgroup namespace.
     cgroup_namespace: bool,
+    /// With it, where to mount cgroup2 again (NUL-terminated; null: not
+    /// at all), in a mount namespace of its own, and the mount flags.
+    remount: *const c_char,
+    remount_flags: u32,
     failed: AtomicU8,
     errno: AtomicI32,
 }
@@ -271,6 +297,8 @@ mod arch {
     pub(super) const SYS_RT_SIGPROCMASK: usize = 14;
     pub(super) const SYS_EXECVE: usize = 59;
     pub(super) const SYS_UNSHARE: usize = 272;
+    pub(super) const SYS_MOUNT: usize = 165;
+    pub(super) const SYS_UMOUNT2: usize = 166;
     pub(super) const SYS_EXIT_GROUP: usize = 231;
     pub(super) const SYS_CLONE3: usize = 435;
 
@@ -302,6 +330,33 @@ mod arch {
                 in("rsi") a2,
                 in("rdx") a3,
                 in("r10") a4,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// One system call of five arguments; returns `-errno` on failure.
+    ///
+    /// # Safety
+    ///
+    /// The arguments must be valid for system call `nr`.
+    #[inline(always)]
+    pub(super) unsafe fn syscall5(nr: usize, args: [usize; 5]) -> isize {
+        let ret: isize;
+        let [a1, a2, a3, a4, a5] = args;
+        // SAFETY: as for `syscall`, with the fifth argument in r8.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr as isize => ret,
+                in("rdi") a1,
+                in("rsi") a2,
+                in("rdx") a3,
+                in("r10") a4,
+                in("r8") a5,
                 lateout("rcx") _,
                 lateout("r11") _,
                 options(nostack),
@@ -383,8 +438,12 @@ const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 const SIGCHLD: u64 = 17;
 const SIGPIPE: usize = 13;
 const SIG_SETMASK: usize = 2;
-/// `CLONE_NEWCGROUP` (`include/uapi/linux/sched.h`).
+/// `CLONE_NEWCGROUP` and `CLONE_NEWNS` (`include/uapi/linux/sched.h`).
 const CLONE_NEWCGROUP: usize = 0x0200_0000;
+const CLONE_NEWNS: usize = 0x0002_0000;
+/// `MS_REC | MS_SLAVE` and `MNT_DETACH` (`include/uapi/linux/mount.h`).
+const MS_REC_SLAVE: usize = 0x4000 | 0x8_0000;
+const MNT_DETACH: usize = 2;
 /// The child's stack: it makes a few raw system calls, nothing deeper.
 const STACK_SIZE: usize = 32 * 1024;
 
@@ -486,8 +545,8 @@ fn clone_into(_cgroup_fd: RawFd, _ctx: &ChildCtx) -> std::result::Result<(Pid, O
 #[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
     use arch::{
-        KernelSigaction, SYS_EXECVE, SYS_EXIT_GROUP, SYS_RT_SIGACTION, SYS_RT_SIGPROCMASK,
-        SYS_UNSHARE, syscall,
+        KernelSigaction, SYS_EXECVE, SYS_EXIT_GROUP, SYS_MOUNT, SYS_RT_SIGACTION,
+        SYS_RT_SIGPROCMASK, SYS_UMOUNT2, SYS_UNSHARE, syscall, syscall5,
     };
     // SAFETY: the parent keeps `ctx` alive and unchanged until we exec or
     // exit; we only write to its atomics.
@@ -502,10 +561,47 @@ unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
         loop {}
     };
     if ctx.cgroup_namespace {
-        // SAFETY: unshare takes a flag word and touches only this task.
-        let ret = unsafe { syscall(SYS_UNSHARE, CLONE_NEWCGROUP, 0, 0, 0) };
+        let remount = !ctx.remount.is_null();
+        let flags = CLONE_NEWCGROUP | if remount { CLONE_NEWNS } else { 0 };
+        // SAFETY: unshare takes a flag word and touches only this task
+        // (it has a fs_struct of its own: no CLONE_FS).
+        let ret = unsafe { syscall(SYS_UNSHARE, flags, 0, 0, 0) };
         if ret < 0 {
             fail(STEP_CGROUPNS, ret.unsigned_abs() as i32);
+        }
+        if remount {
+            // As `Remount::mount` does on the fork path: every mount a
+            // slave (nothing the job mounts reaches the host), the old
+            // cgroup2 mount out of the job's view (best effort: the new
+            // one hides it anyway), cgroup2 mounted there from inside the
+            // new cgroup namespace, so rooted at the box and with the
+            // superblock's flags (nsdelegate) left alone.
+            // SAFETY: mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) with
+            // a static string.
+            let ret =
+                unsafe { syscall5(SYS_MOUNT, [0, c"/".as_ptr() as usize, 0, MS_REC_SLAVE, 0]) };
+            if ret < 0 {
+                fail(STEP_MOUNTNS, ret.unsigned_abs() as i32);
+            }
+            // SAFETY: umount2 of the parent's NUL-terminated mount point.
+            unsafe { syscall(SYS_UMOUNT2, ctx.remount as usize, MNT_DETACH, 0, 0) };
+            // SAFETY: mount("cgroup2", target, "cgroup2", flags, NULL)
+            // with static strings and the parent's mount point.
+            let ret = unsafe {
+                syscall5(
+                    SYS_MOUNT,
+                    [
+                        c"cgroup2".as_ptr() as usize,
+                        ctx.remount as usize,
+                        c"cgroup2".as_ptr() as usize,
+                        ctx.remount_flags as usize,
+                        0,
+                    ],
+                )
+            };
+            if ret < 0 {
+                fail(STEP_REMOUNT, ret.unsigned_abs() as i32);
+            }
         }
     }
     // SIGPIPE to SIG_DFL, as std gives its children (std ignores it in

@@ -349,14 +349,21 @@ impl BoxCommand {
         self
     }
 
-    /// Give the program a cgroup namespace rooted at the box: it sees the
-    /// box as `/` in `/proc/self/cgroup`, and where cgroup2 is mounted with
-    /// `nsdelegate` (systemd does, and so does every container runtime) it
-    /// cannot move itself, or anything, out of the box, even as root: the
-    /// kernel answers `ENOENT` for a cgroup outside the namespace. Making
-    /// the namespace needs `CAP_SYS_ADMIN`; without it the start fails with
-    /// `EPERM` and nothing runs. The namespace is made by the child once
-    /// it is in the box, on both paths.
+    /// Give the program a cgroup namespace rooted at the box, and the box
+    /// as its whole cgroup tree, as container runtimes give a container:
+    /// it sees the box as `/` in `/proc/self/cgroup`, and in a mount
+    /// namespace of its own cgroup2 is mounted again where this process
+    /// sees it (`/sys/fs/cgroup`), rooted at the box, so that
+    /// `/sys/fs/cgroup/memory.max` is the box's. Its mounts are slaves of
+    /// ours: nothing it mounts reaches this process's namespace. Where
+    /// cgroup2 is mounted with `nsdelegate` (systemd does, and so does
+    /// every container runtime) it cannot move itself, or anything, out of
+    /// the box, even as root: the kernel answers `ENOENT` for a cgroup
+    /// outside the namespace, and it cannot write the box's own limits.
+    /// Making the namespaces and the mount needs `CAP_SYS_ADMIN`; without
+    /// it the start fails with `EPERM` and nothing runs. They are made by
+    /// the child once it is in the box, on both paths. In a fixture tree
+    /// (no cgroup2) only the cgroup namespace is made.
     ///
     /// See the [example](crate::spawn::BoxCommand#examples).
     pub fn cgroup_namespace(&mut self) -> &mut BoxCommand {

@@ -1,10 +1,14 @@
 //! Starting a program already inside a box.
 //! (documented on [`BoxCommand`]).
 
+use std::ffi::CString;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::Arc;
+
+use rustix::mount::MountFlags;
 
 use crate::fs::{CgroupFs, Handle, SysFs};
 use crate::{BoxRef, Error, Result};
@@ -96,15 +100,27 @@ impl BoxRef<SysFs> {
             });
         }
         if cgroup_namespace {
-            // SAFETY: the hook runs after the move above and makes one
-            // unshare(2) through rustix's raw syscall, with NEWCGROUP only:
-            // it shares no fd table or memory that rustix's `unshare_unsafe`
-            // warns about. The error is built from an errno without
-            // allocating.
+            let remount = self.remount()?;
+            // SAFETY: the hook runs after the move above. It makes one
+            // unshare(2) through rustix's raw syscall, with NEWCGROUP (and
+            // NEWNS when cgroup2 is mounted again): it shares no fd table
+            // or memory that rustix's `unshare_unsafe` warns about. Then
+            // raw mount(2)/umount2(2) calls on C strings made before the
+            // fork (rustix passes a `&CStr` as it is, without copying).
+            // Errors are built from an errno without allocating.
             unsafe {
-                cmd.pre_exec(|| {
-                    rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP)
-                        .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+                cmd.pre_exec(move || {
+                    let errno =
+                        |e: rustix::io::Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+                    let mut flags = rustix::thread::UnshareFlags::NEWCGROUP;
+                    if remount.is_some() {
+                        flags |= rustix::thread::UnshareFlags::NEWNS;
+                    }
+                    rustix::thread::unshare_unsafe(flags).map_err(errno)?;
+                    if let Some(r) = &remount {
+                        r.mount().map_err(errno)?;
+                    }
+                    Ok(())
                 });
             }
         }
@@ -124,6 +140,92 @@ impl BoxRef<SysFs> {
             self.watch_exit(Arc::clone(pidfd));
         }
         Ok((child, pidfd))
+    }
+}
+
+/// cgroup2 mounted again for a job with a cgroup namespace, in a mount
+/// namespace of its own, as container runtimes mount it: rooted at the
+/// namespace root (the job's box), at the mount point through which this
+/// process sees the box, so that `/sys/fs/cgroup/memory.max` (wherever
+/// cgroup2 is) is the box's. Made before the job is started: the child
+/// only passes these on to raw system calls.
+#[derive(Debug, Clone)]
+pub(crate) struct Remount {
+    /// The mount point, NUL-terminated.
+    pub(crate) target: CString,
+    /// The flags of the mount it replaces (read-only stays read-only).
+    pub(crate) flags: MountFlags,
+}
+
+impl Remount {
+    /// In the child, after `unshare(CLONE_NEWCGROUP | CLONE_NEWNS)`:
+    /// make every mount a slave (nothing the job mounts or unmounts
+    /// reaches the host), take the old cgroup2 mount away from the job's
+    /// view (best effort: a mount on top hides it too) and mount cgroup2
+    /// there again. Raw system calls on prepared C strings, no allocation.
+    ///
+    /// The mount is made from inside the new cgroup namespace, so it is
+    /// rooted at the box, and the superblock's flags (`nsdelegate`,
+    /// `memory_recursiveprot`) are left as they are: only a mount from the
+    /// initial cgroup namespace may change them.
+    pub(crate) fn mount(&self) -> rustix::io::Result<()> {
+        use rustix::mount::{MountPropagationFlags, UnmountFlags, mount, mount_change, unmount};
+        mount_change(
+            c"/",
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+        )?;
+        let _ = unmount(self.target.as_c_str(), UnmountFlags::DETACH);
+        mount(
+            c"cgroup2",
+            self.target.as_c_str(),
+            c"cgroup2",
+            self.flags,
+            None::<&std::ffi::CStr>,
+        )
+    }
+}
+
+impl BoxRef<SysFs> {
+    /// Where and how cgroup2 is mounted again for a job with a cgroup
+    /// namespace; `None` in a fixture tree (no cgroup2 there).
+    pub(crate) fn remount(&self) -> Result<Option<Remount>> {
+        let fs = &**self.fs();
+        if !fs.checks_magic() {
+            return Ok(None);
+        }
+        let mounts = crate::home::mounts(fs)?;
+        let Some(m) = mounts
+            .v2
+            .iter()
+            .filter(|m| self.path().starts_with(&m.mount_point))
+            .max_by_key(|m| m.mount_point.components().count())
+        else {
+            return Err(
+                Error::new(crate::ErrorKind::NotCgroup2, "mount cgroup2 for the job")
+                    .with_path(self.path())
+                    .with_detail("no cgroup2 mount in /proc/self/mountinfo holds the box"),
+            );
+        };
+        let target = CString::new(m.mount_point.as_os_str().as_bytes()).map_err(|_| {
+            Error::new(crate::ErrorKind::InvalidInput, "mount cgroup2 for the job")
+                .with_path(&m.mount_point)
+                .with_detail("the mount point holds a NUL byte")
+        })?;
+        // The options of the mount it replaces, as the job saw them.
+        let mut flags = MountFlags::empty();
+        for option in &m.mount_options {
+            flags |= match option.as_str() {
+                "ro" => MountFlags::RDONLY,
+                "nosuid" => MountFlags::NOSUID,
+                "nodev" => MountFlags::NODEV,
+                "noexec" => MountFlags::NOEXEC,
+                "noatime" => MountFlags::NOATIME,
+                "nodiratime" => MountFlags::NODIRATIME,
+                "relatime" => MountFlags::RELATIME,
+                _ => MountFlags::empty(),
+            };
+        }
+        Ok(Some(Remount { target, flags }))
     }
 }
 

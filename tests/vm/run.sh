@@ -53,6 +53,7 @@ TESTS=(
     outcome
     events
     cli_events
+    job_sees
 )
 # Layouts: one boot.sh setting (VAR=value) each, empty for none.
 declare -A LAYOUT=(

@@ -408,6 +408,18 @@ fn run<P: Procs>(
                     fs.sleep(Duration::from_millis(1));
                 }
             }
+            ["setxattr", rel, name, value @ ..] => {
+                let dir = fs.open_dir(&abs(rel)).unwrap();
+                outcome(fs.write_xattr(&dir, name, value.join(" ").as_bytes()))
+            }
+            ["getxattr", rel, name] => {
+                let dir = fs.open_dir(&abs(rel)).unwrap();
+                match fs.read_xattr(&dir, name) {
+                    Ok(Some(v)) => escape(&String::from_utf8_lossy(&v)),
+                    Ok(None) => "<absent>".into(),
+                    Err(e) => errno_name(&e),
+                }
+            }
             ["reap", label] => match p.reap(label) {
                 Ok(()) => "ok".into(),
                 Err(e) => format!("{e:?}"),

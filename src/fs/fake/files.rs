@@ -259,22 +259,34 @@ impl State {
         }
     }
 
-    /// A cpuset's effective list: its own when set, else its parent's.
+    /// A cpuset's effective list: its own within its parent's effective
+    /// list, else (no list of its own, or none of the parent's in it) the
+    /// parent's (`compute_effective_cpumask` and `update_cpumasks_hier`
+    /// in kernel/cgroup/cpuset.c).
     fn effective(&self, id: u64, file: &str, all: u32) -> String {
+        let mut chain = Vec::new();
         let mut cur = Some(id);
         while let Some(c) = cur {
             let Ok(node) = self.node(c) else { break };
-            if let Some(v) = node
-                .values
-                .get(file)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-            {
-                return v.to_owned();
-            }
+            chain.push(c);
             cur = node.parent;
         }
-        values::range_list(all)
+        let mut effective: Vec<u32> = (0..all).collect();
+        for &c in chain.iter().rev() {
+            let enabled = self.controllers(c).is_ok_and(|set| set.contains("cpuset"));
+            let own = self
+                .node(c)
+                .ok()
+                .and_then(|n| n.values.get(file))
+                .and_then(|v| values::parse_list(v.trim()));
+            if let (true, Some(own)) = (enabled, own) {
+                let both: Vec<u32> = own.into_iter().filter(|i| effective.contains(i)).collect();
+                if !both.is_empty() {
+                    effective = both;
+                }
+            }
+        }
+        values::render_list(&effective)
     }
 
     fn descendants(&self, id: u64) -> usize {
@@ -325,6 +337,9 @@ impl State {
             name => {
                 let current = self.node(id)?.values.get(name).map(String::as_str);
                 let stored = values::validate(self, name, text, current).map_err(err)?;
+                if let Some(v) = &stored {
+                    self.vet_cpuset(id, name, v).map_err(err)?;
+                }
                 if let Some(v) = stored {
                     self.node_mut(id)?.values.insert(name.to_owned(), v);
                 }
@@ -387,6 +402,30 @@ impl State {
         node.subtree_control.extend(enable.iter().copied());
         for c in &disable {
             node.subtree_control.remove(c);
+        }
+        Ok(())
+    }
+
+    /// Where the kernel wants a cpuset's list to hold its children's
+    /// (see `Kernel::cpuset_children_must_fit`), a new `cpuset.cpus` or
+    /// `cpuset.mems` of `id` that leaves out a child's is `EBUSY`.
+    fn vet_cpuset(&self, id: u64, name: &str, new: &str) -> std::result::Result<(), Errno> {
+        if !matches!(name, "cpuset.cpus" | "cpuset.mems") || !self.kernel.cpuset_children_must_fit()
+        {
+            return Ok(());
+        }
+        let new = values::parse_list(new.trim()).unwrap_or_default();
+        let node = self.node(id).map_err(|_| Errno::NODEV)?;
+        for child in node.children.values() {
+            let theirs = self
+                .node(*child)
+                .ok()
+                .and_then(|c| c.values.get(name))
+                .and_then(|v| values::parse_list(v.trim()))
+                .unwrap_or_default();
+            if theirs.iter().any(|i| !new.contains(i)) {
+                return Err(Errno::BUSY);
+            }
         }
         Ok(())
     }

@@ -94,6 +94,8 @@ const GATES: [Gate; 17] = [
 
 /// The `misc` controller (in `cgroup.controllers`).
 const MISC: (u32, u32) = (5, 13);
+/// A cpuset's list may leave out its children's: seen on 6.1, not on 5.10.
+const CPUSET_CHILDREN_FREE: (u32, u32) = (6, 1);
 /// `cpu.stat` `nice_usec`.
 const NICE_USEC: (u32, u32) = (6, 12);
 const fn gate(file: &'static str, since: (u32, u32), place: Place) -> Gate {
@@ -327,6 +329,14 @@ impl Kernel {
     /// `+name` it does not know is `EINVAL`, not `ENOENT`).
     pub(super) fn knows(self, controller: &str) -> bool {
         controller != "misc" || self.since(MISC)
+    }
+
+    /// True when a cpuset's `cpuset.cpus` and `cpuset.mems` must hold
+    /// every CPU and node its children's lists name (`validate_change` of
+    /// kernel/cgroup/cpuset.c, on cgroup2 too before it was made a rule of
+    /// cgroup v1 alone): a write that leaves one out is `EBUSY`.
+    pub(super) fn cpuset_children_must_fit(self) -> bool {
+        !self.since(CPUSET_CHILDREN_FREE)
     }
 
     fn since(self, since: (u32, u32)) -> bool {

@@ -41,15 +41,6 @@ fn memparse(text: &str) -> Option<u64> {
     n.checked_mul(1u64 << shift)
 }
 
-/// `0-1,3` for the first `n` ids.
-pub(super) fn range_list(n: u32) -> String {
-    match n {
-        0 => String::new(),
-        1 => "0".into(),
-        n => format!("0-{}", n - 1),
-    }
-}
-
 /// Parse a cpuset list (`0-2,4`) into sorted ids, as `bitmap_parselist`:
 /// bad syntax or a reversed range is `EINVAL`, an id at or past `limit`
 /// is `ERANGE`.
@@ -72,7 +63,7 @@ fn cpu_list(text: &str, limit: u32) -> Result<Vec<u32>, Errno> {
     Ok(ids)
 }
 
-fn render_list(ids: &[u32]) -> String {
+pub(super) fn render_list(ids: &[u32]) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while let Some(&start) = ids.get(i) {
@@ -89,6 +80,11 @@ fn render_list(ids: &[u32]) -> String {
         i += 1;
     }
     out.join(",")
+}
+
+/// A stored cpuset list as ids; `None` when empty or damaged.
+pub(super) fn parse_list(text: &str) -> Option<Vec<u32>> {
+    cpu_list(text, u32::MAX).ok().filter(|ids| !ids.is_empty())
 }
 
 /// A weight of 1 to 10000; out of range is `out_of_range` (cpu.weight
@@ -248,6 +244,5 @@ mod tests {
         assert_eq!(cpu_list("2", 2), Err(Errno::RANGE));
         assert_eq!(cpu_list("1-0", 2), Err(Errno::INVAL));
         assert_eq!(render_list(&[0, 1, 2, 4, 6, 7]), "0-2,4,6-7");
-        assert_eq!(range_list(2), "0-1");
     }
 }
