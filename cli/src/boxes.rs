@@ -43,8 +43,10 @@ const MOVE_HELP: &str = "\
 usage: cgbox [--root DIR] [--app NAME] move NAME PID...
 
 Move running processes into the box (one write to its cgroup.procs each;
-their threads follow). Exit code 0 when every one moved, 1 when not (each
-failure is named).
+their threads follow). A box that passes controllers to the commands exec
+started there may hold no process itself: they go to its leaf, NAME/init,
+still under the box's limits. Exit code 0 when every one moved, 1 when not
+(each failure is named).
 ";
 
 /// Words, limit options and the given flags of a box command.

@@ -11,6 +11,8 @@ use super::{App, DEFAULT_TIMEOUT, Skipped, listing};
 use crate::Result;
 use crate::fs::{Access, CgroupFs, Handle, deadline, validate_name};
 use crate::home::{HomeKind, Placement};
+use crate::jobbox::shown::{View, show_in};
+use crate::layout::LEAF;
 use crate::kill::{self, KillMethod};
 
 /// A box: every operation on it. A `BoxRef` opened by name
@@ -213,15 +215,29 @@ impl<F: CgroupFs> BoxRef<F> {
     }
 
     /// Move a process into the box (one `write(2)`). `EINVAL`, which a
-    /// task still being created can give, is retried briefly.
+    /// task still being created can give, is retried briefly. A box that
+    /// passes controllers to boxes inside it (those of
+    /// [`BoxRef::nested`], where `cgbox exec` counts each command apart)
+    /// may hold no process itself (the no-internal-process rule): the
+    /// process then goes to the box's leaf [`LEAF`](crate::LEAF), made
+    /// where missing and shown the box's limits. Either way it is in the
+    /// box: its limits, statistics and kill.
     ///
     /// See the [example](BoxRef#examples).
     pub fn move_pid(&self, pid: u32) -> Result<()> {
+        match self.write_pid(self.procs_file()?, pid) {
+            Err(e) if e.is_busy() => self.move_into_leaf(pid),
+            other => other,
+        }
+    }
+
+    /// One PID into a kept `cgroup.procs`.
+    fn write_pid(&self, procs: &F::File, pid: u32) -> Result<()> {
         let fs = self.fs();
         let text = pid.to_string();
         let mut tries = 0;
         loop {
-            match fs.write_kept(self.procs_file()?, text.as_bytes()) {
+            match fs.write_kept(procs, text.as_bytes()) {
                 Err(e) if e.is_errno(Errno::INVAL) && tries < 10 => {
                     tries += 1;
                     fs.sleep(Duration::from_millis(1));
@@ -232,6 +248,24 @@ impl<F: CgroupFs> BoxRef<F> {
                 other => return other,
             }
         }
+    }
+
+    /// `pid` into `<box>/init`, for a box that may hold no process itself.
+    fn move_into_leaf(&self, pid: u32) -> Result<()> {
+        let fs = &**self.fs();
+        let made = match fs.make_child(&self.dir, LEAF) {
+            Ok(()) => true,
+            Err(e) if e.is_exist() => false,
+            Err(e) => return Err(e),
+        };
+        let leaf = fs.open_child(&self.dir, LEAF)?;
+        if made {
+            // A runtime moved in sizes itself from its own cgroup's files.
+            let view = View::read(fs, &[&self.dir], false);
+            show_in(fs, &leaf, &view);
+        }
+        let procs = fs.open_file(&leaf, "cgroup.procs", Access::Write)?;
+        self.write_pid(&procs, pid)
     }
 
     fn lock_children(&self) -> std::sync::MutexGuard<'_, Vec<F::Pidfd>> {

@@ -782,3 +782,32 @@ fn cgroup_procs_is_opened_on_first_move() {
     b.destroy().unwrap();
     assert!(!fake.live_pids().contains(&pid), "{pid} was killed");
 }
+
+#[test]
+fn a_process_moved_into_a_box_that_passes_controllers_lands_in_its_leaf() {
+    let fake = fake();
+    let a1 = Builder::new()
+        .name("a1")
+        .limits(Limits::new().memory_max(Size::Bytes(64 << 20)))
+        .create(fake.clone())
+        .unwrap();
+    // A command counted apart inside it: a1 passes its controllers on.
+    let exec = a1.nested("exec").unwrap();
+    let tool = Builder::new().name("tool").create_in(&exec).unwrap();
+    assert!(fake.file("cgbox/agents/a1", "cgroup.subtree_control").unwrap().contains("memory"));
+    let outside = fake.spawn("").unwrap();
+    a1.move_pid(outside).unwrap();
+    assert_eq!(fake.cgroup_of(outside).as_deref(), Some("/cgbox/agents/a1/init"));
+    assert_eq!(
+        fake.file("cgbox/agents/a1/init", "memory.max").unwrap(),
+        "67108864\n",
+        "the leaf shows the box's limit"
+    );
+    // Still in the box: its processes, and its kill.
+    assert_eq!(a1.pids().unwrap(), [outside]);
+    tool.destroy().unwrap();
+    a1.kill().unwrap();
+    assert_eq!(fake.cgroup_of(outside), None);
+    a1.destroy().unwrap();
+    assert_eq!(fake.cgroups(), APP_TREE);
+}
