@@ -5,6 +5,17 @@
 //! blocking API: the app tree is opened once with [`App::open`], and each
 //! agent's box is made in it with [`Builder::create_in`].
 //!
+//! One method is new, `outcome`: how the agent ended and why, judged by the
+//! library from the box's counters ([`BoxRef::tally`](cgbox::BoxRef::tally)
+//! when the box is made, [`BoxRef::outcome`](cgbox::BoxRef::outcome) once
+//! the agent's process has been waited for). The [`Outcome`]'s
+//! [`Cause`](cgbox::Cause) tells an OOM kill at a `memory.max` from
+//! `kill_all` and from a signal sent from elsewhere, and
+//! [`Outcome::describe`] says it in words. On this machine (`--real`) the
+//! example also watches the first agent's box with
+//! [`BoxRef::events`](cgbox::BoxRef::events): an [`Events`] watcher is one
+//! file descriptor, for tokio's `AsyncFd`.
+//!
 //! ```text
 //! cargo run --example agent_manager                  # on cgbox's fake kernel: no root, no cgroups
 //! sudo cargo run --example agent_manager -- --real   # on this machine's cgroup2
@@ -16,11 +27,16 @@
 //! waits for the box to be empty.
 
 use std::error::Error;
-use std::process::Command;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus};
 use std::sync::Arc;
+use std::time::Duration;
 
 use cgbox::fs::{CgroupFs, FakeFs, SysFs};
-use cgbox::{App, BoxChild, BoxCommand, Builder, Changed, JobBox, Limits, Policy, Sampler, Size};
+use cgbox::{
+    App, BoxChild, BoxCommand, Builder, Changed, Events, JobBox, Limits, Outcome, Policy, Sampler,
+    Size, Stop, Tally,
+};
 
 /// The app subtree the example's boxes live in: `<home>/agent-manager-example/agents/<agent id>`.
 const APP: &str = "agent-manager-example";
@@ -58,6 +74,9 @@ struct AgentCgroup<F: CgroupFs> {
     /// Keeps `cpu.stat`, `memory.current` and `pids.current` open:
     /// `read_stats` is one `pread` per file and no allocation.
     sampler: Sampler<F>,
+    /// The box's counters before the agent started: what `outcome`
+    /// judges its end by.
+    since: Tally<F>,
 }
 
 impl<F: CgroupFs> AgentCgroup<F> {
@@ -76,10 +95,12 @@ impl<F: CgroupFs> AgentCgroup<F> {
             .policy(policy)
             .create_in(app)?;
         let sampler = job.sampler()?;
+        let since = job.tally()?;
         Ok(AgentCgroup {
             agent_id: agent_id.to_owned(),
             job,
             sampler,
+            since,
         })
     }
 
@@ -108,6 +129,14 @@ impl<F: CgroupFs> AgentCgroup<F> {
     /// Kill every process of the box, and wait until it is empty.
     fn kill_all(&self) -> cgbox::Result<()> {
         self.job.kill()
+    }
+
+    /// New: how the agent ended and why, once its process was waited for
+    /// (`status`), read before the box is removed. Its `cause` tells an
+    /// OOM kill (and at which `memory.max`) from `kill_all` and from a
+    /// signal sent from elsewhere; `counts` are the kernel's over the run.
+    fn outcome(&self, status: ExitStatus) -> cgbox::Result<Outcome> {
+        self.job.outcome(&self.since, status, Stop::Nothing)
     }
 
     /// Kill, wait and remove. (Dropping the manager does the same,
@@ -147,6 +176,14 @@ fn show_changed(agent: &str, changed: &Changed) {
     }
 }
 
+/// What the box's watcher saw since the last look.
+fn show_events(agent: &str, events: &mut Events) -> cgbox::Result<()> {
+    while let Some(event) = events.next(Duration::ZERO)? {
+        println!("events {agent}: {event}");
+    }
+    Ok(())
+}
+
 /// How a run failed: the error (cgbox's say what failed, where, and the fix).
 fn fail(what: &str, e: &(dyn Error + 'static)) -> ! {
     eprintln!("agent_manager: {what}: {e}");
@@ -166,7 +203,8 @@ const LIMITS: AgentLimits = AgentLimits {
 
 /// The two agents' lifecycle on the fake kernel: processes are fake, and
 /// their work is written into the box's files as the kernel would show it.
-fn on_the_fake() -> cgbox::Result<Vec<String>> {
+/// Returns how the first agent ended, and the cgroups left.
+fn on_the_fake() -> cgbox::Result<(Outcome, Vec<String>)> {
     let fake = Arc::new(FakeFs::new());
     let app = App::open(fake.clone(), APP)?;
     println!(
@@ -212,13 +250,18 @@ fn on_the_fake() -> cgbox::Result<Vec<String>> {
         a.agent_id,
         !a.job.is_populated()?
     );
+    // The manager reaps its agent. A fake process has no exit status: the
+    // kernel's for a process killed by SIGKILL stands in for it.
+    fake.reap(pid)?;
+    let ended = a.outcome(ExitStatus::from_raw(9))?;
+    println!("outcome {}: {}", a.agent_id, ended.describe());
     a.destroy()?;
     println!("destroy agent-7f3a: removed");
     drop(b);
     println!("drop agent-b21c: killed and removed by Drop");
     let left = fake.cgroups();
     println!("left: {left:?} (the app tree is long-lived)");
-    Ok(left)
+    Ok((ended, left))
 }
 
 /// The same on this machine's cgroup2, with real processes.
@@ -245,6 +288,9 @@ fn agents_on_this_machine(app: &App<SysFs>, policy: Policy) -> Result<(), Box<dy
     for s in a.job.skipped() {
         println!("create {}: skipped {}: {}", a.agent_id, s.what, s.error);
     }
+    // What happens in the box from now on: one descriptor (under tokio,
+    // wrap it in `AsyncFd`), looked at here without waiting.
+    let mut events = a.job.events()?;
     let mut program = BoxCommand::new("sh");
     program.args([
         "-c",
@@ -268,9 +314,10 @@ fn agents_on_this_machine(app: &App<SysFs>, policy: Policy) -> Result<(), Box<dy
     b.move_pid(outside.id())?;
     println!("move_pid {}: pid {} moved in", b.agent_id, outside.id());
 
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(300));
     show_stats(&a.agent_id, &a.read_stats()?);
     show_stats(&b.agent_id, &b.read_stats()?);
+    show_events(&a.agent_id, &mut events)?;
 
     let tighter = Limits::new().memory_max(Size::Bytes(128 << 20));
     match a.set_limits(&tighter) {
@@ -285,6 +332,8 @@ fn agents_on_this_machine(app: &App<SysFs>, policy: Policy) -> Result<(), Box<dy
         a.agent_id,
         !a.job.is_populated()?
     );
+    show_events(&a.agent_id, &mut events)?;
+    println!("outcome {}: {}", a.agent_id, a.outcome(status)?.describe());
     a.destroy()?;
     println!("destroy agent-7f3a: removed");
     drop(b);
@@ -322,11 +371,18 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    /// `cargo test` runs the example's fake path: every step succeeds and
-    /// nothing but the long-lived app tree is left.
+    use cgbox::Cause;
+
+    /// `cargo test` runs the example's fake path: every step succeeds, the
+    /// agent killed by `kill_all` is said to be (not a SIGKILL from
+    /// elsewhere), and nothing but the long-lived app tree is left.
     #[test]
     fn runs_on_the_fake_and_leaves_only_the_app_tree() {
-        let left = super::on_the_fake().unwrap();
+        let (ended, left) = super::on_the_fake().unwrap();
+        assert_eq!(ended.cause, Cause::KilledWithBox);
+        assert_eq!(ended.describe(), "killed with its box");
+        // Counted over the run: the CPU time the fake's kernel was given.
+        assert_eq!(ended.counts.cpu_usec, Some(182_000));
         assert_eq!(
             left,
             [

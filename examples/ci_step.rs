@@ -1,7 +1,19 @@
 //! A CI step in a box: run a command with limits and a timeout, kill what
 //! it leaves behind, print a summary and write a JSON report, with the
-//! library alone ([`Builder`], [`JobBox::start`], [`Stats`]). This is what
-//! `cgbox run --timeout ... --report ...` does, in a page.
+//! library alone ([`Builder`], [`BoxRef::start`](cgbox::BoxRef::start),
+//! [`Stats`]). This is what `cgbox run --timeout ... --report ...` does, in
+//! a page.
+//!
+//! Why the step ended is the library's to say, not the example's: a
+//! [`Tally`](cgbox::Tally) of the box is taken before the command starts,
+//! and once the command has been waited for,
+//! [`BoxRef::outcome`](cgbox::BoxRef::outcome), told whether the timeout
+//! fired (a [`Stop`]), judges the run by the kernel's counters. The
+//! [`Outcome`]'s words ([`Outcome::describe`]: `exit 3`, `timed out
+//! (SIGKILL)`, `killed by the OOM killer at memory.max 512 MiB`) open the
+//! summary, its [`Cause`] is the report's `cause`, and its
+//! [`Counts`](cgbox::Counts) over the run (CPU, peak memory, OOM kills,
+//! throttling) fill in the summary.
 //!
 //! ```text
 //! cargo run --example ci_step                                     # on cgbox's fake kernel: no root
@@ -15,6 +27,7 @@
 
 use std::error::Error;
 use std::fmt::Write as _;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -22,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use cgbox::fs::{CgroupFs, FakeFs, SysFs};
 use cgbox::{
-    BoxChild, BoxCommand, Builder, FileStats, JobBox, Limits, Number, Policy, Size, Stats,
+    BoxChild, BoxCommand, Builder, Cause, FileStats, JobBox, Limits, Number, Outcome, Policy, Size,
+    Stats, Stop,
 };
 
 /// What the step may use.
@@ -34,26 +48,31 @@ fn limits() -> Limits {
         .pids_max(256)
 }
 
-/// How the step ended.
-struct Outcome {
+/// The timeout kills the whole box at once
+/// ([`BoxRef::kill`](cgbox::BoxRef::kill)): SIGKILL.
+const SIGKILL: i32 = rustix::process::Signal::KILL.as_raw();
+
+/// How the step went.
+struct Step {
     name: String,
     command: Vec<String>,
-    /// The exit code, or the signal that ended the command.
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    timed_out: bool,
+    /// How the command ended and why, in cgbox's judgement: its status,
+    /// the cause (an exit, the timeout, an OOM kill and at which limit, a
+    /// signal) and what the kernel counted over the run.
+    outcome: Outcome,
     wall: Duration,
-    /// Read after the command ended, before the box was removed: peaks,
-    /// OOM kills and throttling tell what the step did.
+    /// Every statistic, read after the command ended, before the box was
+    /// removed: the report's.
     stats: Stats,
     skipped: Vec<String>,
 }
 
-impl Outcome {
+impl Step {
     /// The exit code a CI runner would give the step (as timeout(1) does).
     fn code(&self) -> i32 {
-        match (self.timed_out, self.exit_code, self.signal) {
-            (true, _, _) => 124,
+        let status = self.outcome.status;
+        match (&self.outcome.cause, status.code(), status.signal()) {
+            (Cause::TimedOut { .. }, _, _) => 124,
             (_, Some(c), _) => c,
             (_, None, Some(s)) => 128 + s,
             _ => 1,
@@ -61,24 +80,19 @@ impl Outcome {
     }
 
     fn summary(&self) -> String {
-        let s = &self.stats;
+        let c = &self.outcome.counts; // `None` where the kernel does not count it
         let ms = |us: u64| format!("{:.0} ms", us as f64 / 1000.0);
         let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
         let or = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        let ended = match (self.timed_out, self.exit_code, self.signal) {
-            (true, _, _) => "timed out".to_owned(),
-            (_, Some(c), _) => format!("exit {c}"),
-            (_, None, Some(sig)) => format!("killed by signal {sig}"),
-            _ => "ended".to_owned(),
-        };
         format!(
-            "{}: {ended}, wall {}, cpu {}, peak memory {}, oom kills {}, throttled periods {}",
+            "{}: {}, wall {}, cpu {}, peak memory {}, oom kills {}, throttled periods {}",
             self.name,
+            self.outcome.describe(),
             ms(self.wall.as_micros() as u64),
-            or(s.cpu_usage_usec().map(ms)),
-            or(s.memory_peak().map(mib)),
-            or(s.oom_kills().map(|n| n.to_string())),
-            or(s.nr_throttled().map(|n| n.to_string())),
+            or(c.cpu_usec.map(ms)),
+            or(c.memory_peak.map(mib)),
+            or(c.oom_kills.map(|n| n.to_string())),
+            or(c.nr_throttled.map(|n| n.to_string())),
         )
     }
 
@@ -90,12 +104,14 @@ impl Outcome {
         let words: Vec<String> = self.command.iter().map(|w| string(w)).collect();
         o.push_str(&words.join(", "));
         let opt = |v: Option<i32>| v.map_or("null".into(), |v| v.to_string());
+        let status = self.outcome.status;
         let _ = write!(
             o,
-            "], \"exit_code\": {}, \"signal\": {}, \"timed_out\": {}, \"status\": {}, \"wall_ms\": {}, \"skipped\": [{}], \"stats\": {{",
-            opt(self.exit_code),
-            opt(self.signal),
-            self.timed_out,
+            "], \"exit_code\": {}, \"signal\": {}, \"cause\": {{\"kind\": {}, \"text\": {}}}, \"status\": {}, \"wall_ms\": {}, \"skipped\": [{}], \"stats\": {{",
+            opt(status.code()),
+            opt(status.signal()),
+            string(kind(&self.outcome.cause)),
+            string(&self.outcome.describe()),
             self.code(),
             self.wall.as_millis(),
             self.skipped
@@ -113,6 +129,21 @@ impl Outcome {
         o.push_str(&files.join(", "));
         o.push_str("}}\n");
         o
+    }
+}
+
+/// The cause for programs reading the report. `Cause` is
+/// `#[non_exhaustive]`: a cause of a later cgbox is "other" (its words
+/// are still in `text`).
+fn kind(cause: &Cause) -> &'static str {
+    match cause {
+        Cause::Exited(_) => "exited",
+        Cause::OomKilled { .. } => "oom_killed",
+        Cause::TimedOut { .. } => "timed_out",
+        Cause::Interrupted { .. } => "interrupted",
+        Cause::KilledWithBox => "killed_with_box",
+        Cause::Signaled(_) => "signaled",
+        _ => "other",
     }
 }
 
@@ -197,7 +228,7 @@ fn on_this_machine(
     command: &[String],
     timeout: Duration,
     policy: Policy,
-) -> Result<Outcome, Box<dyn Error>> {
+) -> Result<Step, Box<dyn Error>> {
     let (program, args) = command.split_first().ok_or("no command")?;
     let fs = Arc::new(SysFs::new()?);
     let job = Builder::new()
@@ -206,42 +237,51 @@ fn on_this_machine(
         .policy(policy)
         .create(fs)?;
     println!("box {} made", job.path().display());
+    // The counters the outcome is measured from.
+    let before = job.tally()?;
     let start = Instant::now();
     let mut cmd = BoxCommand::new(program);
     cmd.args(args);
     let mut child = job.start(&cmd)?; // born in the box
-    let (status, timed_out) = match wait_until(&mut child, start + timeout)? {
-        Some(status) => (status, false),
+    let (status, stop) = match wait_until(&mut child, start + timeout)? {
+        Some(status) => (status, Stop::Nothing),
         None => {
             // Out of time: the whole box goes, forks and daemons included.
             job.kill()?;
-            (child.wait()?, true)
+            (child.wait()?, timed_out())
         }
     };
     let wall = start.elapsed();
+    // Why it ended, read before anything else is killed.
+    let outcome = job.outcome(&before, status, stop)?;
     // Nothing outlives the step.
     job.kill()?;
     let app = job.app().clone();
-    let outcome = finish(job, command, status_parts(status), timed_out, wall);
+    let step = finish(job, command, outcome, wall);
     // A CI runner keeps `<app>/agents` for its next steps; the example
     // leaves nothing behind (this fails harmlessly while other steps run).
     let _ = app.remove();
-    outcome
+    step
 }
 
-fn status_parts(status: ExitStatus) -> (Option<i32>, Option<i32>) {
-    use std::os::unix::process::ExitStatusExt;
-    (status.code(), status.signal())
+/// What the example does when time runs out, for
+/// [`BoxRef::outcome`](cgbox::BoxRef::outcome): SIGKILL to the whole box,
+/// no grace.
+fn timed_out() -> Stop {
+    Stop::Timeout {
+        signal: SIGKILL,
+        grace: Duration::ZERO,
+        killed: false,
+    }
 }
 
 /// Read the statistics, remove the box, and say how it went.
 fn finish<F: CgroupFs>(
     job: JobBox<F>,
     command: &[String],
-    (exit_code, signal): (Option<i32>, Option<i32>),
-    timed_out: bool,
+    outcome: Outcome,
     wall: Duration,
-) -> Result<Outcome, Box<dyn Error>> {
+) -> Result<Step, Box<dyn Error>> {
     let stats = job.stats()?;
     let skipped = job
         .skipped()
@@ -250,12 +290,10 @@ fn finish<F: CgroupFs>(
         .collect();
     let name = job.name().to_owned();
     job.destroy()?;
-    Ok(Outcome {
+    Ok(Step {
         name,
         command: command.to_vec(),
-        exit_code,
-        signal,
-        timed_out,
+        outcome,
         wall,
         stats,
         skipped,
@@ -265,8 +303,9 @@ fn finish<F: CgroupFs>(
 /// The step on cgbox's fake kernel: the fake runs no programs, so the
 /// step's process is a fake one, and what it does (CPU, memory, a
 /// throttled period) is written into the box's files as the kernel would
-/// show it. Time is the fake's virtual clock.
-fn on_the_fake(command: &[String], timeout: Duration) -> Result<Outcome, Box<dyn Error>> {
+/// show it. Time is the fake's virtual clock; a fake process has no exit
+/// status, so the one the kernel would give is made here.
+fn on_the_fake(command: &[String], timeout: Duration) -> Result<Step, Box<dyn Error>> {
     let fake = Arc::new(FakeFs::new());
     let job = Builder::new()
         .app("ci-step-example")
@@ -278,22 +317,31 @@ fn on_the_fake(command: &[String], timeout: Duration) -> Result<Outcome, Box<dyn
         .strip_prefix(fake.mount())?
         .to_string_lossy()
         .into_owned();
+    let before = job.tally()?;
     let start = fake.now();
     let pid = fake.spawn(&rel)?;
-    // The step works for 1.2 s of virtual time, then exits.
-    fake.advance(Duration::from_millis(1200));
+    // The step works for 1.2 s of virtual time, then exits 0, unless the
+    // timeout comes first.
+    let work = Duration::from_millis(1200);
+    fake.advance(work.min(timeout));
     fake.set_file(
         &rel,
         "cpu.stat",
         "usage_usec 1650000\nuser_usec 1400000\nsystem_usec 250000\nnr_periods 12\nnr_throttled 3\nthrottled_usec 180000\n",
     )?;
     fake.set_file(&rel, "memory.peak", "301989888\n")?;
-    fake.exit(pid)?;
-    fake.reap(pid)?;
     let wall = fake.now() - start;
-    let timed_out = wall > timeout;
+    let (status, stop) = if work <= timeout {
+        fake.exit(pid)?;
+        (ExitStatus::from_raw(0), Stop::Nothing)
+    } else {
+        job.kill()?; // as on_this_machine does at the deadline
+        (ExitStatus::from_raw(SIGKILL), timed_out())
+    };
+    fake.reap(pid)?;
+    let outcome = job.outcome(&before, status, stop)?;
     job.kill()?;
-    finish(job, command, (Some(0), None), timed_out, wall)
+    finish(job, command, outcome, wall)
 }
 
 fn main() {
@@ -337,28 +385,28 @@ fn main() {
         "step: {command:?}, timeout {timeout:?}, limits: {}",
         shown.join(", ")
     );
-    let outcome = if real {
+    let step = if real {
         on_this_machine(&command, timeout, policy)
     } else {
         on_the_fake(&command, timeout)
     };
-    let outcome = match outcome {
-        Ok(o) => o,
+    let step = match step {
+        Ok(s) => s,
         Err(e) => {
             // cgbox's errors say what failed, where, and the fix.
             eprintln!("ci_step: {e}");
             std::process::exit(125);
         }
     };
-    println!("{}", outcome.summary());
-    for s in &outcome.skipped {
+    println!("{}", step.summary());
+    for s in &step.skipped {
         println!("skipped: {s}");
     }
-    match std::fs::write(&report, outcome.json()) {
+    match std::fs::write(&report, step.json()) {
         Ok(()) => println!("report: {}", report.display()),
         Err(e) => eprintln!("ci_step: write {}: {e}", report.display()),
     }
-    std::process::exit(outcome.code());
+    std::process::exit(step.code());
 }
 
 fn usage(why: &str) -> ! {
@@ -370,22 +418,29 @@ fn usage(why: &str) -> ! {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use cgbox::Cause;
+
     /// `cargo test` runs the example's fake path: the summary and the
-    /// report say what the step did.
+    /// report say what the step did, and why it ended.
     #[test]
     fn runs_on_the_fake_and_reports() {
         let command = ["make".to_owned()];
-        let o = super::on_the_fake(&command, std::time::Duration::from_secs(60)).unwrap();
-        assert_eq!(o.code(), 0);
-        let summary = o.summary();
+        let s = super::on_the_fake(&command, Duration::from_secs(60)).unwrap();
+        assert_eq!((&s.outcome.cause, s.code()), (&Cause::Exited(0), 0));
+        // The counts are the run's: what the fake's kernel was made to count.
+        assert_eq!(s.outcome.counts.cpu_usec, Some(1_650_000));
+        assert_eq!(s.outcome.counts.nr_throttled, Some(3));
+        let summary = s.summary();
         assert!(
             summary.ends_with(": exit 0, wall 1200 ms, cpu 1650 ms, peak memory 288.0 MiB, oom kills 0, throttled periods 3"),
             "{summary}"
         );
-        let json = o.json();
+        let json = s.json();
         assert!(json.starts_with("{\"name\": \""), "{json}");
         for part in [
-            "\"command\": [\"make\"], \"exit_code\": 0, \"signal\": null, \"timed_out\": false, \"status\": 0, \"wall_ms\": 1200",
+            "\"command\": [\"make\"], \"exit_code\": 0, \"signal\": null, \"cause\": {\"kind\": \"exited\", \"text\": \"exit 0\"}, \"status\": 0, \"wall_ms\": 1200",
             "\"memory.peak\": 301989888",
             "\"memory.max\": 536870912",
             "\"pids.max\": 256",
@@ -393,8 +448,27 @@ mod tests {
         ] {
             assert!(json.contains(part), "{part} in {json}");
         }
-        // A step that runs past its timeout is reported as timed out (124).
-        let o = super::on_the_fake(&command, std::time::Duration::from_secs(1)).unwrap();
-        assert_eq!((o.timed_out, o.code()), (true, 124));
+    }
+
+    /// A step still running at its timeout is killed with its box there,
+    /// and reported as timed out (124), not as the SIGKILL it got.
+    #[test]
+    fn a_step_past_its_timeout_is_killed_and_said_to_have_timed_out() {
+        let command = ["make".to_owned()];
+        let s = super::on_the_fake(&command, Duration::from_secs(1)).unwrap();
+        assert!(
+            matches!(s.outcome.cause, Cause::TimedOut { signal: 9, .. }),
+            "{:?}",
+            s.outcome.cause
+        );
+        assert_eq!(s.code(), 124);
+        let summary = s.summary();
+        assert!(
+            summary.contains(": timed out (SIGKILL), wall 1000 ms,"),
+            "{summary}"
+        );
+        let json = s.json();
+        let part = "\"exit_code\": null, \"signal\": 9, \"cause\": {\"kind\": \"timed_out\", \"text\": \"timed out (SIGKILL)\"}, \"status\": 124, \"wall_ms\": 1000";
+        assert!(json.contains(part), "{part} in {json}");
     }
 }

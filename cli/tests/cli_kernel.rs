@@ -12,11 +12,11 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cgbox::Discovery;
 use cgbox::fs::SysFs;
+use cgbox::{Discovery, HomeKind};
 
 const NEEDED: [&str; 5] = ["cpu", "memory", "pids", "io", "cpuset"];
 
@@ -32,14 +32,24 @@ struct Vm {
 fn vm(test: &str) -> Option<Vm> {
     let app = format!("rk-{test}");
     let fs = Arc::new(SysFs::new().ok()?);
+    // Tests run in parallel: one of them steps into the leaf at a time.
+    static PREPARE: Mutex<()> = Mutex::new(());
+    let _one = PREPARE.lock().unwrap_or_else(|e| e.into_inner());
     let mut discovery = Discovery::probe(&*fs, &app);
     // Inside a box (the VM's nested layout) this test process is in the
-    // home the CLI's boxes go to, which then cannot give them controllers:
-    // step into a leaf first, as an entrypoint does (`cgbox prepare`).
-    if !discovery.home_processes.is_empty() {
+    // home the CLI's boxes go to, and a `cgbox run` it starts is a second
+    // process there: the home cannot give boxes controllers. (The library
+    // steps into a leaf by itself only when it is alone in the home, which
+    // is why `home_processes`, the others, can be empty here.) Step into a
+    // leaf first, as an entrypoint does (`cgbox prepare`).
+    if !discovery.home_processes.is_empty() || in_the_home(&discovery) {
         let out = cgbox_cli(&["prepare"]);
         assert_eq!(out.status.code(), Some(0), "cgbox prepare: {out:?}");
         discovery = Discovery::probe(&*fs, &app);
+        assert!(
+            discovery.home_processes.is_empty() && !in_the_home(&discovery),
+            "cgbox prepare left processes in the home: {discovery:?}"
+        );
     }
     let missing: Vec<&str> = NEEDED
         .iter()
@@ -62,6 +72,19 @@ fn vm(test: &str) -> Option<Vm> {
     );
     common::skip(test, &why);
     None
+}
+
+/// Whether the home is a box this process is in itself (not in a cgroup
+/// below it): the nested layout. Never the real root, which is exempt from
+/// the no-internal-process rule and must not be prepared.
+fn in_the_home(d: &Discovery) -> bool {
+    match (&d.mount, &d.cgroup, &d.placement) {
+        (Some(mount), Some(cgroup), Some(p)) => {
+            matches!(p.kind, HomeKind::Box(_))
+                && mount.join(cgroup.trim_start_matches('/')) == p.home
+        }
+        _ => false,
+    }
 }
 
 impl Vm {

@@ -12,8 +12,8 @@ use crate::Result;
 use crate::fs::{Access, CgroupFs, Handle, deadline, validate_name};
 use crate::home::{HomeKind, Placement};
 use crate::jobbox::shown::{View, show_in};
-use crate::layout::LEAF;
 use crate::kill::{self, KillMethod};
+use crate::layout::LEAF;
 
 /// A box: every operation on it. A `BoxRef` opened by name
 /// ([`App::open_box`], [`BoxRef::open`]) does not own its box: dropping it

@@ -794,10 +794,17 @@ fn a_process_moved_into_a_box_that_passes_controllers_lands_in_its_leaf() {
     // A command counted apart inside it: a1 passes its controllers on.
     let exec = a1.nested("exec").unwrap();
     let tool = Builder::new().name("tool").create_in(&exec).unwrap();
-    assert!(fake.file("cgbox/agents/a1", "cgroup.subtree_control").unwrap().contains("memory"));
+    assert!(
+        fake.file("cgbox/agents/a1", "cgroup.subtree_control")
+            .unwrap()
+            .contains("memory")
+    );
     let outside = fake.spawn("").unwrap();
     a1.move_pid(outside).unwrap();
-    assert_eq!(fake.cgroup_of(outside).as_deref(), Some("/cgbox/agents/a1/init"));
+    assert_eq!(
+        fake.cgroup_of(outside).as_deref(),
+        Some("/cgbox/agents/a1/init")
+    );
     assert_eq!(
         fake.file("cgbox/agents/a1/init", "memory.max").unwrap(),
         "67108864\n",

@@ -38,7 +38,9 @@ options:
   --report FILE      write what happened as JSON (for every outcome, 125 to 127
                      included): {\"name\", \"path\", \"status\", \"exit_code\", \"signal\",
                      \"timed_out\", \"interrupted_by\", \"stop_signal\", \"killed\",
-                     \"wall_ms\", \"skipped\", \"error\", \"stats\": {...}}
+                     \"wall_ms\", \"skipped\", \"error\", \"cause\": {\"kind\", \"text\",
+                     ..., \"counts\"}, \"stats\": {...}}; cause says why CMD ended
+                     (exited, oom_killed, timed_out ...) and what limited it
   --trace FILE       sample the box while CMD runs and write JSON lines: what ran and
                      the limits, then time, memory.current, cpu.stat, pids.current,
                      pressure, and events (OOM kills, memory.high hits) as they happen;
