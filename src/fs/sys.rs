@@ -207,7 +207,7 @@ impl SysFs {
 /// See [`read_all`]: a short read below this many bytes is the whole file.
 const SHORT_MEANS_END: usize = 2048;
 
-fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
+fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>) -> rustix::io::Result<()> {
     buf.clear();
     loop {
         if buf.capacity() - buf.len() < 1024 {
@@ -216,8 +216,7 @@ fn read_all(fd: &OwnedFd, buf: &mut Vec<u8>, path: &Path) -> Result<()> {
         let room = buf.capacity() - buf.len();
         // `spare_capacity` reads into the unused capacity and extends the
         // length by what was read.
-        let n = rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
-            .map_err(|e| Error::from_rustix("read", path, e))?;
+        let n = rustix::io::read(fd, rustix::buffer::spare_capacity(buf))?;
         // A short read of less than half a page has reached the end, so
         // the read that would return 0 is spared: a seq_file (cgroupfs,
         // /proc) fills the reader's buffer record by record from a
@@ -259,7 +258,7 @@ impl CgroupFs for SysFs {
         )
         .map_err(|e| Error::from_rustix("open", path, e))?;
         let mut buf = Vec::new();
-        read_all(&fd, &mut buf, path)?;
+        read_all(&fd, &mut buf).map_err(|e| Error::from_rustix("read", path, e))?;
         Ok(buf)
     }
 
@@ -365,8 +364,18 @@ impl CgroupFs for SysFs {
     }
 
     fn read_file(&self, dir: &SysDir, name: &str, buf: &mut Vec<u8>) -> Result<()> {
-        let file = self.open_file(dir, name, Access::Read)?;
-        read_all(&file.fd, buf, &file.path)
+        check_component(name, &dir.path)?;
+        // The file's path is made only for an error: a read is the open,
+        // the read and the close, and no allocation (full stats read a
+        // dozen files).
+        let fd = rfs::openat(
+            &dir.fd,
+            name,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::from_rustix("open", &dir.path.join(name), e))?;
+        read_all(&fd, buf).map_err(|e| Error::from_rustix("read", &dir.path.join(name), e))
     }
 
     fn write_file(&self, dir: &SysDir, name: &str, data: &[u8]) -> Result<()> {

@@ -118,7 +118,7 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
         })),
         Layout::FlatUnsigned | Layout::FlatSigned => {
             let mut out: Vec<(String, Number)> = Vec::new();
-            let mut seen = KeySet::default();
+            let mut seen = Seen::default();
             for item in flat_numbered(content) {
                 let (line, k, v) = item?;
                 let n = if layout == Layout::FlatSigned {
@@ -128,7 +128,7 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
                 };
                 let n =
                     n.ok_or_else(|| ParseError::new(line, format!("{k}: not a number: {v:?}")))?;
-                if !seen.insert(k) {
+                if seen.repeats(&out, k) {
                     return Err(ParseError::new(line, format!("duplicate key {k:?}")));
                 }
                 out.push((k.to_owned(), n));
@@ -189,30 +189,53 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
     }
 }
 
-/// Keys seen so far in one file: a damaged file may repeat one.
-type KeySet<'a> = HashSet<&'a str, BuildHasherDefault<Fnv>>;
-
-/// FNV-1a: keys are short and trusted not to be adversarial here.
+/// Keys seen so far in one file: a damaged file may repeat one. Most
+/// files have a few keys, looked through one by one without a set; past
+/// [`Seen::LINEAR`] keys (`memory.stat` has about 60) a set of their hashes
+/// takes over, and a hash seen before is checked against the keys.
 #[derive(Default)]
-struct Fnv(u64);
+struct Seen(HashSet<u64, BuildHasherDefault<Identity>>);
 
-impl Hasher for Fnv {
+impl Seen {
+    const LINEAR: usize = 16;
+
+    /// Whether `key` is among the keys of `out` (the keys so far).
+    fn repeats(&mut self, out: &[(String, Number)], key: &str) -> bool {
+        if out.len() < Self::LINEAR {
+            return out.iter().any(|(k, _)| k == key);
+        }
+        if self.0.is_empty() {
+            self.0.extend(out.iter().map(|(k, _)| fnv(k)));
+        }
+        !self.0.insert(fnv(key)) && out.iter().any(|(k, _)| k == key)
+    }
+}
+
+/// The hashes are FNV-1a already: the set uses them as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
         for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
-        self.0 = h;
     }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// FNV-1a: keys are short and trusted not to be adversarial here.
+fn fnv(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn signed(v: &str) -> Option<Number> {
@@ -267,6 +290,29 @@ mod tests {
         assert_eq!(p.get_nested("some", "avg10"), Some(Number::Float(0.5)));
         assert_eq!(p.get_nested("some", "total"), Some(Number::Uint(7)));
         assert_eq!(parse(Layout::Devices, ""), Ok(FileStats::Nested(vec![])));
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_before_and_after_the_set_takes_over() {
+        let keys: Vec<String> = (0..60).map(|i| format!("key_{i}")).collect();
+        let file = |extra: &str| {
+            let mut text: String = keys.iter().map(|k| format!("{k} 1\n")).collect();
+            text.push_str(extra);
+            text
+        };
+        // 60 distinct keys: no false repeat from the hashes.
+        let whole = parse(Layout::FlatSigned, &file("")).unwrap();
+        assert_eq!(whole.get("key_59"), Some(Number::Uint(1)));
+        // A repeat of an early key, of a late key, and one within the first 16.
+        for (text, line) in [
+            (file("key_3 2\n"), 61),
+            (file("key_42 2\n"), 61),
+            ("a 1\nb 2\nc 3\nb 4\n".to_owned(), 4),
+        ] {
+            let err = parse(Layout::FlatSigned, &text).unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{err}");
+            assert!(err.to_string().contains(&format!("line {line}")), "{err}");
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ impl Stats {
     pub fn read<F: CgroupFs + ?Sized>(fs: &F, dir: &F::Dir) -> crate::Result<Stats> {
         let mut stats = Stats {
             path: dir.path().to_path_buf(),
-            files: Vec::new(),
+            files: Vec::with_capacity(FILES.len()),
             errors: Vec::new(),
         };
         // Only the files that can be there are opened: a controller's files
@@ -168,12 +168,14 @@ impl Stats {
                 .as_deref()
                 .is_none_or(|c| crate::parse::value::words(c).any(|w| w == controller))
         };
+        let [memory, pids, io] = ["memory", "pids", "io"].map(has);
         let mut buf = Vec::with_capacity(4096);
         for (name, layout) in FILES {
-            let owner = name.split_once('.').map_or("", |(prefix, _)| prefix);
-            let needed = match (owner, layout) {
-                (_, Layout::Pressure) => true,
-                ("memory" | "pids" | "io", _) => has(owner),
+            let needed = match layout {
+                Layout::Pressure => true,
+                _ if name.starts_with("memory.") => memory,
+                _ if name.starts_with("pids.") => pids,
+                _ if name.starts_with("io.") => io,
                 _ => true,
             };
             if !needed {
