@@ -25,6 +25,7 @@
 //! skipped), `--timeout SECS` (default 60), `--report FILE` (default
 //! `ci-step.json` in the temporary directory), then `--` and the command.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::os::unix::process::ExitStatusExt;
@@ -173,7 +174,7 @@ fn number(n: Number) -> String {
     }
 }
 
-fn pairs(p: &[(String, Number)]) -> String {
+fn pairs(p: &[(Cow<'static, str>, Number)]) -> String {
     let items: Vec<String> = p
         .iter()
         .map(|(k, v)| format!("{}: {}", string(k), number(*v)))

@@ -1,5 +1,6 @@
 //! `cgbox stats` and `cgbox list`.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ impl Serialize for File<'_> {
 }
 
 /// `key value` pairs of a line or a file.
-struct Pairs<'a>(&'a [(String, Number)]);
+struct Pairs<'a>(&'a [(Cow<'static, str>, Number)]);
 
 impl Serialize for Pairs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

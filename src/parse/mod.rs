@@ -7,6 +7,7 @@
 mod error;
 pub mod events;
 pub mod keyed;
+mod known_keys;
 pub mod mountinfo;
 pub mod proc_cgroup;
 pub mod psi;

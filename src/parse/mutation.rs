@@ -130,7 +130,7 @@ fn faithful(text: &str, parsed: &FileStats) -> bool {
         }),
         FileStats::Nested(entries) => entries.iter().all(|(key, fields)| {
             lines.iter().any(|l| {
-                l.first() == Some(&key.as_str())
+                l.first() == Some(&&**key)
                     && fields.iter().all(|(sub, v)| {
                         l.iter().skip(1).any(|f| {
                             f.split_once('=')

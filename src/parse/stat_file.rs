@@ -1,11 +1,13 @@
 //! Parse any statistics file of a cgroup into one generic shape,
 //! [`FileStats`], that keeps the kernel's own keys in the kernel's order.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::ParseError;
 use super::keyed::{flat_numbered, nested};
+use super::known_keys::key;
 use super::token::{complete, decimal, parse_i64, parse_u64};
 use super::value::{MaxOr, max_or_file, u64_file};
 
@@ -36,7 +38,9 @@ impl Number {
     }
 }
 
-/// The parsed content of one file.
+/// The parsed content of one file. Keys are the kernel's, as it printed
+/// them (borrowed where the key is one cgbox knows, so that a read
+/// allocates little; compare them as `&str`).
 ///
 /// See the [example](crate::Stats#examples).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +48,13 @@ pub enum FileStats {
     /// One value (`memory.current`, `pids.max`).
     Single(Number),
     /// `key value` lines (`cpu.stat`, `memory.events`, `cgroup.events`).
-    Flat(Vec<(String, Number)>),
+    Flat(Pairs),
     /// `key sub=value ...` lines (`io.stat`, PSI files).
-    Nested(Vec<(String, Vec<(String, Number)>)>),
+    Nested(Vec<(Cow<'static, str>, Pairs)>),
 }
+
+/// `key value` pairs as a file holds them.
+type Pairs = Vec<(Cow<'static, str>, Number)>;
 
 impl FileStats {
     /// The value of `key` in a flat file.
@@ -117,7 +124,7 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
             MaxOr::Value(v) => Number::Uint(v),
         })),
         Layout::FlatUnsigned | Layout::FlatSigned => {
-            let mut out: Vec<(String, Number)> = Vec::new();
+            let mut out: Pairs = Vec::with_capacity(lines_in(content));
             let mut seen = Seen::default();
             for item in flat_numbered(content) {
                 let (line, k, v) = item?;
@@ -131,12 +138,12 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
                 if seen.repeats(&out, k) {
                     return Err(ParseError::new(line, format!("duplicate key {k:?}")));
                 }
-                out.push((k.to_owned(), n));
+                out.push((key(k), n));
             }
             Ok(FileStats::Flat(out))
         }
         Layout::Devices => {
-            let mut out: Vec<(String, Vec<(String, Number)>)> = Vec::new();
+            let mut out: Vec<(Cow<'static, str>, Pairs)> = Vec::with_capacity(lines_in(content));
             for line in nested(content) {
                 if !is_device(line.key) {
                     return Err(ParseError::new(
@@ -150,7 +157,7 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
                         format!("duplicate device {:?}", line.key),
                     ));
                 }
-                let mut fields: Vec<(String, Number)> = Vec::new();
+                let mut fields: Pairs = Vec::new();
                 for f in line.fields() {
                     let (k, v) = f?;
                     let n = parse_u64(v)
@@ -162,9 +169,9 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
                     if fields.iter().any(|(seen, _)| seen == k) {
                         return Err(ParseError::new(line.line, format!("duplicate key {k:?}")));
                     }
-                    fields.push((k.to_owned(), n));
+                    fields.push((key(k), n));
                 }
-                out.push((line.key.to_owned(), fields));
+                out.push((key(line.key), fields));
             }
             Ok(FileStats::Nested(out))
         }
@@ -174,12 +181,12 @@ pub fn parse(layout: Layout, content: &str) -> Result<FileStats, ParseError> {
             for (name, line) in [("some", p.some), ("full", p.full)] {
                 if let Some(l) = line {
                     out.push((
-                        name.to_owned(),
+                        Cow::Borrowed(name),
                         vec![
-                            ("avg10".to_owned(), Number::Float(l.avg10)),
-                            ("avg60".to_owned(), Number::Float(l.avg60)),
-                            ("avg300".to_owned(), Number::Float(l.avg300)),
-                            ("total".to_owned(), Number::Uint(l.total)),
+                            (Cow::Borrowed("avg10"), Number::Float(l.avg10)),
+                            (Cow::Borrowed("avg60"), Number::Float(l.avg60)),
+                            (Cow::Borrowed("avg300"), Number::Float(l.avg300)),
+                            (Cow::Borrowed("total"), Number::Uint(l.total)),
                         ],
                     ));
                 }
@@ -200,7 +207,7 @@ impl Seen {
     const LINEAR: usize = 16;
 
     /// Whether `key` is among the keys of `out` (the keys so far).
-    fn repeats(&mut self, out: &[(String, Number)], key: &str) -> bool {
+    fn repeats(&mut self, out: &[(Cow<'static, str>, Number)], key: &str) -> bool {
         if out.len() < Self::LINEAR {
             return out.iter().any(|(k, _)| k == key);
         }
@@ -236,6 +243,12 @@ fn fnv(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Lines of `content`: the pairs a flat file holds, sized once (a growing
+/// vector would allocate again at 4, 8, 16, 32 and 64 keys).
+fn lines_in(content: &str) -> usize {
+    content.bytes().filter(|&b| b == b'\n').count()
 }
 
 fn signed(v: &str) -> Option<Number> {

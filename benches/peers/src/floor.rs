@@ -106,6 +106,31 @@ impl Floor {
         Ok([d(t, t1), d(t1, t2), d(t2, t3), d(t3, t4), 0.0, d(t, t4)])
     }
 
+    /// The lifecycle as the peers start a job: mkdir + open | std spawn
+    /// (posix_spawn) + the PID written to cgroup.procs | cgroup.kill +
+    /// waitpid | close + rmdir.
+    pub fn lifecycle_steps_spawned(&self, name: &str) -> Result<[f64; 6], String> {
+        use std::time::Instant;
+        let t = Instant::now();
+        let dir = self.make(name)?;
+        let t1 = Instant::now();
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("1000")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn: {e}"))?;
+        write_at(&dir, "cgroup.procs", child.id().to_string().as_bytes())?;
+        let t2 = Instant::now();
+        write_at(&dir, "cgroup.kill", b"1")?;
+        child.wait().map_err(|e| format!("waitpid: {e}"))?;
+        let t3 = Instant::now();
+        drop(dir);
+        self.remove(name)?;
+        let t4 = Instant::now();
+        let d = |a: Instant, b: Instant| (b - a).as_nanos() as f64;
+        Ok([d(t, t1), d(t1, t2), d(t2, t3), d(t3, t4), 0.0, d(t, t4)])
+    }
+
     #[cfg(not(target_arch = "x86_64"))]
     pub fn lifecycle_steps(&self, _name: &str) -> Result<[f64; 6], String> {
         Err("the clone3 floor is x86_64 only".into())

@@ -114,10 +114,18 @@ type Split = (Vec<f64>, Vec<f64>);
 fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
     let mut cg: [Vec<f64>; 6] = Default::default();
     let mut fl: [Vec<f64>; 6] = Default::default();
+    let mut sp: [Vec<f64>; 6] = Default::default();
     let mut sleep = cgbox::BoxCommand::new("/bin/sleep");
     sleep.arg("1000").stdin(cgbox::Stdio::null());
     for round in 0..rounds {
-        for which in [round % 2, (round + 1) % 2] {
+        for which in [round % 3, (round + 1) % 3, (round + 2) % 3] {
+            if which == 2 {
+                let steps = floor.lifecycle_steps_spawned(&format!("ps-{round}"))?;
+                for (i, s) in steps.iter().enumerate() {
+                    sp[i].push(*s);
+                }
+                continue;
+            }
             let name = format!("ph-{round}");
             if which == 0 {
                 let t = Instant::now();
@@ -148,6 +156,8 @@ fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
             }
         }
     }
+    let sp: Vec<f64> = sp.into_iter().map(median).collect();
+    eprintln!("phases: spawned floor (std spawn + cgroup.procs): {sp:?}");
     Ok((
         cg.into_iter().map(median).collect(),
         fl.into_iter()
