@@ -15,10 +15,15 @@ use std::path::{Path, PathBuf};
 
 pub use sampler::{CpuUsage, MemoryEvents, Pressure, Sampler, Snapshot, StallTotals};
 
-use crate::fs::{CgroupFs, Handle, read_string};
+use crate::fs::{CgroupFs, Handle};
 use crate::parse::stat_file::Layout;
 use crate::parse::stat_file::parse;
 pub use crate::parse::stat_file::{FileStats, Number};
+
+thread_local! {
+    /// [`Stats::read`]'s buffer, between two reads on this thread.
+    static READ_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 /// Every statistics file, in the order `cgbox stats --json` prints them.
 ///
@@ -155,21 +160,24 @@ impl Stats {
             files: Vec::with_capacity(FILES.len()),
             errors: Vec::new(),
         };
+        // One buffer for every file, kept by the thread from one read to
+        // the next: a read is the syscalls and the parse, nothing else
+        // (musl's allocator, for one, gives a freed page back to the kernel
+        // and faults it in again at the next read).
+        let mut buf = READ_BUFFER.with(std::cell::Cell::take);
+        buf.reserve(4096);
         // Only the files that can be there are opened: a controller's files
         // exist where it is enabled (a failing open costs as much as a read,
         // and a box without controllers would have a dozen).
-        let controllers = match read_string(fs, dir, "cgroup.controllers") {
-            Ok(c) => Some(c),
+        let controllers = match fs.read_file(dir, "cgroup.controllers", &mut buf) {
+            Ok(()) => std::str::from_utf8(&buf).ok(),
             Err(e) if e.is_errno(rustix::io::Errno::NODEV) => return Err(e),
             Err(_) => None,
         };
         let has = |controller: &str| {
-            controllers
-                .as_deref()
-                .is_none_or(|c| crate::parse::value::words(c).any(|w| w == controller))
+            controllers.is_none_or(|c| crate::parse::value::words(c).any(|w| w == controller))
         };
         let [memory, pids, io] = ["memory", "pids", "io"].map(has);
-        let mut buf = Vec::with_capacity(4096);
         for (name, layout) in FILES {
             let needed = match layout {
                 Layout::Pressure => true,
@@ -196,6 +204,7 @@ impl Stats {
                 Err(e) => stats.errors.push((name, error_text(&e))),
             }
         }
+        READ_BUFFER.with(|kept| kept.set(buf));
         Ok(stats)
     }
 
