@@ -218,7 +218,7 @@ pub fn print(meta: &Meta, all: &[Vec<Table<'static>>]) {
         println!("- also running: {c}");
     }
     println!(
-        "- protocol: the whole benchmark {} time{}{}, contenders interleaved round by round (order rotating) in each; per table the median of the {} run medians, and the spread (lowest and highest run median)",
+        "- protocol: the whole benchmark {} time{}{}, contenders interleaved round by round in each (every order in turn: each contender runs in each place and right after each other one equally often); per table the median of the {} run medians, and the spread (lowest and highest run median)",
         meta.runs,
         if meta.runs == 1 { "" } else { "s" },
         if meta.quick {
