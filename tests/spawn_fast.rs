@@ -313,6 +313,18 @@ fn args_arg0_env_cwd_and_process_group_reach_the_program() {
         assert!(child.wait().unwrap().success(), "{path}");
         assert_eq!(text, format!("x=y|a b|{}|", dir.display()), "{path}");
 
+        // Unchanged, our environment is passed on as it is (on the clone3
+        // path, the C library's own array).
+        let (_, text) = output(&b, &mut command("env", fork));
+        let ours: Vec<String> = std::env::vars_os()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect();
+        assert_eq!(
+            text,
+            ours.iter().map(|kv| format!("{kv}\n")).collect::<String>(),
+            "{path}"
+        );
+
         let mut env = command("env", fork);
         env.env("CGBOX_A", "x=y").env_remove(&removed);
         let (_, text) = output(&b, &mut env);

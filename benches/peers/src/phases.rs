@@ -7,7 +7,9 @@
 //! - lifecycle: cgbox `Builder::create_in` | `JobBox::start` (clone3) |
 //!   `JobBox::kill` (cgroup.kill, wait until empty) | `JobBox::destroy` of
 //!   the empty box | `BoxChild::wait`; the floor: mkdir + open | clone3 +
-//!   exec | cgroup.kill + waitpid | close + rmdir.
+//!   exec | cgroup.kill + waitpid | close + rmdir; and the floor as the
+//!   peers start a job (std spawn, then its PID written to cgroup.procs),
+//!   to show what being born inside the box costs on this machine.
 //! - tree (sh + 50 sleeps, timed from the kill): cgbox `JobBox::kill` |
 //!   `destroy` | `wait`; the floor: write cgroup.kill | wait until
 //!   `cgroup.events` says populated 0 (poll POLLPRI, re-read every 1 ms at
@@ -57,7 +59,7 @@ pub fn run(args: &Args, parent: &str) {
     });
     drop(ctx);
     drop(sandbox.leave());
-    let ((cg, fl), (tcg, tfl)) = match result {
+    let ((cg, fl, sp), (tcg, tfl)) = match result {
         Ok(v) => v,
         Err(e) => {
             eprintln!("phases: {e}");
@@ -65,10 +67,12 @@ pub fn run(args: &Args, parent: &str) {
         }
     };
     println!(
-        "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds, cgbox and the floor interleaved, medians\n"
+        "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds, cgbox and the two floors interleaved, medians\n"
     );
-    println!("| step | cgbox | floor (raw syscalls) | cgbox / floor |");
-    println!("|---|---|---|---|");
+    println!(
+        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor, started the peers' way (std spawn + cgroup.procs) |"
+    );
+    println!("|---|---|---|---|---|");
     let names = [
         "create (`Builder::create_in`) / mkdir + open",
         "start (`JobBox::start`, clone3) / clone3 + exec",
@@ -85,7 +89,8 @@ pub fn run(args: &Args, parent: &str) {
             "-".into()
         };
         let f = if f > 0.0 { human(f) } else { "-".into() };
-        println!("| {name} | {} | {f} | {ratio} |", human(c));
+        let s = if sp[i] > 0.0 { human(sp[i]) } else { "-".into() };
+        println!("| {name} | {} | {f} | {ratio} | {s} |", human(c));
     }
     println!(
         "\n### Where the time goes: killing a tree of 51 processes, {rounds} rounds, cgbox and the floor interleaved, medians\n"
@@ -110,8 +115,17 @@ pub fn run(args: &Args, parent: &str) {
 }
 
 type Split = (Vec<f64>, Vec<f64>);
+/// cgbox, the floor, and the floor started the peers' way.
+type Split3 = (Vec<f64>, Vec<f64>, Vec<f64>);
 
-fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
+fn medians<const N: usize>(steps: [Vec<f64>; N]) -> Vec<f64> {
+    steps
+        .into_iter()
+        .map(|v| if v.is_empty() { 0.0 } else { median(v) })
+        .collect()
+}
+
+fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split3, String> {
     let mut cg: [Vec<f64>; 6] = Default::default();
     let mut fl: [Vec<f64>; 6] = Default::default();
     let mut sp: [Vec<f64>; 6] = Default::default();
@@ -156,14 +170,7 @@ fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
             }
         }
     }
-    let sp: Vec<f64> = sp.into_iter().map(median).collect();
-    eprintln!("phases: spawned floor (std spawn + cgroup.procs): {sp:?}");
-    Ok((
-        cg.into_iter().map(median).collect(),
-        fl.into_iter()
-            .map(|v| if v.is_empty() { 0.0 } else { median(v) })
-            .collect(),
-    ))
+    Ok((medians(cg), medians(fl), medians(sp)))
 }
 
 fn tree(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
@@ -198,12 +205,7 @@ fn tree(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
             }
         }
     }
-    Ok((
-        cg.into_iter()
-            .map(|v| if v.is_empty() { 0.0 } else { median(v) })
-            .collect(),
-        fl.into_iter().map(median).collect(),
-    ))
+    Ok((medians(cg), medians(fl)))
 }
 
 /// The tree in a floor box: std spawn, the PID written to cgroup.procs,
