@@ -79,7 +79,8 @@ summarize() {   # "name (in A of N samples, up to P%)", busiest first
         { name = $1; p = $2 + 0; if (!(name in seen)) { seen[name] = 1; count[name]++ } if (p > max[name]) max[name] = p }
         END {
             for (c in count) printf "%d\t%s (in %d of %d samples, up to %d%%)\n", count[c], c, count[c], n, max[c]
-        }' "$1" | sort -rn | cut -f2 | paste -sd';' - | sed 's/;/; /g'
+        }' "$1" | sort -rn | cut -f2 | paste -sd';' - | sed 's/;/; /g' | grep . ||
+        echo "nothing above 10% of a CPU in any sample"
 }
 
 mkdir -p target/results
