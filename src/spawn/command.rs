@@ -109,7 +109,10 @@ impl fmt::Debug for Stdio {
 /// process group, [`BoxCommand::unblock_signals`] and
 /// [`BoxCommand::cgroup_namespace`] run on the fast path.
 /// As with std, the program inherits ignored signals and the signal mask
-/// and gets SIGPIPE at its default; `execve` fails with `ENOEXEC` for a
+/// and gets SIGPIPE at its default, and a command whose environment is left
+/// alone passes ours on as the C library holds it (`environ`, not copied:
+/// so, as `std::env::set_var`'s safety rules say, no thread may change the
+/// environment while another starts a job); `execve` fails with `ENOEXEC` for a
 /// file without `#!` (as `posix_spawn`, which std uses where it can; std's
 /// fork path, like `execvp`, would run it with `/bin/sh`). A uid, a gid or a `pre_exec` hook
 /// make [`BoxRef::start`](crate::BoxRef::start) use the fork path (logged at
