@@ -30,6 +30,7 @@
 use crate::fs::{CgroupFs, Handle, read_optional};
 use crate::layout::LIMITS_XATTR;
 use crate::limits::LimitWrite;
+use crate::parse::cpu_list;
 
 /// The files whose shown value is the tightest along the way up, in the
 /// order they are handled.
@@ -82,7 +83,7 @@ impl Bound {
                 if t.is_empty() {
                     Some(Bound::Free)
                 } else {
-                    cpu_list(t).map(Bound::Cpus)
+                    cpu_list::parse(t, 65_536).ok().map(Bound::Cpus)
                 }
             }
             _ if t == "max" => Some(Bound::Free),
@@ -97,7 +98,7 @@ impl Bound {
             Bound::Free => "max".into(),
             Bound::Amount(n) => n.to_string(),
             Bound::Cpu { quota, period } => format!("{quota} {period}"),
-            Bound::Cpus(ids) => render_list(ids),
+            Bound::Cpus(ids) => cpu_list::render(ids),
         }
     }
 
@@ -555,40 +556,4 @@ pub(crate) fn inner<F: CgroupFs + ?Sized>(
         });
     }
     Ok(out)
-}
-
-/// Parse a CPU list (`0-2,4`) into sorted ids.
-fn cpu_list(text: &str) -> Option<Vec<u32>> {
-    let mut ids = Vec::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        if a > b || b >= 65_536 {
-            return None;
-        }
-        ids.extend(a..=b);
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    Some(ids)
-}
-
-/// `0-2,4` for sorted ids.
-fn render_list(ids: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while let Some(&start) = ids.get(i) {
-        let mut end = start;
-        while ids.get(i + 1) == Some(&(end + 1)) {
-            end += 1;
-            i += 1;
-        }
-        out.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    out.join(",")
 }

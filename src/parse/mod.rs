@@ -4,6 +4,7 @@
 //! gives a [`ParseError`] naming the line; unknown keys are skipped, so a
 //! newer kernel's additions never break an older cgbox.
 
+pub(crate) mod cpu_list;
 mod error;
 pub mod events;
 pub mod keyed;

@@ -3,6 +3,7 @@
 use rustix::io::Errno;
 
 use super::State;
+use crate::parse::cpu_list::ListError;
 
 const PAGE: u64 = 4096;
 /// `PIDS_MAX`: `PID_MAX_LIMIT + 1`.
@@ -41,46 +42,17 @@ fn memparse(text: &str) -> Option<u64> {
     n.checked_mul(1u64 << shift)
 }
 
-/// Parse a cpuset list (`0-2,4`) into sorted ids, as `bitmap_parselist`:
-/// bad syntax or a reversed range is `EINVAL`, an id at or past `limit`
-/// is `ERANGE`.
+/// A cpuset list (`0-2,4`) as sorted ids, as `bitmap_parselist`: bad
+/// syntax or a reversed range is `EINVAL`, an id at or past `limit` is
+/// `ERANGE`.
 fn cpu_list(text: &str, limit: u32) -> Result<Vec<u32>, Errno> {
-    let mut ids = Vec::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let a: u32 = a.parse().map_err(|_| Errno::INVAL)?;
-        let b: u32 = b.parse().map_err(|_| Errno::INVAL)?;
-        if a > b {
-            return Err(Errno::INVAL);
-        }
-        if b >= limit {
-            return Err(Errno::RANGE);
-        }
-        ids.extend(a..=b);
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
+    crate::parse::cpu_list::parse(text, limit).map_err(|e| match e {
+        ListError::Syntax => Errno::INVAL,
+        ListError::OutOfRange => Errno::RANGE,
+    })
 }
 
-pub(super) fn render_list(ids: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while let Some(&start) = ids.get(i) {
-        let mut end = start;
-        while ids.get(i + 1) == Some(&(end + 1)) {
-            end += 1;
-            i += 1;
-        }
-        out.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    out.join(",")
-}
+pub(super) use crate::parse::cpu_list::render as render_list;
 
 /// A stored cpuset list as ids; `None` when empty or damaged.
 pub(super) fn parse_list(text: &str) -> Option<Vec<u32>> {
