@@ -454,12 +454,21 @@ fn counters(text: &str, keys: &[&str], out: &mut [Option<u64>]) -> bool {
     if complete(text).is_err() {
         return false;
     }
+    // The kernel never repeats a key, known or not: a repeat is damage.
+    // The keys seen so far, kept for files of up to 32 lines (ten or so
+    // today): cheaper than a set, and no line parsed twice.
+    let mut seen = [""; 32];
     for (i, item) in flat(text).enumerate() {
         let Ok((k, v)) = item else { return false };
         let Some(v) = parse_u64(v) else { return false };
-        // The kernel never repeats a key, known or not: a repeat is damage.
-        // (Quadratic, and files of ten lines or so: cheaper than a set.)
-        if flat(text).take(i).any(|p| p.is_ok_and(|(pk, _)| pk == k)) {
+        let repeated = match seen.get_mut(..=i) {
+            Some([earlier @ .., this]) => {
+                *this = k;
+                earlier.contains(&k)
+            }
+            _ => flat(text).take(i).any(|p| p.is_ok_and(|(pk, _)| pk == k)),
+        };
+        if repeated {
             return false;
         }
         let slot = keys
@@ -504,6 +513,29 @@ fn stall_totals(text: &str) -> Option<StallTotals> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_refuse_any_repeated_key_in_short_and_long_files() {
+        let keys = ["usage_usec"];
+        let mut out = [None];
+        assert!(counters("usage_usec 5\nother 1\n", &keys, &mut out));
+        assert_eq!(out, [Some(5)]);
+        assert!(!counters(
+            "usage_usec 5\nother 1\nother 2\n",
+            &keys,
+            &mut [None]
+        ));
+        assert!(!counters(
+            "usage_usec 5\nusage_usec 6\n",
+            &keys,
+            &mut [None]
+        ));
+        // Past the 32 keys kept, a repeat is still found.
+        let long: String = (0..40).map(|i| format!("k{i} {i}\n")).collect();
+        assert!(counters(&long, &keys, &mut [None]));
+        assert!(!counters(&format!("{long}k35 1\n"), &keys, &mut [None]));
+        assert!(!counters(&format!("{long}k3 1\n"), &keys, &mut [None]));
+    }
 
     #[test]
     fn apply_rejects_damage_whole() {
