@@ -10,6 +10,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use cgbox::Discovery;
 use cgbox::KillMethod;
 use cgbox::fs::SysFs;
 use cgbox::{Builder, JobBox};
+use rustix::io::Errno;
 
 /// The live backend and the parent for boxes, or `None` (with the reason
 /// printed) when this machine cannot run real-cgroup tests.
@@ -48,17 +50,36 @@ fn rel_cgroup(pid: u32) -> String {
         .to_owned()
 }
 
-/// Gone, or a zombie waiting for its (new) parent to reap it.
-fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        // the state follows the parenthesised command name
-        Ok(stat) => matches!(
-            stat.rsplit_once(") ")
-                .and_then(|(_, rest)| rest.chars().next()),
-            Some('Z' | 'X')
-        ),
-    }
+/// pidfds of `pids`, opened while they still run (one already gone and
+/// reaped has none: it is dead).
+fn pidfds(pids: &[u32]) -> Vec<(u32, OwnedFd)> {
+    pids.iter()
+        .filter_map(|&pid| {
+            let raw = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+            match rustix::process::pidfd_open(raw, rustix::process::PidfdFlags::empty()) {
+                Ok(fd) => Some((pid, fd)),
+                Err(Errno::SRCH) => None,
+                Err(e) => panic!("pidfd_open {pid}: {e}"),
+            }
+        })
+        .collect()
+}
+
+/// Whether the process behind `pidfd` has exited, or does within 5 s. A
+/// box is empty once its last task has left it in `do_exit`, a moment
+/// before that task is a zombie: a task of a box just emptied may still be
+/// finishing its exit (seen in the VM with the host loaded), and its pidfd
+/// says when it has.
+fn exits(pidfd: &OwnedFd) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let limit = rustix::event::Timespec {
+        tv_sec: 5,
+        tv_nsec: 0,
+    };
+    rustix::event::poll(&mut fds, Some(&limit)) == Ok(1)
 }
 
 fn box_rel(b: &JobBox<SysFs>, mount: &Path) -> String {
@@ -163,11 +184,12 @@ fn nested_cgroups_are_killed_from_the_top() {
         assert_eq!(line, "ready\n");
         let pids = b.pids().unwrap();
         assert!(pids.len() >= 4, "{method:?}: {pids:?}");
+        let watched = pidfds(&pids);
         let path = b.path().to_path_buf();
         b.destroy().unwrap();
         assert_eq!(signal_of(&mut child), Some(9), "{method:?}");
-        for pid in pids {
-            assert!(is_dead(pid), "{pid} survived");
+        for (pid, pidfd) in &watched {
+            assert!(exits(pidfd), "{method:?}: {pid} survived");
         }
         assert!(!path.exists(), "{method:?}");
     }
