@@ -319,7 +319,10 @@ impl<F: CgroupFs> BoxRef<F> {
     }
 
     /// Kill every process in the box (and below) and wait until it is empty.
-    /// A box removed from outside counts as killed.
+    /// A box removed from outside counts as killed. Empty is the kernel's
+    /// word (`populated 0`): every task has left the box in its exit, with
+    /// its memory and files released; one that is not our child may show
+    /// in `/proc` for a moment more before it is a zombie.
     ///
     /// See the [example](BoxRef#examples).
     pub fn kill(&self) -> Result<()> {
