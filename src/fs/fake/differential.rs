@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::KillMethod;
 use crate::fs::fake::{FakeFs, Kernel};
@@ -159,6 +159,39 @@ trait Procs {
     fn pid(&self, label: &str) -> u32;
     /// Reap it (`waitpid`).
     fn reap(&mut self, label: &str) -> Result<(), Errno>;
+    /// The step about to run (the kernel's runner tells its watchdog).
+    fn note_step(&self, _what: String) {}
+}
+
+/// The kernel runner's current step and since when. A step that blocks in
+/// the kernel would otherwise end only as the VM's timeout with nothing
+/// said (seen once on 5.10 under a loaded host, Dec 2026): the watchdog
+/// names it on the console after a minute.
+static NOW_RUNNING: Mutex<Option<(String, Instant)>> = Mutex::new(None);
+
+/// Name, on the console, a step of the kernel runner that has run for
+/// over a minute (the test harness holds stderr until the test ends).
+/// Polls every 5 s: a diagnostic, nothing waits on it.
+fn watch_for_stuck_steps() {
+    std::thread::spawn(|| {
+        let mut told = String::new();
+        loop {
+            std::thread::sleep(Duration::from_secs(5));
+            let current = NOW_RUNNING.lock().ok().and_then(|g| g.clone());
+            let Some((what, since)) = current else {
+                continue;
+            };
+            if since.elapsed() < Duration::from_secs(60) || what == told {
+                continue;
+            }
+            if let Ok(mut console) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
+                use std::io::Write;
+                let secs = since.elapsed().as_secs();
+                let _ = writeln!(console, "differential: stuck for {secs} s at {what}");
+            }
+            told = what;
+        }
+    });
 }
 
 struct Fake {
@@ -223,6 +256,11 @@ impl Procs for Real {
     fn reap(&mut self, label: &str) -> Result<(), Errno> {
         let child = self.children.get_mut(label).ok_or(Errno::CHILD)?;
         child.wait().map(drop).map_err(|_| Errno::CHILD)
+    }
+    fn note_step(&self, what: String) {
+        if let Ok(mut now) = NOW_RUNNING.lock() {
+            *now = Some((what, Instant::now()));
+        }
     }
 }
 
@@ -305,6 +343,7 @@ fn run<P: Procs>(
         .iter()
         .filter(|s| applies(&s.kernels, kernel))
     {
+        p.note_step(format!("{} (line {line}): {step}", scenario.name));
         let words: Vec<&str> = step.split(' ').collect();
         let fs = p.fs();
         let got = match words.as_slice() {
@@ -575,6 +614,7 @@ fn the_kernel_agrees_with_every_scenario() {
         format!("{}\n", kernel.controllers().join(" ")),
         "the VM enables every controller of {kernel:?} at the root"
     );
+    watch_for_stuck_steps();
     let mut failures = Vec::new();
     let all = scenarios();
     let mine: Vec<&Scenario> = all.iter().filter(|s| applies(&s.kernels, kernel)).collect();
@@ -593,7 +633,9 @@ fn the_kernel_agrees_with_every_scenario() {
                 fs: fs.clone(),
                 children: BTreeMap::new(),
             };
-            run(&mut p, kernel, &root_path, &base, s)
+            let result = run(&mut p, kernel, &root_path, &base, s);
+            p.note_step(format!("{}: cleaning up", s.name));
+            result
             // children killed and reaped here
         };
         if let Err(e) = result {
