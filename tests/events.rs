@@ -159,6 +159,18 @@ fn until_waiting(tid: rustix::thread::Pid) {
     }
 }
 
+/// Wait on an outside epoll set, as a caller's event loop would: until
+/// something is ready, or 1 s at most.
+fn wait_a_second(outer: &impl AsFd) {
+    let mut ready = Vec::with_capacity(4);
+    let ts = rustix::event::Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    rustix::event::epoll::wait(outer, rustix::buffer::spare_capacity(&mut ready), Some(&ts))
+        .unwrap();
+}
+
 /// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff), which
 /// PSI triggers with windows other than multiples of 2 s need.
 fn has_cap_sys_resource() -> bool {
@@ -264,17 +276,7 @@ fn polled_from_outside_the_watcher_loses_nothing() {
     let mut loop_until = |want: Event| {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            let mut ready = Vec::with_capacity(4);
-            let ts = rustix::event::Timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
-            };
-            epoll::wait(
-                &outer,
-                rustix::buffer::spare_capacity(&mut ready),
-                Some(&ts),
-            )
-            .unwrap();
+            wait_a_second(&outer);
             while let Some(e) = events.next(Duration::ZERO).unwrap() {
                 if e == want {
                     return;
@@ -589,17 +591,7 @@ fn a_psi_memory_trigger_fires_under_a_memory_hog() {
             started.elapsed() < PATIENCE,
             "{release}: no pressure event in {PATIENCE:?}; saw {others:?}"
         );
-        let mut ready = Vec::with_capacity(4);
-        let ts = rustix::event::Timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        };
-        epoll::wait(
-            &outer,
-            rustix::buffer::spare_capacity(&mut ready),
-            Some(&ts),
-        )
-        .unwrap();
+        wait_a_second(&outer);
         while let Some(e) = events.next(Duration::ZERO).unwrap() {
             match e {
                 Event::Pressure(t) => fired = Some(t),

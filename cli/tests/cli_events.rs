@@ -35,12 +35,7 @@ fn shell(test: &str) -> Option<Shell> {
 
 impl Shell {
     fn cgbox(&self, args: &[&str]) -> Output {
-        Command::new(CGBOX)
-            .args(["--app", &self.app])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::cgbox_in(CGBOX, &self.app, args)
     }
 
     fn ok(&self, args: &[&str]) {

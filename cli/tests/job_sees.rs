@@ -16,7 +16,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use cgbox::Discovery;
 use cgbox::fs::SysFs;
@@ -95,13 +95,7 @@ impl Drop for Vm {
 impl Vm {
     /// `cgbox --app APP ARGS...`.
     fn cgbox(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_cgbox"))
-            .arg("--app")
-            .arg(&self.app)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = common::cgbox_in(env!("CARGO_BIN_EXE_cgbox"), &self.app, args);
         eprintln!(
             "$ cgbox --app {} {}\n{}{}exit {:?}",
             self.app,

@@ -34,12 +34,7 @@ struct Agent {
 
 impl Agent {
     fn cgbox(&self, args: &[&str]) -> Output {
-        Command::new(CGBOX)
-            .args(["--app", &self.app])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        common::cgbox_in(CGBOX, &self.app, args)
     }
 
     fn has(&self, controllers: &[&str]) -> bool {

@@ -319,23 +319,9 @@ mod arch {
     /// The arguments must be valid for system call `nr`.
     #[inline(always)]
     pub(super) unsafe fn syscall(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
-        let ret: isize;
-        // SAFETY: the `syscall` instruction clobbers only rax (the result),
-        // rcx and r11; the caller vouches for the arguments.
-        unsafe {
-            std::arch::asm!(
-                "syscall",
-                inlateout("rax") nr as isize => ret,
-                in("rdi") a1,
-                in("rsi") a2,
-                in("rdx") a3,
-                in("r10") a4,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        ret
+        // SAFETY: the caller vouches for the arguments; a fifth (r8) that
+        // the call does not take is ignored by the kernel.
+        unsafe { syscall5(nr, [a1, a2, a3, a4, 0]) }
     }
 
     /// One system call of five arguments; returns `-errno` on failure.
@@ -347,7 +333,8 @@ mod arch {
     pub(super) unsafe fn syscall5(nr: usize, args: [usize; 5]) -> isize {
         let ret: isize;
         let [a1, a2, a3, a4, a5] = args;
-        // SAFETY: as for `syscall`, with the fifth argument in r8.
+        // SAFETY: the `syscall` instruction clobbers only rax (the result),
+        // rcx and r11; the caller vouches for the arguments.
         unsafe {
             std::arch::asm!(
                 "syscall",

@@ -231,6 +231,18 @@ pub struct Live {
     pub tree: AppTree,
 }
 
+/// `BIN --app APP ARGS...`, stdin from `/dev/null`, its output collected:
+/// how the command-line tool's tests run it in their app (BIN is the CLI
+/// package's `env!("CARGO_BIN_EXE_cgbox")`, which only that package has).
+pub fn cgbox_in(bin: &str, app: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin)
+        .args(["--app", app])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// The live system with the app `<prefix>-<test>-<pid>` when boxes can be
 /// made here, else `None` (said through [`skip`]).
 pub fn live(prefix: &str, test: &str) -> Option<Live> {

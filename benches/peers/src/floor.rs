@@ -94,16 +94,11 @@ impl Floor {
         let dir = self.make(name)?;
         let t1 = Instant::now();
         let pid = raw::spawn(dir.as_fd(), &self.exec)?;
-        let t2 = Instant::now();
-        write_at(&dir, "cgroup.kill", b"1")?;
-        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-            .map_err(|e| format!("waitpid: {e}"))?;
-        let t3 = Instant::now();
-        drop(dir);
-        self.remove(name)?;
-        let t4 = Instant::now();
-        let d = |a: Instant, b: Instant| (b - a).as_nanos() as f64;
-        Ok([d(t, t1), d(t1, t2), d(t2, t3), d(t3, t4), 0.0, d(t, t4)])
+        self.kill_and_remove(name, dir, [t, t1], || {
+            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+                .map(drop)
+                .map_err(|e| format!("waitpid: {e}"))
+        })
     }
 
     /// The lifecycle as the peers start a job: mkdir + open | std spawn
@@ -120,9 +115,24 @@ impl Floor {
             .spawn()
             .map_err(|e| format!("spawn: {e}"))?;
         write_at(&dir, "cgroup.procs", child.id().to_string().as_bytes())?;
+        self.kill_and_remove(name, dir, [t, t1], || {
+            child.wait().map(drop).map_err(|e| format!("waitpid: {e}"))
+        })
+    }
+
+    /// The lifecycle's end, once the job runs in `dir`: cgroup.kill, `reap`,
+    /// close + rmdir; the six timings from `t` (start) and `t1` (made).
+    fn kill_and_remove(
+        &self,
+        name: &str,
+        dir: OwnedFd,
+        [t, t1]: [std::time::Instant; 2],
+        reap: impl FnOnce() -> Result<(), String>,
+    ) -> Result<[f64; 6], String> {
+        use std::time::Instant;
         let t2 = Instant::now();
         write_at(&dir, "cgroup.kill", b"1")?;
-        child.wait().map_err(|e| format!("waitpid: {e}"))?;
+        reap()?;
         let t3 = Instant::now();
         drop(dir);
         self.remove(name)?;

@@ -726,6 +726,10 @@ mod tests {
             assert_eq!(items[i], c);
         }
         let firsts: Vec<char> = (0..4).map(|r| order(&items, r)[0].1).collect();
-        assert_eq!(firsts, ['a', 'b', 'c', 'd'], "who runs first changes each round");
+        assert_eq!(
+            firsts,
+            ['a', 'b', 'c', 'd'],
+            "who runs first changes each round"
+        );
     }
 }

@@ -89,7 +89,11 @@ pub fn run(args: &Args, parent: &str) {
             "-".into()
         };
         let f = if f > 0.0 { human(f) } else { "-".into() };
-        let s = if sp[i] > 0.0 { human(sp[i]) } else { "-".into() };
+        let s = if sp[i] > 0.0 {
+            human(sp[i])
+        } else {
+            "-".into()
+        };
         println!("| {name} | {} | {f} | {ratio} | {s} |", human(c));
     }
     println!(

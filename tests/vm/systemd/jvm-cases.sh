@@ -22,55 +22,11 @@ export LC_ALL=C
 CG=/sys/fs/cgroup
 T0=$(date +%s%N)
 
-passed=0; failed=0; failures=""; CASE=""; ok=1; CASE_T0=0
+# JVMs under TCG are slow: a run may take 300 s.
+RUN_TIMEOUT=300
+. "$(dirname "$0")/cases-lib.sh"
 ROWS=()   # the table: "how | memory | quota | heap"
-
-# ----------------------------------------- helpers (as in cases.sh) ----
-begin() {   # begin ID "what it shows"
-    CASE=$1; ok=1; CASE_T0=$(date +%s%N)
-    echo; echo "----- $1: $2"
-}
-end() {
-    local ms=$(( ($(date +%s%N) - CASE_T0) / 1000000 ))
-    local took="($((ms / 1000)).$((ms % 1000 / 100)) s)"
-    if [ $ok = 1 ]; then passed=$((passed + 1)); echo "PASS $CASE $took"
-    else failed=$((failed + 1)); failures="$failures $CASE"; echo "FAIL $CASE $took"; fi
-}
-# run CMD: run a bash command line (300 s at most: JVMs under TCG are slow), show it all; sets OUT ERR RC
-run() {
-    timeout -k 5 300 bash -c "$1" >/tmp/case.out 2>/tmp/case.err </dev/null
-    RC=$?
-    OUT=$(cat /tmp/case.out); ERR=$(cat /tmp/case.err)
-    echo "  \$ $1"
-    sed 's/^/    out| /' /tmp/case.out | head -n 40
-    sed 's/^/    err| /' /tmp/case.err | head -n 40
-    echo "    rc | $RC"
-}
-# check "what" CMD...: one assertion
-check() {
-    local what=$1; shift
-    if "$@"; then echo "  ok   | $what"
-    else echo "  FAIL | $what"; ok=0; fi
-}
-eq() { [ "$1" = "$2" ]; }
-value() { sed -n "s/^$1 //p" <<<"$OUT" | head -n1; }   # value KEY: from the output's "KEY VALUE"
 jvm() { value "${1:+$1 }jvm-$2"; }   # jvm PREFIX WHAT: what the JVM of PREFIX ("" for none) printed
-cgbox_cgroups() { find $CG -type d \( -name cgbox -o -name 'cgbox-*' -o -name agents \) 2>/dev/null | sed "s,^$CG,,"; }
-no_cgbox_cgroups() { [ -z "$(cgbox_cgroups)" ]; }
-failed_units() { systemctl --failed --no-legend --plain 2>&1; }
-# poll SECS CMD...: CMD until it succeeds, every 0.1 s, for SECS of wall time at most.
-poll() {
-    local secs=$1 t0; shift
-    t0=$(date +%s)
-    until "$@"; do
-        [ $(( $(date +%s) - t0 )) -ge "$secs" ] && return 1
-        sleep 0.1
-    done
-}
-left_clean() {
-    if poll 15 no_cgbox_cgroups; then echo "  ok   | no cgroup of cgbox left"
-    else echo "  FAIL | cgroups of cgbox left: $(cgbox_cgroups | tr '\n' ' ')"; ok=0; fi
-}
 mib() { echo $(( $1 / 1048576 )); }
 # within PREFIX LIMIT_MIB: the JVM of PREFIX ("before", "after") saw a
 # memory limit of LIMIT_MIB and planned a heap of at most half of it

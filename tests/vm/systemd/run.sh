@@ -9,7 +9,8 @@
 # script's status. 124: the VM timed out; 125: the VM could not run it (no
 # image, no status came back).
 #
-# Each FILE (a host file or directory) goes into the per-run payload, at
+# cases-lib.sh (the case scripts' helpers) goes beside the script, in
+# /vmtest. Each FILE (a host file or directory) goes into the per-run payload, at
 # GUEST_PATH when given, else at the same absolute path; a static cgbox is
 # given as target/x86_64-unknown-linux-musl/release/cgbox:/usr/local/bin/cgbox.
 # The image is booted with snapshot=on: nothing persists between runs.
@@ -61,6 +62,8 @@ trap 'rm -rf "$WORK"' EXIT
 P=$WORK/payload
 mkdir -p "$P/vmtest"
 install -m 0755 "$TEST" "$P/vmtest/test.sh"
+# The case scripts' shared helpers, sourced from beside the script.
+install -m 0644 "$(dirname "$(realpath "$0")")/cases-lib.sh" "$P/vmtest/cases-lib.sh"
 for spec in "$@"; do
     src=${spec%%:*}
     dst=${spec#*:}
