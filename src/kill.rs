@@ -336,6 +336,26 @@ pub(crate) fn wait_until_empty<F: CgroupFs>(
     wait_for_event(fs, events, exits, Key::Populated, false, deadline)
 }
 
+/// Right after a kill: wait (one wake-up, [`MAX_SLICE`] at most) on the
+/// pidfds of the processes of ours in the box (`exits`) alone. `true` when
+/// all have ended; whether anything else is still inside is for the
+/// caller to find out (one read of `cgroup.events`, or a removal's
+/// `rmdir`). `false` sends the caller to [`wait_until_empty`], which
+/// handles the rest: a slow exit, other processes, a process of ours that
+/// left the box.
+pub(crate) fn ours_ended<F: CgroupFs>(
+    fs: &F,
+    exits: &mut Vec<F::Pidfd>,
+    deadline: Duration,
+) -> Result<bool> {
+    let now = fs.now();
+    if exits.is_empty() || now >= deadline {
+        return Ok(false);
+    }
+    fs.wait_for_exit(exits, MAX_SLICE.min(deadline - now))?;
+    Ok(exits.is_empty())
+}
+
 /// Freeze (`true`) or thaw (`false`) `dir` and wait until `cgroup.events`
 /// says so.
 ///
@@ -365,11 +385,8 @@ pub(crate) fn remove_tree<F: CgroupFs>(
 ) -> Result<()> {
     // The common case, an empty box with no cgroup of its own inside, is
     // one rmdir: only a busy one is walked.
-    match fs.remove_child(parent, name) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.is_gone() => return Ok(()),
-        Err(e) if e.is_busy() => {}
-        Err(e) => return Err(e),
+    if remove_if_empty(fs, parent, name)? {
+        return Ok(());
     }
     let top = match fs.open_child(parent, name) {
         Ok(d) => d,
@@ -394,6 +411,17 @@ pub(crate) fn remove_tree<F: CgroupFs>(
         }
     }
     rmdir_retry(fs, parent, name, deadline)
+}
+
+/// One `rmdir` of `name` under `parent`: `true` when it is gone (removed
+/// now or before), `false` when it is busy (processes or cgroups inside).
+pub(crate) fn remove_if_empty<F: CgroupFs>(fs: &F, parent: &F::Dir, name: &str) -> Result<bool> {
+    match fs.remove_child(parent, name) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_gone() => Ok(true),
+        Err(e) if e.is_busy() => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Open the non-empty `path` below `base` again; `None` when it is gone.

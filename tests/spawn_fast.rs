@@ -440,6 +440,53 @@ fn the_pidfd_wakes_on_exit_and_kill_wait_try_wait_behave_like_std() {
     b.destroy().unwrap();
 }
 
+/// `destroy` with the job still running kills it at once and removes the
+/// box as soon as its pidfd says it is gone; a job of ours that left the
+/// box (its pidfd never fires) does not hold the removal up until the
+/// timeout, as `cgroup.events` says the box is empty; a job reaped before
+/// the destroy leaves an empty box, removed as such.
+#[test]
+fn destroy_ends_a_running_job_and_is_not_held_up_by_one_that_left() {
+    let Some(h) = host("destroy-running") else {
+        return;
+    };
+    for (fork, path) in both_paths() {
+        let mut sleep = command("sleep", fork);
+        sleep.arg("1000");
+
+        let b = h.boxed();
+        let dir = b.path().to_path_buf();
+        let mut child = b.start(&sleep).unwrap();
+        b.destroy().unwrap();
+        assert!(!dir.exists(), "{path}: the box is removed");
+        assert_eq!(child.wait().unwrap().signal(), Some(9), "{path}");
+
+        let left = h.boxed();
+        let elsewhere = h.boxed();
+        let dir = left.path().to_path_buf();
+        let mut child = left.start(&sleep).unwrap();
+        elsewhere.move_pid(child.id()).unwrap();
+        let t = std::time::Instant::now();
+        left.destroy().unwrap();
+        let took = t.elapsed();
+        assert!(!dir.exists(), "{path}: the box it left is removed");
+        assert!(
+            took < Duration::from_secs(5),
+            "{path}: the removal waited {took:?} for a job that had left"
+        );
+        assert_eq!(child.try_wait().unwrap(), None, "{path}: it still runs");
+        elsewhere.destroy().unwrap();
+        assert_eq!(child.wait().unwrap().signal(), Some(9), "{path}");
+
+        let done = h.boxed();
+        let dir = done.path().to_path_buf();
+        let mut child = done.start(&command("true", fork)).unwrap();
+        assert!(child.wait().unwrap().success(), "{path}");
+        done.destroy().unwrap();
+        assert!(!dir.exists(), "{path}: the emptied box is removed");
+    }
+}
+
 #[test]
 fn uid_gid_and_pre_exec_take_the_fork_path_and_are_honoured() {
     let Some(h) = host("fork-only") else {

@@ -415,31 +415,11 @@ impl CgroupFs for SysFs {
         exits: &mut Vec<Arc<OwnedFd>>,
         timeout: Duration,
     ) -> Result<bool> {
-        use rustix::event::{PollFd, PollFlags, Timespec};
-        // A timeout beyond what a timespec holds waits as long as one can.
-        let ts = Timespec::try_from(timeout).unwrap_or(Timespec {
-            tv_sec: i64::MAX,
-            tv_nsec: 0,
-        });
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(1 + exits.len());
-        fds.push(PollFd::new(&file.fd, PollFlags::PRI));
-        fds.extend(exits.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
-        let woke = match rustix::event::poll(&mut fds, Some(&ts)) {
-            Ok(n) => n > 0,
-            // A signal cut the wait short: report no change and let the
-            // caller re-read and decide; it holds the deadline.
-            Err(Errno::INTR) => false,
-            Err(e) => return Err(Error::from_rustix("poll", &file.path, e)),
-        };
-        let ended: Vec<bool> = fds
-            .iter()
-            .skip(1)
-            .map(|p| !p.revents().is_empty())
-            .collect();
-        drop(fds);
-        let mut ended = ended.into_iter();
-        exits.retain(|_| !ended.next().unwrap_or(false));
-        Ok(woke)
+        poll_exits(Some(file), exits, timeout)
+    }
+
+    fn wait_for_exit(&self, exits: &mut Vec<Arc<OwnedFd>>, timeout: Duration) -> Result<bool> {
+        poll_exits(None, exits, timeout)
     }
 
     fn pidfd_open(&self, pid: u32) -> Result<Arc<OwnedFd>> {
@@ -511,6 +491,45 @@ impl CgroupFs for SysFs {
     fn sleep(&self, duration: Duration) {
         std::thread::sleep(duration);
     }
+}
+
+/// One `poll(2)` on the pidfds of `exits` (`POLLIN`: ended) and, when
+/// given, on a kept `cgroup.events` (`POLLPRI`: changed since last read),
+/// up to `timeout`. Ended pidfds leave `exits`. `Ok(false)`: nothing woke
+/// the wait (or a signal cut it short: the caller re-reads and decides;
+/// it holds the deadline).
+fn poll_exits(
+    file: Option<&SysFile>,
+    exits: &mut Vec<Arc<OwnedFd>>,
+    timeout: Duration,
+) -> Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    // A timeout beyond what a timespec holds waits as long as one can.
+    let ts = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    let watched = usize::from(file.is_some());
+    let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(watched + exits.len());
+    fds.extend(file.map(|f| PollFd::new(&f.fd, PollFlags::PRI)));
+    fds.extend(exits.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
+    let woke = match rustix::event::poll(&mut fds, Some(&ts)) {
+        Ok(n) => n > 0,
+        Err(Errno::INTR) => false,
+        Err(e) => {
+            let path = file.map_or(Path::new("pidfd"), |f| f.path.as_path());
+            return Err(Error::from_rustix("poll", path, e));
+        }
+    };
+    let ended: Vec<bool> = fds
+        .iter()
+        .skip(watched)
+        .map(|p| !p.revents().is_empty())
+        .collect();
+    drop(fds);
+    let mut ended = ended.into_iter();
+    exits.retain(|_| !ended.next().unwrap_or(false));
+    Ok(woke)
 }
 
 #[cfg(test)]

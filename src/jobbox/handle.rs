@@ -87,6 +87,10 @@ pub struct BoxRef<F: CgroupFs> {
     /// pidfds of the processes this handle spawned: their exit ends a
     /// kill's wait at once.
     children: Mutex<Vec<F::Pidfd>>,
+    /// One clone per started child that nobody has reaped yet (held by its
+    /// [`BoxChild`](crate::BoxChild)): while there is one, the box is most
+    /// likely busy, and a removal kills at once instead of trying `rmdir`.
+    unreaped: OnceLock<Arc<()>>,
     /// How many times this handle killed the box (an outcome tells a job
     /// killed with its box from one killed by someone else).
     kills: AtomicU64,
@@ -110,6 +114,7 @@ impl<F: CgroupFs> BoxRef<F> {
             kill_method: KillMethod::Auto,
             timeout: DEFAULT_TIMEOUT,
             children: Mutex::new(Vec::new()),
+            unreaped: OnceLock::new(),
             kills: AtomicU64::new(0),
         }
     }
@@ -274,8 +279,9 @@ impl<F: CgroupFs> BoxRef<F> {
 
     /// Watch a process this handle started, so that a kill's wait ends as
     /// soon as it is gone. Ended ones are dropped now and then, so the list
-    /// stays short in a long-lived box.
-    pub(crate) fn watch_exit(&self, pidfd: F::Pidfd) {
+    /// stays short in a long-lived box. The token returned is for its
+    /// [`BoxChild`](crate::BoxChild) to hold until it reaps the process.
+    pub(crate) fn watch_exit(&self, pidfd: F::Pidfd) -> Arc<()> {
         let mut children = self.lock_children();
         if children.len() >= 32
             && let Ok(events) = self.events_file()
@@ -285,6 +291,15 @@ impl<F: CgroupFs> BoxRef<F> {
                 .wait_for_change(events, &mut children, Duration::ZERO);
         }
         children.push(pidfd);
+        Arc::clone(self.unreaped.get_or_init(|| Arc::new(())))
+    }
+
+    /// Whether a process this handle started may still be running: its
+    /// [`BoxChild`](crate::BoxChild) lives and has not reaped it.
+    fn runs_unreaped(&self) -> bool {
+        self.unreaped
+            .get()
+            .is_some_and(|t| Arc::strong_count(t) > 1)
     }
 
     /// Whether any process is in the box or below it (one `pread`). A
@@ -326,6 +341,13 @@ impl<F: CgroupFs> BoxRef<F> {
     ///
     /// See the [example](BoxRef#examples).
     pub fn kill(&self) -> Result<()> {
+        self.kill_then(false).map(drop)
+    }
+
+    /// Kill and wait until empty. With `remove`, the box is removed as soon
+    /// as the processes this handle started are gone, if nothing else is
+    /// inside (its `rmdir` tells); returns whether it was removed.
+    fn kill_then(&self, remove: bool) -> Result<bool> {
         let fs = &**self.fs();
         let deadline = deadline(fs, self.timeout);
         let mut exits = std::mem::take(&mut *self.lock_children());
@@ -333,21 +355,30 @@ impl<F: CgroupFs> BoxRef<F> {
             // Without a process of ours to wait for, look first: an empty
             // box needs no kill. With one, kill at once and let its pidfd
             // say when it is gone (sooner than the kernel's rate-limited
-            // notification); cgroup.events is read once after that, and
-            // polled only while something else is still inside.
+            // notification); then cgroup.events is read once (for a
+            // removal, the rmdir answers instead), and polled only while
+            // something else is still inside.
             if exits.is_empty() && !self.is_populated()? {
-                return Ok(());
+                return Ok(false);
             }
-            let events = self.events_file()?;
             self.kills.fetch_add(1, Ordering::Relaxed);
             kill::kill(fs, &self.dir, self.kill_method, deadline)?;
-            kill::wait_until_empty(fs, events, &mut exits, deadline)
+            if kill::ours_ended(fs, &mut exits, deadline)? {
+                if remove {
+                    if kill::remove_if_empty(fs, &self.app.dirs.agents, &self.name)? {
+                        return Ok(true);
+                    }
+                } else if !self.is_populated()? {
+                    return Ok(false);
+                }
+            }
+            kill::wait_until_empty(fs, self.events_file()?, &mut exits, deadline).map(|()| false)
         })();
         match result {
             // Removed from outside: nothing is left to kill. Any other
             // "not found" (a file this kernel lacks) is an error.
             Err(e) if e.is_gone() && !fs.has_file(&self.dir, "cgroup.procs").unwrap_or(false) => {
-                Ok(())
+                Ok(false)
             }
             other => other,
         }
@@ -391,14 +422,18 @@ impl<F: CgroupFs> BoxRef<F> {
         let deadline = deadline(fs, self.timeout);
         // An empty box goes with one rmdir; a busy one (processes, or
         // cgroups the job made) is killed first, then removed deepest
-        // first.
-        match fs.remove_child(&self.app.dirs.agents, &self.name) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_gone() => return Ok(()),
-            Err(e) if e.is_busy() => {}
-            Err(e) => return Err(e),
+        // first. A box running a job this handle started is busy: no rmdir
+        // before the kill, and one right after its job is gone.
+        let removed = if self.runs_unreaped() {
+            self.kill_then(true)?
+        } else if kill::remove_if_empty(fs, &self.app.dirs.agents, &self.name)? {
+            true
+        } else {
+            self.kill_then(false)?
+        };
+        if removed {
+            return Ok(());
         }
-        self.kill()?;
         kill::remove_tree(fs, &self.app.dirs.agents, &self.name, deadline)
     }
 }

@@ -25,7 +25,14 @@ pub struct BoxChild {
     /// The read end of the child's stderr, when piped.
     pub stderr: Option<ChildStderr>,
     inner: Inner,
+    /// Held until the child is reaped: tells its box that a job of its own
+    /// may still run there (see `BoxRef::watch_exit`).
+    unreaped: Option<Arc<()>>,
 }
+
+/// A forked child's pidfd and its box's token (see `BoxRef::watch_exit`),
+/// where `pidfd_open` worked.
+pub(crate) type Watched = (Arc<OwnedFd>, Arc<()>);
 
 #[derive(Debug)]
 enum Inner {
@@ -43,7 +50,12 @@ enum Inner {
 }
 
 impl BoxChild {
-    pub(crate) fn born(pid: Pid, pidfd: Arc<OwnedFd>, stdio: [Option<OwnedFd>; 3]) -> BoxChild {
+    pub(crate) fn born(
+        pid: Pid,
+        pidfd: Arc<OwnedFd>,
+        unreaped: Arc<()>,
+        stdio: [Option<OwnedFd>; 3],
+    ) -> BoxChild {
         let [stdin, stdout, stderr] = stdio;
         BoxChild {
             stdin: stdin.map(ChildStdin::from),
@@ -54,16 +66,24 @@ impl BoxChild {
                 pidfd,
                 status: None,
             },
+            unreaped: Some(unreaped),
         }
     }
 
-    pub(crate) fn forked(mut child: Child, pidfd: Option<Arc<OwnedFd>>) -> BoxChild {
+    pub(crate) fn forked(mut child: Child, watched: Option<Watched>) -> BoxChild {
+        let (pidfd, unreaped) = watched.unzip();
         BoxChild {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
             stderr: child.stderr.take(),
             inner: Inner::Fork { child, pidfd },
+            unreaped,
         }
+    }
+
+    /// Once reaped, the child no longer keeps its box busy.
+    fn reaped(&mut self) {
+        self.unreaped = None;
     }
 
     /// The process id.
@@ -121,36 +141,40 @@ impl BoxChild {
     /// See the [example](crate::BoxCommand#examples).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
-        match &mut self.inner {
+        let status = match &mut self.inner {
             Inner::Clone3 {
                 status: Some(s), ..
             } => Ok(*s),
-            Inner::Clone3 { pid, status, .. } => {
-                let s = reap(*pid, WaitOptions::empty())?.ok_or_else(|| {
-                    io::Error::other("waitpid without WNOHANG returned no status")
-                })?;
-                *status = Some(s);
-                Ok(s)
-            }
+            Inner::Clone3 { pid, status, .. } => reap(*pid, WaitOptions::empty())
+                .and_then(|s| {
+                    s.ok_or_else(|| io::Error::other("waitpid without WNOHANG returned no status"))
+                })
+                .inspect(|s| *status = Some(*s)),
             Inner::Fork { child, .. } => child.wait(),
+        };
+        if status.is_ok() {
+            self.reaped();
         }
+        status
     }
 
     /// The exit status if the child has exited (reaping it), else `None`.
     ///
     /// See the [example](crate::BoxCommand#examples).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        match &mut self.inner {
+        let status = match &mut self.inner {
             Inner::Clone3 {
                 status: Some(s), ..
             } => Ok(Some(*s)),
             Inner::Clone3 { pid, status, .. } => {
-                let s = reap(*pid, WaitOptions::NOHANG)?;
-                *status = s;
-                Ok(s)
+                reap(*pid, WaitOptions::NOHANG).inspect(|s| *status = *s)
             }
             Inner::Fork { child, .. } => child.try_wait(),
+        };
+        if let Ok(Some(_)) = status {
+            self.reaped();
         }
+        status
     }
 
     /// Close stdin, read stdout and stderr to the end (both at once, so

@@ -150,8 +150,10 @@ pub(crate) fn start(jb: &BoxRef<SysFs>, cmd: &BoxCommand) -> Result<Outcome> {
         });
     }
     let pidfd = Arc::new(pidfd);
-    jb.watch_exit(Arc::clone(&pidfd));
-    Ok(Outcome::Started(BoxChild::born(pid, pidfd, parent)))
+    let unreaped = jb.watch_exit(Arc::clone(&pidfd));
+    Ok(Outcome::Started(BoxChild::born(
+        pid, pidfd, unreaped, parent,
+    )))
 }
 
 /// A failed `clone3`: the kernel lacks it or a filter refuses it (fall

@@ -2,7 +2,6 @@
 //! (documented on [`BoxCommand`]).
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
@@ -19,6 +18,7 @@ mod command;
 mod plan;
 
 pub use child::BoxChild;
+use child::Watched;
 pub(crate) use command::Io;
 pub use command::{BoxCommand, Stdio};
 
@@ -56,13 +56,13 @@ impl BoxRef<SysFs> {
                 None => Error::new(crate::ErrorKind::Other, operation).with_detail(e.to_string()),
             }
         })?;
-        let (child, pidfd) = self
+        let (child, watched) = self
             .spawn_moved(&mut std_cmd, cmd.cgroup_namespace)
             .map_err(|e| match cmd.cgroup_namespace {
                 true => explain_cgroupns(e),
                 false => e,
             })?;
-        Ok(BoxChild::forked(child, pidfd))
+        Ok(BoxChild::forked(child, watched))
     }
 
     /// Spawn `cmd` inside the box on the fork path (see the
@@ -74,7 +74,7 @@ impl BoxRef<SysFs> {
     ///
     /// See the [example](crate::BoxCommand#examples).
     pub fn spawn(&self, cmd: &mut Command) -> Result<Child> {
-        self.spawn_moved(cmd, false).map(|(child, _)| child)
+        self.spawn_moved(cmd, false).map(|(child, ..)| child)
     }
 
     /// [`BoxRef::spawn`]; with `cgroup_namespace`, the child, once in the
@@ -84,7 +84,7 @@ impl BoxRef<SysFs> {
         &self,
         cmd: &mut Command,
         cgroup_namespace: bool,
-    ) -> Result<(Child, Option<Arc<OwnedFd>>)> {
+    ) -> Result<(Child, Option<Watched>)> {
         let procs = self.procs_file()?;
         let path = procs.path().to_path_buf();
         let fd = rustix::io::fcntl_dupfd_cloexec(procs.fd(), 0)
@@ -135,11 +135,11 @@ impl BoxRef<SysFs> {
             }
         })?;
         // Not yet reaped (we hold the Child), so the PID is still this process.
-        let pidfd = self.fs().pidfd_open(child.id()).ok();
-        if let Some(pidfd) = &pidfd {
-            self.watch_exit(Arc::clone(pidfd));
-        }
-        Ok((child, pidfd))
+        let watched = self.fs().pidfd_open(child.id()).ok().map(|pidfd| {
+            let unreaped = self.watch_exit(Arc::clone(&pidfd));
+            (pidfd, unreaped)
+        });
+        Ok((child, watched))
     }
 }
 

@@ -463,6 +463,19 @@ fn run<P: Procs>(
                 Ok(()) => "ok".into(),
                 Err(e) => format!("{e:?}"),
             },
+            ["exited", label] => {
+                // Whether its pidfd says it ended, waiting a little for it.
+                match fs.pidfd_open(p.pid(label)) {
+                    Ok(fd) => {
+                        let mut exits = vec![fd];
+                        match fs.wait_for_exit(&mut exits, Duration::from_millis(50)) {
+                            Ok(_) => exits.is_empty().to_string(),
+                            Err(e) => errno_name(&e),
+                        }
+                    }
+                    Err(e) => errno_name(&e),
+                }
+            }
             ["zombie", label] => match p.zombie(label) {
                 Ok(()) => "ok".into(),
                 Err(e) => format!("{e:?}"),

@@ -753,6 +753,20 @@ impl State {
             .any(|(_, p)| self.is_ancestor_or_self(id, p.cgroup))
     }
 
+    /// Drop from `exits` the pidfds of processes that ended (readable at
+    /// once, as the kernel's are); whether there were any.
+    fn drop_ended(&self, exits: &mut Vec<FakePidfd>) -> bool {
+        let before = exits.len();
+        exits.retain(|p| {
+            self.procs.serial(p.pid) == Some(p.serial)
+                && matches!(
+                    self.procs.state(p.pid),
+                    Some(ProcState::Running | ProcState::Dying)
+                )
+        });
+        exits.len() != before
+    }
+
     fn advance(&mut self, by: Duration) {
         self.clock += by;
         if self.procs.finish_dying(self.clock) {
@@ -987,16 +1001,7 @@ impl CgroupFs for FakeFs {
         timeout: Duration,
     ) -> Result<bool> {
         let mut st = self.lock();
-        // Processes that ended make their pidfds readable at once.
-        let before = exits.len();
-        exits.retain(|p| {
-            st.procs.serial(p.pid) == Some(p.serial)
-                && matches!(
-                    st.procs.state(p.pid),
-                    Some(ProcState::Running | ProcState::Dying)
-                )
-        });
-        if exits.len() != before {
+        if st.drop_ended(exits) {
             return Ok(true);
         }
         st.node(file.node)
@@ -1014,6 +1019,28 @@ impl CgroupFs for FakeFs {
             _ => {
                 st.advance(timeout);
                 Ok(false)
+            }
+        }
+    }
+
+    fn wait_for_exit(&self, exits: &mut Vec<FakePidfd>, timeout: Duration) -> Result<bool> {
+        let mut st = self.lock();
+        let deadline = st.clock + timeout;
+        loop {
+            if st.drop_ended(exits) {
+                return Ok(true);
+            }
+            // Time moves to the next death (ours or not) within the wait.
+            match st.procs.next_death() {
+                Some(at) if at <= deadline => {
+                    let by = at.saturating_sub(st.clock);
+                    st.advance(by);
+                }
+                _ => {
+                    let by = deadline.saturating_sub(st.clock);
+                    st.advance(by);
+                    return Ok(st.drop_ended(exits));
+                }
             }
         }
     }
