@@ -101,6 +101,42 @@ impl Floor {
         })
     }
 
+    /// The lifecycle with the job moving itself: mkdir + open (and open
+    /// cgroup.procs) | clone3 without CLONE_INTO_CGROUP, the child writes
+    /// "0" to cgroup.procs, then exec | cgroup.kill + waitpid | close +
+    /// rmdir. The other way to keep a job from ever running outside its
+    /// box, shown beside the two others.
+    #[cfg(target_arch = "x86_64")]
+    pub fn lifecycle_steps_self_moved(&self, name: &str) -> Result<[f64; 6], String> {
+        use std::time::Instant;
+        let t = Instant::now();
+        let dir = self.make(name)?;
+        let procs = rustix::fs::openat(
+            &dir,
+            "cgroup.procs",
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| format!("open cgroup.procs: {e}"))?;
+        let t1 = Instant::now();
+        let pid = raw::spawn_moving_itself(procs.as_fd(), &self.exec)?;
+        drop(procs);
+        self.kill_and_remove(name, dir, [t, t1], || {
+            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+                Ok(Some((_, s))) if s.exit_status() == Some(126) => {
+                    Err("the child could not move itself into its box".into())
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("waitpid: {e}")),
+            }
+        })
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn lifecycle_steps_self_moved(&self, _name: &str) -> Result<[f64; 6], String> {
+        Err("the clone3 floor is x86_64 only".into())
+    }
+
     /// The lifecycle as the peers start a job: mkdir + open | std spawn
     /// (posix_spawn) + the PID written to cgroup.procs | cgroup.kill +
     /// waitpid | close + rmdir.
@@ -262,12 +298,33 @@ mod raw {
     #[repr(C, align(16))]
     struct Chunk([u8; 16]);
 
-    /// The child: execve, else exit_group(127). Raw system calls only.
-    unsafe extern "C" fn child(exec: *const Exec) -> ! {
-        // SAFETY: the parent keeps `exec` alive until we exec or exit
-        // (CLONE_VFORK); the arrays are NUL-terminated.
+    /// What the child needs: the program, and a `cgroup.procs` to write
+    /// "0" to first (-1: none).
+    struct Child<'a> {
+        exec: &'a Exec,
+        procs: i32,
+    }
+
+    /// The child: the move if asked (exit_group(126) if it fails), execve,
+    /// else exit_group(127). Raw system calls only.
+    unsafe extern "C" fn child(ctx: *const Child<'_>) -> ! {
+        // SAFETY: the parent keeps `ctx` alive until we exec or exit
+        // (CLONE_VFORK); the arrays are NUL-terminated; `procs` is an open
+        // fd of the parent's, shared until exec (CLONE_VM, not CLONE_FILES:
+        // the child has a copy of the table).
         unsafe {
-            let e = &*exec;
+            let c = &*ctx;
+            if c.procs >= 0 {
+                let zero = b"0";
+                let written: isize;
+                std::arch::asm!("syscall", inlateout("rax") 1isize => written, in("rdi") c.procs,
+                    in("rsi") zero.as_ptr(), in("rdx") 1usize,
+                    lateout("rcx") _, lateout("r11") _, options(nostack));
+                if written != 1 {
+                    std::arch::asm!("syscall", in("rax") 231, in("rdi") 126, options(noreturn, nostack));
+                }
+            }
+            let e = c.exec;
             std::arch::asm!("syscall", inlateout("rax") 59isize => _, in("rdi") e.argv[0],
                 in("rsi") e.argv.as_ptr(), in("rdx") e.envp.as_ptr(),
                 lateout("rcx") _, lateout("r11") _, options(nostack));
@@ -277,13 +334,37 @@ mod raw {
 
     /// Start `exec` in the cgroup of `dir`; returns the PID once it has exec'd.
     pub fn spawn(dir: BorrowedFd<'_>, exec: &Exec) -> Result<rustix::process::Pid, String> {
+        // CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP
+        clone(
+            0x100 | 0x4000 | 0x2_0000_0000,
+            dir.as_raw_fd(),
+            &Child { exec, procs: -1 },
+        )
+    }
+
+    /// Start `exec` in our own cgroup; before exec it moves itself through
+    /// `procs` (a `cgroup.procs` open for writing). Returns the PID once it
+    /// has exec'd.
+    pub fn spawn_moving_itself(
+        procs: BorrowedFd<'_>,
+        exec: &Exec,
+    ) -> Result<rustix::process::Pid, String> {
+        // CLONE_VM | CLONE_VFORK
+        let ctx = Child {
+            exec,
+            procs: procs.as_raw_fd(),
+        };
+        clone(0x100 | 0x4000, -1, &ctx)
+    }
+
+    fn clone(flags: u64, cgroup: i32, ctx: &Child<'_>) -> Result<rustix::process::Pid, String> {
         let mut stack: Vec<Chunk> = Vec::with_capacity(1024);
         let args = CloneArgs {
-            flags: 0x100 | 0x4000 | 0x2_0000_0000, // CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP
-            exit_signal: 17,                       // SIGCHLD
+            flags,
+            exit_signal: 17, // SIGCHLD
             stack: stack.as_mut_ptr() as u64,
             stack_size: (stack.capacity() * 16) as u64,
-            cgroup: dir.as_raw_fd() as u64,
+            cgroup: u64::try_from(cgroup).unwrap_or(0),
             ..CloneArgs::default()
         };
         let ret: isize;
@@ -297,7 +378,7 @@ mod raw {
                 "xor ebp, ebp", "mov rdi, r12", "call r13", "ud2", "2:",
                 inlateout("rax") 435isize => ret,
                 in("rdi") &args as *const CloneArgs, in("rsi") size_of::<CloneArgs>(),
-                in("r12") exec as *const Exec, in("r13") child as unsafe extern "C" fn(*const Exec) -> !,
+                in("r12") ctx as *const Child<'_>, in("r13") child as unsafe extern "C" fn(*const Child<'_>) -> !,
                 lateout("rcx") _, lateout("r11") _, options(nostack),
             );
         }

@@ -347,18 +347,86 @@ fn op_stats(ctx: &Ctx, r: usize) -> (Table<'static>, Table<'static>) {
     )
 }
 
+/// Who runs in a round of `op_jobs`: a contender, or (lifecycle only) a
+/// reference floor in raw system calls.
+#[derive(Clone, Copy)]
+enum Runner {
+    Peer(Peer),
+    /// clone3 into the box + exec: cgbox's way, with nothing added.
+    FloorInto,
+    /// std spawn, then the PID to cgroup.procs: the peers' way, raw.
+    FloorSpawned,
+    /// clone3 without CLONE_INTO_CGROUP; the child writes itself to
+    /// cgroup.procs before exec.
+    FloorSelfMoved,
+}
+
+/// The reference rows under the lifecycle's contenders. Not contenders
+/// (the summary and the README show only those): they tell cgbox's own
+/// cost from where this kernel runs a job born in its box.
+const FLOOR_ROWS: [(&str, Runner); 3] = [
+    (
+        "reference: floor, clone3 into the box (cgbox's way, raw system calls)",
+        Runner::FloorInto,
+    ),
+    (
+        "reference: floor, std spawn + cgroup.procs (the peers' way, raw system calls)",
+        Runner::FloorSpawned,
+    ),
+    (
+        "reference: floor, clone3, the child moves itself before exec (raw system calls)",
+        Runner::FloorSelfMoved,
+    ),
+];
+
 /// Lifecycle (create, start one sleep, kill, wait until empty, remove) or
 /// the kill of a 51-process tree (timed from the kill to the removal).
+/// The lifecycle also runs the two floors of `FLOOR_ROWS` in every round.
 fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
-    let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
+    let mut runners: Vec<(&'static str, Runner)> =
+        ALL.iter().map(|&p| (p.label(), Runner::Peer(p))).collect();
+    let floor = match job {
+        Job::Sleep => match floor::Floor::new(ctx.limits) {
+            Ok(f) => {
+                runners.extend(FLOOR_ROWS);
+                Some(f)
+            }
+            Err(e) => {
+                eprintln!("peers: no reference floors in the lifecycle: {e}");
+                None
+            }
+        },
+        Job::Tree => None,
+    };
+    let mut cells: Vec<Cell> = runners.iter().map(|_| Cell::default()).collect();
     let tag = match job {
         Job::Sleep => "life",
         Job::Tree => "tree",
     };
     for round in 0..r {
-        for (i, peer) in order(&ALL, round) {
+        for (i, (_, runner)) in order(&runners, round) {
             let name = format!("{tag}-{round}");
             let cell = &mut cells[i];
+            let peer = match (runner, &floor) {
+                (Runner::Peer(p), _) => p,
+                (way, Some(floor)) => {
+                    let steps = match way {
+                        Runner::FloorInto => floor.lifecycle_steps(&name),
+                        Runner::FloorSelfMoved => floor.lifecycle_steps_self_moved(&name),
+                        _ => floor.lifecycle_steps_spawned(&name),
+                    };
+                    match steps {
+                        // The last step is the whole lifecycle.
+                        Ok(s) => cell.times.push(s[5]),
+                        Err(e) => cell.error(e),
+                    }
+                    cell.gone.1 += 1;
+                    cell.gone.0 +=
+                        usize::from(!Path::new(sandbox::MOUNT).join("floor").join(&name).exists());
+                    continue;
+                }
+                (_, None) => continue,
+            };
             let t = Instant::now();
             let made = peers::create_with(ctx, peer, &name, job);
             let (made, mut proc) = match made {
@@ -402,7 +470,7 @@ fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
     };
     Table {
         title: title.into(),
-        rows: ALL.iter().map(|p| p.label()).zip(cells).collect(),
+        rows: runners.iter().map(|(label, _)| *label).zip(cells).collect(),
         gone: true,
         limits: false,
     }

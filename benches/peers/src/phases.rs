@@ -7,9 +7,11 @@
 //! - lifecycle: cgbox `Builder::create_in` | `JobBox::start` (clone3) |
 //!   `JobBox::kill` (cgroup.kill, wait until empty) | `JobBox::destroy` of
 //!   the empty box | `BoxChild::wait`; the floor: mkdir + open | clone3 +
-//!   exec | cgroup.kill + waitpid | close + rmdir; and the floor as the
-//!   peers start a job (std spawn, then its PID written to cgroup.procs),
-//!   to show what being born inside the box costs on this machine.
+//!   exec | cgroup.kill + waitpid | close + rmdir; the floor as the
+//!   peers start a job (std spawn, then its PID written to cgroup.procs,
+//!   after the job already runs); and the floor whose job moves itself
+//!   before exec (clone3 without CLONE_INTO_CGROUP): what being born
+//!   inside the box costs on this machine against the two other ways.
 //! - tree (sh + 50 sleeps, timed from the kill): cgbox `JobBox::kill` |
 //!   `destroy` | `wait`; the floor: write cgroup.kill | wait until
 //!   `cgroup.events` says populated 0 (poll POLLPRI, re-read every 1 ms at
@@ -59,7 +61,7 @@ pub fn run(args: &Args, parent: &str) {
     });
     drop(ctx);
     drop(sandbox.leave());
-    let ((cg, fl, sp), (tcg, tfl)) = match result {
+    let ((cg, fl, sp, sm), (tcg, tfl)) = match result {
         Ok(v) => v,
         Err(e) => {
             eprintln!("phases: {e}");
@@ -67,12 +69,12 @@ pub fn run(args: &Args, parent: &str) {
         }
     };
     println!(
-        "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds, cgbox and the two floors interleaved, medians\n"
+        "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds, cgbox and the three floors interleaved, medians\n"
     );
     println!(
-        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor, started the peers' way (std spawn + cgroup.procs) |"
+        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor, started the peers' way (std spawn + cgroup.procs) | floor, the job moves itself (clone3 without CLONE_INTO_CGROUP, cgroup.procs before exec) |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let names = [
         "create (`Builder::create_in`) / mkdir + open",
         "start (`JobBox::start`, clone3) / clone3 + exec",
@@ -89,12 +91,9 @@ pub fn run(args: &Args, parent: &str) {
             "-".into()
         };
         let f = if f > 0.0 { human(f) } else { "-".into() };
-        let s = if sp[i] > 0.0 {
-            human(sp[i])
-        } else {
-            "-".into()
-        };
-        println!("| {name} | {} | {f} | {ratio} | {s} |", human(c));
+        let or_dash = |v: f64| if v > 0.0 { human(v) } else { "-".into() };
+        let (s, m) = (or_dash(sp[i]), or_dash(sm[i]));
+        println!("| {name} | {} | {f} | {ratio} | {s} | {m} |", human(c));
     }
     println!(
         "\n### Where the time goes: killing a tree of 51 processes, {rounds} rounds, cgbox and the floor interleaved, medians\n"
@@ -119,8 +118,9 @@ pub fn run(args: &Args, parent: &str) {
 }
 
 type Split = (Vec<f64>, Vec<f64>);
-/// cgbox, the floor, and the floor started the peers' way.
-type Split3 = (Vec<f64>, Vec<f64>, Vec<f64>);
+/// cgbox, the floor, the floor started the peers' way, and the floor whose
+/// job moves itself.
+type Split4 = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
 fn medians<const N: usize>(steps: [Vec<f64>; N]) -> Vec<f64> {
     steps
@@ -129,18 +129,29 @@ fn medians<const N: usize>(steps: [Vec<f64>; N]) -> Vec<f64> {
         .collect()
 }
 
-fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split3, String> {
+fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split4, String> {
     let mut cg: [Vec<f64>; 6] = Default::default();
     let mut fl: [Vec<f64>; 6] = Default::default();
     let mut sp: [Vec<f64>; 6] = Default::default();
+    let mut sm: [Vec<f64>; 6] = Default::default();
     let mut sleep = cgbox::BoxCommand::new("/bin/sleep");
     sleep.arg("1000").stdin(cgbox::Stdio::null());
     for round in 0..rounds {
-        for which in [round % 3, (round + 1) % 3, (round + 2) % 3] {
-            if which == 2 {
-                let steps = floor.lifecycle_steps_spawned(&format!("ps-{round}"))?;
+        for which in (0..4).map(|k| (round + k) % 4) {
+            let other = match which {
+                2 => Some((
+                    floor.lifecycle_steps_spawned(&format!("ps-{round}"))?,
+                    &mut sp,
+                )),
+                3 => Some((
+                    floor.lifecycle_steps_self_moved(&format!("pm-{round}"))?,
+                    &mut sm,
+                )),
+                _ => None,
+            };
+            if let Some((steps, into)) = other {
                 for (i, s) in steps.iter().enumerate() {
-                    sp[i].push(*s);
+                    into[i].push(*s);
                 }
                 continue;
             }
@@ -174,7 +185,7 @@ fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split3, String> 
             }
         }
     }
-    Ok((medians(cg), medians(fl), medians(sp)))
+    Ok((medians(cg), medians(fl), medians(sp), medians(sm)))
 }
 
 fn tree(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
