@@ -737,8 +737,9 @@ fn protocol_main(args: &Args, parent: &str) {
     let limits_here = ctx.limits;
     drop(ctx);
     // The contenders' home directories (cgrs, youki, tokio; cgbox's app
-    // and agents) are long-lived by design: not leaks.
-    let homes = ["cgrs", "youki", "tokio", "cgbox", "cgbox/agents"];
+    // and agents) and the reference floors' are long-lived by design: not
+    // leaks (a box left in one of them is).
+    let homes = ["cgrs", "youki", "tokio", "cgbox", "cgbox/agents", "floor"];
     let dir = sandbox.dir.display().to_string();
     let left: Vec<String> = sandbox
         .leave()
