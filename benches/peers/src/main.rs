@@ -117,7 +117,13 @@ pub struct Table<'a> {
 /// four, 341 and 219 us). Consecutive rounds are `stride` permutations
 /// apart: a prime (so no factor of n!: all n! come before a repeat) above
 /// (n-1)!, the number of permutations with the same first contender, so
-/// that who runs first changes from round to round.
+/// that who runs first changes from round to round. The balance holds over
+/// n! rounds: 24 for the four contenders, which a table's 101 rounds cover
+/// four times. Do not add rows to a table's rotation: with seven (the
+/// contenders and three raw floors, tried in Dec 2026), 101 rounds are 101
+/// of 5040 orders, the later places hardly move, and a row that keeps
+/// following libcgroups paid for it (cgroups-rs's lifecycle went from
+/// about 0.28 to 9.3 ms with eleven rows). Floors belong in `phases`.
 pub fn order<T: Copy>(items: &[T], round: usize) -> Vec<(usize, T)> {
     let n = items.len();
     let count: usize = (1..=n).product();
@@ -347,86 +353,18 @@ fn op_stats(ctx: &Ctx, r: usize) -> (Table<'static>, Table<'static>) {
     )
 }
 
-/// Who runs in a round of `op_jobs`: a contender, or (lifecycle only) a
-/// reference floor in raw system calls.
-#[derive(Clone, Copy)]
-enum Runner {
-    Peer(Peer),
-    /// clone3 into the box + exec: cgbox's way, with nothing added.
-    FloorInto,
-    /// std spawn, then the PID to cgroup.procs: the peers' way, raw.
-    FloorSpawned,
-    /// clone3 without CLONE_INTO_CGROUP; the child writes itself to
-    /// cgroup.procs before exec.
-    FloorSelfMoved,
-}
-
-/// The reference rows under the lifecycle's contenders. Not contenders
-/// (the summary and the README show only those): they tell cgbox's own
-/// cost from where this kernel runs a job born in its box.
-const FLOOR_ROWS: [(&str, Runner); 3] = [
-    (
-        "reference: floor, clone3 into the box (cgbox's way, raw system calls)",
-        Runner::FloorInto,
-    ),
-    (
-        "reference: floor, std spawn + cgroup.procs (the peers' way, raw system calls)",
-        Runner::FloorSpawned,
-    ),
-    (
-        "reference: floor, clone3, the child moves itself before exec (raw system calls)",
-        Runner::FloorSelfMoved,
-    ),
-];
-
 /// Lifecycle (create, start one sleep, kill, wait until empty, remove) or
 /// the kill of a 51-process tree (timed from the kill to the removal).
-/// The lifecycle also runs the two floors of `FLOOR_ROWS` in every round.
 fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
-    let mut runners: Vec<(&'static str, Runner)> =
-        ALL.iter().map(|&p| (p.label(), Runner::Peer(p))).collect();
-    let floor = match job {
-        Job::Sleep => match floor::Floor::new(ctx.limits) {
-            Ok(f) => {
-                runners.extend(FLOOR_ROWS);
-                Some(f)
-            }
-            Err(e) => {
-                eprintln!("peers: no reference floors in the lifecycle: {e}");
-                None
-            }
-        },
-        Job::Tree => None,
-    };
-    let mut cells: Vec<Cell> = runners.iter().map(|_| Cell::default()).collect();
+    let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
     let tag = match job {
         Job::Sleep => "life",
         Job::Tree => "tree",
     };
     for round in 0..r {
-        for (i, (_, runner)) in order(&runners, round) {
+        for (i, peer) in order(&ALL, round) {
             let name = format!("{tag}-{round}");
             let cell = &mut cells[i];
-            let peer = match (runner, &floor) {
-                (Runner::Peer(p), _) => p,
-                (way, Some(floor)) => {
-                    let steps = match way {
-                        Runner::FloorInto => floor.lifecycle_steps(&name),
-                        Runner::FloorSelfMoved => floor.lifecycle_steps_self_moved(&name),
-                        _ => floor.lifecycle_steps_spawned(&name),
-                    };
-                    match steps {
-                        // The last step is the whole lifecycle.
-                        Ok(s) => cell.times.push(s[5]),
-                        Err(e) => cell.error(e),
-                    }
-                    cell.gone.1 += 1;
-                    cell.gone.0 +=
-                        usize::from(!Path::new(sandbox::MOUNT).join("floor").join(&name).exists());
-                    continue;
-                }
-                (_, None) => continue,
-            };
             let t = Instant::now();
             let made = peers::create_with(ctx, peer, &name, job);
             let (made, mut proc) = match made {
@@ -470,7 +408,7 @@ fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
     };
     Table {
         title: title.into(),
-        rows: runners.iter().map(|(label, _)| *label).zip(cells).collect(),
+        rows: ALL.iter().map(|p| p.label()).zip(cells).collect(),
         gone: true,
         limits: false,
     }
@@ -737,9 +675,8 @@ fn protocol_main(args: &Args, parent: &str) {
     let limits_here = ctx.limits;
     drop(ctx);
     // The contenders' home directories (cgrs, youki, tokio; cgbox's app
-    // and agents) and the reference floors' are long-lived by design: not
-    // leaks (a box left in one of them is).
-    let homes = ["cgrs", "youki", "tokio", "cgbox", "cgbox/agents", "floor"];
+    // and agents) are long-lived by design: not leaks.
+    let homes = ["cgrs", "youki", "tokio", "cgbox", "cgbox/agents"];
     let dir = sandbox.dir.display().to_string();
     let left: Vec<String> = sandbox
         .leave()
