@@ -818,3 +818,67 @@ fn a_process_moved_into_a_box_that_passes_controllers_lands_in_its_leaf() {
     a1.destroy().unwrap();
     assert_eq!(fake.cgroups(), APP_TREE);
 }
+
+/// A box running a job this handle started, not yet reaped, is killed
+/// before any `rmdir` and removed once the job's pidfd says it ended; a
+/// job that left the box does not hold the removal up; once the job is
+/// reaped, the box is an empty box again (one `rmdir` first). A one-time
+/// `ENOENT` on the box's `rmdir` shows the order: an `rmdir` before the
+/// kill would take the box for gone and kill nothing.
+#[test]
+fn destroy_kills_a_job_of_ours_before_any_rmdir() {
+    let fake = fake();
+    let started = |b: &JobBox<FakeFs>, rel: &str| {
+        let pid = fake.spawn(rel).unwrap();
+        (pid, b.watch_exit(fake.pidfd_open(pid).unwrap()))
+    };
+
+    let b = Builder::new().name("job").create(fake.clone()).unwrap();
+    let (pid, _unreaped) = started(&b, "cgbox/agents/job");
+    fake.fail(Op::Rmdir, "agents/job", Errno::NOENT, Some(1));
+    b.destroy().unwrap();
+    fake.clear_faults();
+    assert_eq!(fake.state(pid), Some(ProcState::Zombie), "killed first");
+    // The injected ENOENT left the (empty) box in place.
+    BoxRef::open(fake.clone(), "cgbox", "job")
+        .unwrap()
+        .destroy()
+        .unwrap();
+    assert_eq!(fake.cgroups(), APP_TREE);
+
+    let left = Builder::new().name("left").create(fake.clone()).unwrap();
+    let elsewhere = Builder::new()
+        .name("elsewhere")
+        .create(fake.clone())
+        .unwrap();
+    let (pid, _unreaped) = started(&left, "cgbox/agents/left");
+    elsewhere.move_pid(pid).unwrap();
+    let before = fake.clock();
+    left.destroy().unwrap();
+    assert!(
+        fake.clock() - before < Duration::from_secs(1),
+        "waited {:?} for a job that had left",
+        fake.clock() - before
+    );
+    assert_eq!(fake.state(pid), Some(ProcState::Running), "not in the box");
+    elsewhere.destroy().unwrap();
+    assert_eq!(fake.state(pid), Some(ProcState::Zombie));
+
+    let reaped = Builder::new().name("reaped").create(fake.clone()).unwrap();
+    let (pid, unreaped) = started(&reaped, "cgbox/agents/reaped");
+    drop(unreaped);
+    fake.fail(Op::Rmdir, "agents/reaped", Errno::NOENT, Some(1));
+    reaped.destroy().unwrap();
+    fake.clear_faults();
+    assert_eq!(
+        fake.state(pid),
+        Some(ProcState::Running),
+        "no job of ours left: the rmdir came first"
+    );
+    BoxRef::open(fake.clone(), "cgbox", "reaped")
+        .unwrap()
+        .destroy()
+        .unwrap();
+    assert_eq!(fake.state(pid), Some(ProcState::Zombie));
+    assert_eq!(fake.cgroups(), APP_TREE);
+}
