@@ -356,22 +356,20 @@ impl<F: CgroupFs> BoxRef<F> {
             // box needs no kill. With one, kill at once and let its pidfd
             // say when it is gone (sooner than the kernel's rate-limited
             // notification); then cgroup.events is read once (for a
-            // removal, the rmdir answers instead), and polled only while
+            // removal, the rmdir answers first), and polled only while
             // something else is still inside.
             if exits.is_empty() && !self.is_populated()? {
                 return Ok(false);
             }
             self.kills.fetch_add(1, Ordering::Relaxed);
             kill::kill(fs, &self.dir, self.kill_method, deadline)?;
-            if kill::ours_ended(fs, &mut exits, deadline)? {
-                if remove {
-                    if kill::remove_if_empty(fs, &self.app.dirs.agents, &self.name)? {
-                        return Ok(true);
-                    }
-                } else if !self.is_populated()? {
-                    return Ok(false);
-                }
+            if kill::ours_ended(fs, &mut exits, deadline)?
+                && remove
+                && kill::remove_if_empty(fs, &self.app.dirs.agents, &self.name)?
+            {
+                return Ok(true);
             }
+            // With ours gone, this reads cgroup.events before any wait.
             kill::wait_until_empty(fs, self.events_file()?, &mut exits, deadline).map(|()| false)
         })();
         match result {

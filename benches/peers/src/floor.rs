@@ -94,11 +94,7 @@ impl Floor {
         let dir = self.make(name)?;
         let t1 = Instant::now();
         let pid = raw::spawn(dir.as_fd(), &self.exec)?;
-        self.kill_and_remove(name, dir, [t, t1], || {
-            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-                .map(drop)
-                .map_err(|e| format!("waitpid: {e}"))
-        })
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
     }
 
     /// The lifecycle with the job moving itself: mkdir + open (and open
@@ -121,15 +117,7 @@ impl Floor {
         let t1 = Instant::now();
         let pid = raw::spawn_moving_itself(procs.as_fd(), &self.exec)?;
         drop(procs);
-        self.kill_and_remove(name, dir, [t, t1], || {
-            match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-                Ok(Some((_, s))) if s.exit_status() == Some(126) => {
-                    Err("the child could not move itself into its box".into())
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(format!("waitpid: {e}")),
-            }
-        })
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -191,8 +179,7 @@ impl Floor {
         let pid = raw::spawn(dir.as_fd(), &self.exec)?;
         write_at(&dir, "cgroup.kill", b"1")?;
         // We are the parent: once waitpid returns, the cgroup is empty.
-        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-            .map_err(|e| format!("waitpid: {e}"))?;
+        raw::reap(pid)?;
         drop(dir);
         self.remove(name)
     }
@@ -329,6 +316,17 @@ mod raw {
                 in("rsi") e.argv.as_ptr(), in("rdx") e.envp.as_ptr(),
                 lateout("rcx") _, lateout("r11") _, options(nostack));
             std::arch::asm!("syscall", in("rax") 231, in("rdi") 127, options(noreturn, nostack));
+        }
+    }
+
+    /// Wait for a raw child; its exit status 126 is the move that failed.
+    pub fn reap(pid: rustix::process::Pid) -> Result<(), String> {
+        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, s))) if s.exit_status() == Some(126) => {
+                Err("the child could not move itself into its box".into())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("waitpid: {e}")),
         }
     }
 
