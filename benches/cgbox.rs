@@ -357,14 +357,19 @@ fn limit_writes(site: &Site) {
     );
 }
 
-/// The syscall floor of a lifecycle: `clone3(CLONE_VM | CLONE_VFORK |
-/// CLONE_INTO_CGROUP)` straight into `execve`, nothing else in the child
-/// (no signal reset, no stdio, no pidfd): what the kernel costs at least.
+/// The syscall floor of a lifecycle: `clone3(CLONE_VM | CLONE_CHILD_CLEARTID
+/// | CLONE_INTO_CGROUP)` straight into `execve`, nothing else in the child
+/// (no signal reset, no stdio, no pidfd), waited for as cgbox waits: what
+/// the kernel costs at least.
 #[cfg(target_arch = "x86_64")]
 mod floor {
     use std::ffi::{CString, c_char};
     use std::os::fd::{AsRawFd, BorrowedFd};
     use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use rustix::thread::futex;
 
     /// `execve`'s arguments, prepared once.
     pub struct Exec {
@@ -421,7 +426,7 @@ mod floor {
     /// The child: execve, else exit_group(127). Raw system calls only.
     unsafe extern "C" fn child(exec: *const Exec) -> ! {
         // SAFETY: the parent keeps `exec` alive until we exec or exit
-        // (CLONE_VFORK); the arrays are NUL-terminated.
+        // (`wait_for_exec`); the arrays are NUL-terminated.
         unsafe {
             let e = &*exec;
             std::arch::asm!("syscall", inlateout("rax") 59isize => _, in("rdi") e.argv[0],
@@ -431,12 +436,33 @@ mod floor {
         }
     }
 
+    /// Wait until the kernel clears `word` (the child exec'd or exited),
+    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin for up to 200 us,
+    /// yielding the CPU every 64 turns, then sleep on the futex.
+    fn wait_for_exec(word: &AtomicU32) {
+        let began = Instant::now();
+        let mut turns = 0u32;
+        while word.load(Ordering::Acquire) != 0 {
+            turns = turns.wrapping_add(1);
+            if !turns.is_multiple_of(64) {
+                std::hint::spin_loop();
+            } else if began.elapsed() < Duration::from_micros(200) {
+                rustix::thread::sched_yield();
+            } else {
+                let _ = futex::wait(word, futex::Flags::empty(), 1, None);
+            }
+        }
+    }
+
     /// Start `exec` in the cgroup of `dir`; returns the PID once it has exec'd.
     pub fn spawn(dir: BorrowedFd<'_>, exec: &Exec) -> i32 {
         let mut stack: Vec<Chunk> = Vec::with_capacity(1024);
+        let running = AtomicU32::new(1);
         let args = CloneArgs {
-            flags: 0x100 | 0x4000 | 0x2_0000_0000, // CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP
-            exit_signal: 17,                       // SIGCHLD
+            // CLONE_VM | CLONE_CHILD_CLEARTID | CLONE_INTO_CGROUP
+            flags: 0x100 | 0x20_0000 | 0x2_0000_0000,
+            child_tid: running.as_ptr() as u64,
+            exit_signal: 17, // SIGCHLD
             stack: stack.as_mut_ptr() as u64,
             stack_size: (stack.capacity() * 16) as u64,
             cgroup: dir.as_raw_fd() as u64,
@@ -444,9 +470,9 @@ mod floor {
         };
         let ret: isize;
         // SAFETY: as in cgbox's clone3 path: the child starts on the unused,
-        // aligned capacity of `stack` (alive until the call returns, which
-        // CLONE_VFORK delays until the child has exec'd or exited), with
-        // r12/r13 holding its argument and entry point.
+        // aligned capacity of `stack`, which with `running` and `exec`
+        // stays alive until `wait_for_exec` sees the child exec'd or
+        // exited, with r12/r13 holding its argument and entry point.
         unsafe {
             std::arch::asm!(
                 "syscall", "test rax, rax", "jnz 2f",
@@ -457,8 +483,9 @@ mod floor {
                 lateout("rcx") _, lateout("r11") _, options(nostack),
             );
         }
-        drop(stack);
         assert!(ret > 0, "clone3: errno {}", -ret);
+        wait_for_exec(&running);
+        drop(stack);
         ret as i32
     }
 }

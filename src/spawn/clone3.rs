@@ -1,33 +1,38 @@
 //! The clone3 path: the child is created inside the box.
 //!
-//! One `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP |
-//! CLONE_CLEAR_SIGHAND)`, as glibc's `posix_spawn` does it (with the
-//! cgroup added): the child shares our memory on a stack of its own, so
-//! nothing is copied and the cost does not grow with our size; the kernel
-//! charges it to the box from its first instruction, so nothing is migrated
-//! and no `cgroup.procs` is written; we sleep until it has called `execve`
-//! (or died trying), and get a pidfd for it.
+//! One `clone3(CLONE_VM | CLONE_CHILD_CLEARTID | CLONE_PIDFD |
+//! CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND)`, as glibc's `posix_spawn`
+//! does it (with the cgroup added, and without `CLONE_VFORK`): the child
+//! shares our memory on a stack of its own, so nothing is copied and the
+//! cost does not grow with our size; the kernel charges it to the box from
+//! its first instruction, so nothing is migrated and no `cgroup.procs` is
+//! written; we wait until it has called `execve` (or died trying), spinning
+//! briefly before we sleep (see [`exec_wait`](super::exec_wait) for why),
+//! and get a pidfd for it.
 //!
 //! Between `clone3` and `execve` the child runs in our address space with
-//! our thread's TLS. It may only make raw system calls (rustix's, or
-//! `arch::syscall` here), read what the parent prepared and store to two
-//! atomics: no allocation, no locks, no libc, no panics. Everything it
-//! needs is prepared beforehand ([`Plan`], [`StdioSetup`]). No handler of
+//! our thread's TLS, while our thread runs too. It may only make raw system
+//! calls (rustix's, or `arch::syscall` here), read what the parent prepared
+//! and store to two atomics: no allocation, no locks, no libc, no TLS, no
+//! panics. Everything it needs is prepared beforehand ([`Plan`],
+//! [`StdioSetup`]) and left alone until it has exec'd. No handler of
 //! ours can run in it: `CLONE_CLEAR_SIGHAND` (5.5+) gives it only SIG_DFL
 //! and SIG_IGN dispositions from birth, where glibc blocks every signal and
 //! resets up to 64 handlers one system call at a time.
 
 use std::ffi::c_char;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, Ordering};
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 use rustix::process::Pid;
 
+#[cfg(target_arch = "x86_64")]
+use super::exec_wait;
 use super::plan::{Plan, PlanError};
 use super::{BoxChild, BoxCommand, Io};
 use crate::fs::SysFs;
@@ -362,9 +367,9 @@ mod arch {
     ///
     /// `args` must be a valid `struct clone_args` of `size` bytes whose
     /// stack is 16-byte aligned, writable and unused, and stays so until
-    /// the child has exec'd or exited (`CLONE_VFORK` makes this call
-    /// return only then); `child` must be fit to run there (see the module
-    /// docs) and `ctx` valid for it.
+    /// the child has exec'd or exited (the caller waits for that after
+    /// this call returns); `child` must be fit to run there (see the module
+    /// docs) and `ctx` valid for it until then.
     pub(super) unsafe fn clone3(
         args: *const u64,
         size: usize,
@@ -420,7 +425,7 @@ struct CloneArgs {
 }
 
 const CLONE_VM: u64 = 0x100;
-const CLONE_VFORK: u64 = 0x4000;
+const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
@@ -439,8 +444,8 @@ const STACK_SIZE: usize = 32 * 1024;
 #[repr(C, align(16))]
 struct StackChunk([u8; 16]);
 
-/// A child's stack, used only while `clone3` runs (the parent waits until
-/// the child has exec'd or exited): one kept for the next start, so that a
+/// A child's stack, used only until the child has exec'd or exited (the
+/// parent waits for that): one kept for the next start, so that a
 /// start allocates none. A second start at the same moment gets one of
 /// its own.
 #[cfg(target_arch = "x86_64")]
@@ -472,15 +477,23 @@ impl Stack {
 }
 
 /// Clone the child into the cgroup of `cgroup_fd`; returns its PID and
-/// pidfd once it has exec'd or exited, or the errno of `clone3`.
+/// pidfd once it has exec'd or exited, or the errno of `clone3`. Returns
+/// only once the child no longer uses the stack or `ctx`.
 #[cfg(target_arch = "x86_64")]
 fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, OwnedFd), Errno> {
     use arch::clone3;
     let mut stack = Stack::take();
     let mut pidfd: RawFd = -1;
+    // Cleared by the kernel when the child execs or exits.
+    let running = AtomicU32::new(exec_wait::RUNNING);
     let args = CloneArgs {
-        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND,
+        flags: CLONE_VM
+            | CLONE_CHILD_CLEARTID
+            | CLONE_PIDFD
+            | CLONE_INTO_CGROUP
+            | CLONE_CLEAR_SIGHAND,
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        child_tid: running.as_ptr() as u64,
         exit_signal: SIGCHLD,
         stack: stack.as_mut_ptr() as u64,
         stack_size: (stack.capacity() * size_of::<StackChunk>()) as u64,
@@ -488,10 +501,12 @@ fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, Own
         ..CloneArgs::default()
     };
     // SAFETY: `args` is a complete clone_args whose stack is the unused,
-    // 16-byte aligned capacity of `stack`, which outlives the call: with
-    // CLONE_VFORK the call returns only once the child has exec'd or
-    // exited. `child_main` follows the rules of the module docs and `ctx`
-    // (borrowed for the whole call) holds what it reads.
+    // 16-byte aligned capacity of `stack`, and whose child_tid points at
+    // `running`; both outlive the child's use of them: `wait_for_exec`
+    // below returns only once the child has exec'd or exited, before
+    // `stack` is given back and before `running`, `pidfd` and `ctx` (which
+    // the caller keeps until we return) go. `child_main` follows the rules
+    // of the module docs.
     let ret = unsafe {
         clone3(
             std::ptr::addr_of!(args).cast::<u64>(),
@@ -500,22 +515,24 @@ fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, Own
             ctx,
         )
     };
-    stack.give_back();
     if ret < 0 {
+        stack.give_back();
         return Err(Errno::from_raw_os_error(ret.unsigned_abs() as i32));
     }
+    // The kernel stored the pidfd through the pointer in `args` before
+    // clone3 returned.
+    // SAFETY: reading a local that is initialised; the child never writes it.
+    let pidfd = unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pidfd)) };
+    // SAFETY: CLONE_PIDFD gave us this new fd, owned by nobody else (a
+    // negative one cannot come with a child: clone3 would have failed).
+    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    exec_wait::wait_for_exec(&running, pidfd.as_ref().map(|fd| fd.as_fd()));
+    stack.give_back();
     let pid = i32::try_from(ret)
         .ok()
         .and_then(Pid::from_raw)
         .ok_or(Errno::INVAL)?;
-    // The kernel stored the pidfd through the pointer in `args`.
-    // SAFETY: reading a local that is initialised and no longer shared.
-    let pidfd = unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pidfd)) };
-    if pidfd < 0 {
-        return Err(Errno::BADF);
-    }
-    // SAFETY: CLONE_PIDFD gave us this new fd, owned by nobody else.
-    Ok((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+    Ok((pid, pidfd.ok_or(Errno::BADF)?))
 }
 
 #[cfg(not(target_arch = "x86_64"))]

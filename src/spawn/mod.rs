@@ -15,6 +15,8 @@ use crate::{BoxRef, Error, Result};
 mod child;
 mod clone3;
 mod command;
+#[cfg(target_arch = "x86_64")]
+mod exec_wait;
 mod plan;
 
 pub use child::BoxChild;

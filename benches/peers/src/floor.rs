@@ -2,8 +2,9 @@
 //! `cargo bench` times it): what the kernel needs at least for an
 //! operation, with nothing a library adds. The lifecycle is the floor of
 //! `benches/cgbox.rs`: `mkdir`, open the directory, `clone3(CLONE_VM |
-//! CLONE_VFORK | CLONE_INTO_CGROUP)` straight into `execve` (nothing else
-//! in the child), `cgroup.kill`, `waitpid`, `rmdir`.
+//! CLONE_CHILD_CLEARTID | CLONE_INTO_CGROUP)` straight into `execve`
+//! (nothing else in the child) and the wait for the exec as cgbox waits,
+//! `cgroup.kill`, `waitpid`, `rmdir`.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -229,6 +230,10 @@ mod raw {
     use std::ffi::{CString, c_char};
     use std::os::fd::{AsRawFd, BorrowedFd};
     use std::os::unix::ffi::OsStrExt;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use rustix::thread::futex;
 
     /// `execve`'s arguments, prepared once.
     pub struct Exec {
@@ -296,7 +301,7 @@ mod raw {
     /// else exit_group(127). Raw system calls only.
     unsafe extern "C" fn child(ctx: *const Child<'_>) -> ! {
         // SAFETY: the parent keeps `ctx` alive until we exec or exit
-        // (CLONE_VFORK); the arrays are NUL-terminated; `procs` is an open
+        // (`wait_for_exec`); the arrays are NUL-terminated; `procs` is an open
         // fd of the parent's, shared until exec (CLONE_VM, not CLONE_FILES:
         // the child has a copy of the table).
         unsafe {
@@ -332,12 +337,8 @@ mod raw {
 
     /// Start `exec` in the cgroup of `dir`; returns the PID once it has exec'd.
     pub fn spawn(dir: BorrowedFd<'_>, exec: &Exec) -> Result<rustix::process::Pid, String> {
-        // CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP
-        clone(
-            0x100 | 0x4000 | 0x2_0000_0000,
-            dir.as_raw_fd(),
-            &Child { exec, procs: -1 },
-        )
+        // CLONE_INTO_CGROUP
+        clone(0x2_0000_0000, dir.as_raw_fd(), &Child { exec, procs: -1 })
     }
 
     /// Start `exec` in our own cgroup; before exec it moves itself through
@@ -347,18 +348,39 @@ mod raw {
         procs: BorrowedFd<'_>,
         exec: &Exec,
     ) -> Result<rustix::process::Pid, String> {
-        // CLONE_VM | CLONE_VFORK
         let ctx = Child {
             exec,
             procs: procs.as_raw_fd(),
         };
-        clone(0x100 | 0x4000, -1, &ctx)
+        clone(0, -1, &ctx)
     }
 
+    /// Wait until the kernel clears `word` (the child exec'd or exited),
+    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin for up to 200 us,
+    /// yielding the CPU every 64 turns, then sleep on the futex.
+    fn wait_for_exec(word: &AtomicU32) {
+        let began = Instant::now();
+        let mut turns = 0u32;
+        while word.load(Ordering::Acquire) != 0 {
+            turns = turns.wrapping_add(1);
+            if !turns.is_multiple_of(64) {
+                std::hint::spin_loop();
+            } else if began.elapsed() < Duration::from_micros(200) {
+                rustix::thread::sched_yield();
+            } else {
+                let _ = futex::wait(word, futex::Flags::empty(), 1, None);
+            }
+        }
+    }
+
+    /// `clone3` with `flags` added to `CLONE_VM | CLONE_CHILD_CLEARTID`;
+    /// returns once the child has exec'd or exited.
     fn clone(flags: u64, cgroup: i32, ctx: &Child<'_>) -> Result<rustix::process::Pid, String> {
         let mut stack: Vec<Chunk> = Vec::with_capacity(1024);
+        let running = AtomicU32::new(1);
         let args = CloneArgs {
-            flags,
+            flags: 0x100 | 0x20_0000 | flags, // CLONE_VM | CLONE_CHILD_CLEARTID
+            child_tid: running.as_ptr() as u64,
             exit_signal: 17, // SIGCHLD
             stack: stack.as_mut_ptr() as u64,
             stack_size: (stack.capacity() * 16) as u64,
@@ -367,8 +389,8 @@ mod raw {
         };
         let ret: isize;
         // SAFETY: as in cgbox's clone3 path: the child starts on the unused,
-        // aligned capacity of `stack` (alive until the call returns, which
-        // CLONE_VFORK delays until the child has exec'd or exited), with
+        // aligned capacity of `stack`, which with `running` and `ctx` stays
+        // alive until `wait_for_exec` sees the child exec'd or exited, with
         // r12/r13 holding its argument and entry point.
         unsafe {
             std::arch::asm!(
@@ -379,6 +401,9 @@ mod raw {
                 in("r12") ctx as *const Child<'_>, in("r13") child as unsafe extern "C" fn(*const Child<'_>) -> !,
                 lateout("rcx") _, lateout("r11") _, options(nostack),
             );
+        }
+        if ret > 0 {
+            wait_for_exec(&running);
         }
         drop(stack);
         if ret <= 0 {
