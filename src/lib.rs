@@ -159,6 +159,7 @@ mod outcome;
 mod parse;
 mod prepare;
 mod spawn;
+mod spin;
 mod stats;
 mod systemd;
 #[cfg(test)]

@@ -221,6 +221,9 @@ pub trait CgroupFs: Send + Sync {
     /// the wait before the processes are gone. The default waits for
     /// nothing and returns `Ok(false)`, which sends callers to
     /// `wait_for_change`: a backend without pidfds loses only speed.
+    /// [`SysFs`] looks at the pidfds for up to 200 us before it sleeps on
+    /// them: a killed job ends within tens of microseconds, and an idle
+    /// CPU can take longer than that to wake.
     ///
     /// See the [example](crate::fs::CgroupFs#examples).
     fn wait_for_exit(&self, exits: &mut Vec<Self::Pidfd>, timeout: Duration) -> Result<bool> {

@@ -419,6 +419,20 @@ impl CgroupFs for SysFs {
     }
 
     fn wait_for_exit(&self, exits: &mut Vec<Arc<OwnedFd>>, timeout: Duration) -> Result<bool> {
+        // A killed job ends within tens of microseconds, mostly on another
+        // CPU: spin first (see crate::spin), then sleep. A failed look is
+        // left to the sleeping poll to report.
+        let mut looked_in_vain = false;
+        let ended = crate::spin::until(|| match poll_exits(None, exits, Duration::ZERO) {
+            Ok(woke) => woke,
+            Err(_) => {
+                looked_in_vain = true;
+                true
+            }
+        });
+        if ended && !looked_in_vain {
+            return Ok(true);
+        }
         poll_exits(None, exits, timeout)
     }
 
@@ -586,5 +600,36 @@ mod tests {
         let e = fs.open_dir(tmp.path()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotCgroup2, "{e}");
         assert!(e.to_string().contains("not cgroup2"), "{e}");
+    }
+
+    #[test]
+    fn waiting_for_exits_sees_an_ended_job_and_times_out_on_a_live_one() {
+        let fs = SysFs::rooted(Path::new("/")).unwrap();
+        let mut live = std::process::Command::new("/bin/sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let mut ends = std::process::Command::new("/bin/sh")
+            .args(["-c", "exit 0"])
+            .spawn()
+            .unwrap();
+        let live_fd = fs.pidfd_open(live.id()).unwrap();
+        let ends_fd = fs.pidfd_open(ends.id()).unwrap();
+        // The live one alone: the spin gives up, the sleep times out, and
+        // the pidfd stays to wait on.
+        let mut exits = vec![Arc::clone(&live_fd)];
+        let t = std::time::Instant::now();
+        let timeout = Duration::from_millis(20);
+        assert!(!fs.wait_for_exit(&mut exits, timeout).unwrap());
+        assert!(t.elapsed() >= timeout, "returned after {:?}", t.elapsed());
+        assert_eq!(exits.len(), 1);
+        // With the one that ends: it is seen, dropped, and the live one kept.
+        exits.push(Arc::clone(&ends_fd));
+        assert!(fs.wait_for_exit(&mut exits, Duration::from_secs(10)).unwrap());
+        assert_eq!(exits.len(), 1);
+        assert!(Arc::ptr_eq(&exits[0], &live_fd));
+        assert!(ends.wait().unwrap().success());
+        live.kill().unwrap();
+        live.wait().unwrap();
     }
 }

@@ -4,41 +4,24 @@
 //! The kernel says so by clearing a word of ours and waking a futex on it
 //! (`CLONE_CHILD_CLEARTID`) when the child lets go of our memory: at its
 //! `execve`, or when it ends. `CLONE_VFORK` would put the parent to sleep
-//! at once instead, and a sleeping parent lets its CPU go idle. On a
-//! virtual machine whose idle vCPUs halt (a Firecracker guest, say), the
-//! child, born into an empty box, mostly runs on the other vCPU (the box's
-//! `populated` notification makes a kworker runnable on ours inside
-//! `clone3`), and the parent's wake-up at the child's exec then costs 50 us
-//! after a busy spell and about 1 ms after 10 ms of quiet (measured in Dec
-//! 2026; see `benches/peers/RESULTS.md`). Spinning keeps the parent's vCPU
-//! awake, so it sees the exec at once. The spin is bounded ([`SPIN`]) and
-//! yields the CPU every few microseconds, so a child placed on our CPU runs
-//! at once; after it the parent sleeps on the futex.
+//! at once instead; a short spin first keeps its CPU awake (see
+//! [`spin`](crate::spin) for why and how long), then it sleeps on the
+//! futex.
 //!
 //! One end leaves the word set: older kernels (5.10 among them) keep it
-//! for the debugger when a core-dumping signal kills the child. The sleep therefore has a
-//! timeout ([`RECHECK`]), after which the child's pidfd says whether it has
-//! ended.
+//! for the debugger when a core-dumping signal kills the child. The sleep
+//! therefore has a timeout ([`RECHECK`]), after which the child's pidfd
+//! says whether it has ended.
 
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::thread::futex;
 
 /// The word's value until the kernel clears it.
 pub(super) const RUNNING: u32 = 1;
-
-/// How long the parent spins before it sleeps: longer than a start takes
-/// on a busy machine (30 to 170 us from `clone3` to exec on this project's
-/// host, idle vCPU wake-up included), short enough that a slow exec costs
-/// little CPU.
-const SPIN: Duration = Duration::from_micros(200);
-
-/// Spins between two looks at the clock (and yields of the CPU): a few
-/// microseconds.
-const SPINS_PER_LOOK: u32 = 64;
 
 /// How long one futex sleep lasts before the pidfd is asked whether the
 /// child has ended without clearing the word.
@@ -47,22 +30,11 @@ const RECHECK: Duration = Duration::from_millis(10);
 /// Return once `word` is cleared (the child exec'd or ended) or `pidfd`
 /// (where there is one) says the child has ended.
 pub(super) fn wait_for_exec(word: &AtomicU32, pidfd: Option<BorrowedFd<'_>>) {
-    let mut began: Option<Instant> = None;
-    let mut spins = 0u32;
-    while word.load(Ordering::Acquire) == RUNNING {
-        spins = spins.wrapping_add(1);
-        if !spins.is_multiple_of(SPINS_PER_LOOK) {
-            std::hint::spin_loop();
-            continue;
-        }
-        let now = Instant::now();
-        if now.duration_since(*began.get_or_insert(now)) < SPIN {
-            rustix::thread::sched_yield();
-            continue;
-        }
-        sleep_on(word, pidfd);
+    let cleared = || word.load(Ordering::Acquire) != RUNNING;
+    if cleared() || crate::spin::until(cleared) {
         return;
     }
+    sleep_on(word, pidfd);
 }
 
 /// The sleeping half of [`wait_for_exec`].
@@ -78,7 +50,9 @@ fn sleep_on(word: &AtomicU32, pidfd: Option<BorrowedFd<'_>>) {
         match futex::wait(word, futex::Flags::empty(), RUNNING, Some(&recheck)) {
             Ok(()) => continue,
             Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR => continue,
-            Err(_) => {}
+            Err(e) if e == rustix::io::Errno::TIMEDOUT => {}
+            // No futex to sleep on (never seen): sleep as long instead.
+            Err(_) => std::thread::sleep(RECHECK),
         }
         if pidfd.is_some_and(ended) {
             return;
@@ -101,6 +75,7 @@ mod tests {
     use super::*;
     use std::os::fd::AsFd;
     use std::process::Command;
+    use std::time::Instant;
 
     #[test]
     fn a_cleared_word_ends_the_wait_at_once_or_after_the_spin() {
@@ -114,7 +89,7 @@ mod tests {
         // An exec that takes longer than the spin: the parent sleeps, and
         // the kernel's shared futex wake (made here by a thread) ends it.
         let word = std::sync::Arc::new(AtomicU32::new(RUNNING));
-        let slow = SPIN * 3;
+        let slow = crate::spin::BUDGET * 3;
         let t = Instant::now();
         let execs = {
             let word = std::sync::Arc::clone(&word);

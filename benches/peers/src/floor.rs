@@ -98,6 +98,24 @@ impl Floor {
         self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
     }
 
+    /// [`Floor::lifecycle_steps`] with the parent asleep in `clone3` until
+    /// the exec (`CLONE_VFORK`, as `posix_spawn` waits) instead of spinning
+    /// first, as cgbox did until Dec 2026.
+    #[cfg(target_arch = "x86_64")]
+    pub fn lifecycle_steps_vfork(&self, name: &str) -> Result<[f64; 6], String> {
+        use std::time::Instant;
+        let t = Instant::now();
+        let dir = self.make(name)?;
+        let t1 = Instant::now();
+        let pid = raw::spawn_vfork(dir.as_fd(), &self.exec)?;
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn lifecycle_steps_vfork(&self, _name: &str) -> Result<[f64; 6], String> {
+        Err("the clone3 floor is x86_64 only".into())
+    }
+
     /// The lifecycle with the job moving itself: mkdir + open (and open
     /// cgroup.procs) | clone3 without CLONE_INTO_CGROUP, the child writes
     /// "0" to cgroup.procs, then exec | cgroup.kill + waitpid | close +
@@ -341,6 +359,17 @@ mod raw {
         clone(0x2_0000_0000, dir.as_raw_fd(), &Child { exec, procs: -1 })
     }
 
+    /// [`spawn`], the parent asleep in `clone3` until the exec
+    /// (`CLONE_VFORK`).
+    pub fn spawn_vfork(dir: BorrowedFd<'_>, exec: &Exec) -> Result<rustix::process::Pid, String> {
+        // CLONE_VFORK | CLONE_INTO_CGROUP
+        clone(
+            0x4000 | 0x2_0000_0000,
+            dir.as_raw_fd(),
+            &Child { exec, procs: -1 },
+        )
+    }
+
     /// Start `exec` in our own cgroup; before exec it moves itself through
     /// `procs` (a `cgroup.procs` open for writing). Returns the PID once it
     /// has exec'd.
@@ -374,7 +403,8 @@ mod raw {
     }
 
     /// `clone3` with `flags` added to `CLONE_VM | CLONE_CHILD_CLEARTID`;
-    /// returns once the child has exec'd or exited.
+    /// returns once the child has exec'd or exited (with `CLONE_VFORK` in
+    /// `flags`, clone3 itself waits, and the word is clear when it returns).
     fn clone(flags: u64, cgroup: i32, ctx: &Child<'_>) -> Result<rustix::process::Pid, String> {
         let mut stack: Vec<Chunk> = Vec::with_capacity(1024);
         let running = AtomicU32::new(1);

@@ -2,16 +2,20 @@
 //! lifecycle and tree kill split at its public calls, next to the same
 //! steps with raw system calls. Run by `count` after the counts (and in
 //! the same VM boot); `phases` alone: `cgbox-peers phases --parent DIR
-//! [--rounds N]`.
+//! [--rounds N] [--quiet-ms MS]`. With `--quiet-ms`, each lifecycle comes
+//! after that long with nothing to do (untimed), as an agent's jobs come
+//! now and then: the CPUs have gone idle.
 //!
 //! - lifecycle: cgbox `Builder::create_in` | `JobBox::start` (clone3) |
 //!   `JobBox::kill` (cgroup.kill, wait until empty) | `JobBox::destroy` of
 //!   the empty box | `BoxChild::wait`; the floor: mkdir + open | clone3 +
-//!   exec | cgroup.kill + waitpid | close + rmdir; the floor as the
-//!   peers start a job (std spawn, then its PID written to cgroup.procs,
-//!   after the job already runs); and the floor whose job moves itself
-//!   before exec (clone3 without CLONE_INTO_CGROUP): what being born
-//!   inside the box costs on this machine against the two other ways.
+//!   exec, waited for as cgbox waits | cgroup.kill + waitpid | close +
+//!   rmdir; the floor with the parent asleep in clone3 until the exec
+//!   (CLONE_VFORK, posix_spawn's wait); the floor as the peers start a job
+//!   (std spawn, then its PID written to cgroup.procs, after the job
+//!   already runs); and the floor whose job moves itself before exec
+//!   (clone3 without CLONE_INTO_CGROUP): what being born inside the box,
+//!   and each way of waiting for the exec, cost on this machine.
 //! - tree (sh + 50 sleeps, timed from the kill): cgbox `JobBox::kill` |
 //!   `destroy` | `wait`; the floor: write cgroup.kill | wait until
 //!   `cgroup.events` says populated 0 (poll POLLPRI, re-read every 1 ms at
@@ -45,6 +49,7 @@ fn ns(t: Instant) -> f64 {
 /// `phases --parent DIR [--rounds N]`: prints two markdown tables.
 pub fn run(args: &Args, parent: &str) {
     let rounds = args.number("--rounds", 31).max(1);
+    let quiet = Duration::from_millis(args.number("--quiet-ms", 0) as u64);
     raise_fd_limit(65_536);
     let sandbox = match sandbox::Sandbox::enter(Path::new(parent)) {
         Ok(s) => s,
@@ -55,26 +60,31 @@ pub fn run(args: &Args, parent: &str) {
     };
     let ctx = Ctx::new();
     let result = Floor::new(ctx.limits).and_then(|floor| {
-        let life = lifecycle(&ctx, &floor, rounds)?;
+        let life = lifecycle(&ctx, &floor, rounds, quiet)?;
         let tree = tree(&ctx, &floor, rounds)?;
         Ok((life, tree))
     });
     drop(ctx);
     drop(sandbox.leave());
-    let ((cg, fl, sp, sm), (tcg, tfl)) = match result {
+    let ([cg, fl, vf, sp, sm], (tcg, tfl)) = match result {
         Ok(v) => v,
         Err(e) => {
             eprintln!("phases: {e}");
             std::process::exit(1);
         }
     };
+    let after = if quiet.is_zero() {
+        String::new()
+    } else {
+        format!(", each after {} ms of quiet", quiet.as_millis())
+    };
     println!(
-        "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds, cgbox and the three floors interleaved, medians\n"
+        "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds{after}, cgbox and the four floors interleaved, medians\n"
     );
     println!(
-        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor, started the peers' way (std spawn + cgroup.procs) | floor, the job moves itself (clone3 without CLONE_INTO_CGROUP, cgroup.procs before exec) |"
+        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor, asleep in clone3 until the exec (CLONE_VFORK) | floor, started the peers' way (std spawn + cgroup.procs) | floor, the job moves itself (clone3 without CLONE_INTO_CGROUP, cgroup.procs before exec) |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let names = [
         "create (`Builder::create_in`) / mkdir + open",
         "start (`JobBox::start`, clone3) / clone3 + exec",
@@ -83,6 +93,7 @@ pub fn run(args: &Args, parent: &str) {
         "reap (`BoxChild::wait`) / (in the kill step)",
         "**whole lifecycle**",
     ];
+    let or_dash = |v: f64| if v > 0.0 { human(v) } else { "-".into() };
     for (i, name) in names.iter().enumerate() {
         let (c, f) = (cg[i], fl[i]);
         let ratio = if f > 0.0 {
@@ -90,10 +101,14 @@ pub fn run(args: &Args, parent: &str) {
         } else {
             "-".into()
         };
-        let f = if f > 0.0 { human(f) } else { "-".into() };
-        let or_dash = |v: f64| if v > 0.0 { human(v) } else { "-".into() };
-        let (s, m) = (or_dash(sp[i]), or_dash(sm[i]));
-        println!("| {name} | {} | {f} | {ratio} | {s} | {m} |", human(c));
+        println!(
+            "| {name} | {} | {} | {ratio} | {} | {} | {} |",
+            human(c),
+            or_dash(f),
+            or_dash(vf[i]),
+            or_dash(sp[i]),
+            or_dash(sm[i])
+        );
     }
     println!(
         "\n### Where the time goes: killing a tree of 51 processes, {rounds} rounds, cgbox and the floor interleaved, medians\n"
@@ -118,9 +133,6 @@ pub fn run(args: &Args, parent: &str) {
 }
 
 type Split = (Vec<f64>, Vec<f64>);
-/// cgbox, the floor, the floor started the peers' way, and the floor whose
-/// job moves itself.
-type Split4 = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
 fn medians<const N: usize>(steps: [Vec<f64>; N]) -> Vec<f64> {
     steps
@@ -129,63 +141,68 @@ fn medians<const N: usize>(steps: [Vec<f64>; N]) -> Vec<f64> {
         .collect()
 }
 
-fn lifecycle(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split4, String> {
-    let mut cg: [Vec<f64>; 6] = Default::default();
-    let mut fl: [Vec<f64>; 6] = Default::default();
-    let mut sp: [Vec<f64>; 6] = Default::default();
-    let mut sm: [Vec<f64>; 6] = Default::default();
+/// The lifecycle's steps (medians, see `run`'s table) of cgbox, the floor,
+/// the floor waiting with CLONE_VFORK, the floor started the peers' way and
+/// the floor whose job moves itself, in turn round by round.
+fn lifecycle(
+    ctx: &Ctx,
+    floor: &Floor,
+    rounds: usize,
+    quiet: Duration,
+) -> Result<[Vec<f64>; 5], String> {
+    let mut steps: [[Vec<f64>; 6]; 5] = Default::default();
     let mut sleep = cgbox::BoxCommand::new("/bin/sleep");
     sleep.arg("1000").stdin(cgbox::Stdio::null());
     for round in 0..rounds {
-        for which in (0..4).map(|k| (round + k) % 4) {
-            let other = match which {
-                2 => Some((
-                    floor.lifecycle_steps_spawned(&format!("ps-{round}"))?,
-                    &mut sp,
-                )),
-                3 => Some((
-                    floor.lifecycle_steps_self_moved(&format!("pm-{round}"))?,
-                    &mut sm,
-                )),
-                _ => None,
-            };
-            if let Some((steps, into)) = other {
-                for (i, s) in steps.iter().enumerate() {
-                    into[i].push(*s);
-                }
-                continue;
+        for which in (0..5).map(|k| (round + k) % 5) {
+            if !quiet.is_zero() {
+                std::thread::sleep(quiet);
             }
-            let name = format!("ph-{round}");
-            if which == 0 {
-                let t = Instant::now();
-                let b = Builder::new()
-                    .name(&name)
-                    .create_in(&ctx.app)
-                    .map_err(|e| format!("create: {e}"))?;
-                let t1 = Instant::now();
-                let mut child = b.start(&sleep).map_err(|e| format!("start: {e}"))?;
-                let t2 = Instant::now();
-                b.kill().map_err(|e| format!("kill: {e}"))?;
-                let t3 = Instant::now();
-                b.destroy().map_err(|e| format!("destroy: {e}"))?;
-                let t4 = Instant::now();
-                child.wait().map_err(|e| format!("wait: {e}"))?;
-                let t5 = Instant::now();
-                for (i, (a, z)) in [(t, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t, t5)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    cg[i].push((z - a).as_nanos() as f64);
-                }
-            } else {
-                let steps = floor.lifecycle_steps(&name)?;
-                for (i, s) in steps.iter().enumerate() {
-                    fl[i].push(*s);
+            let name = format!("ph{which}-{round}");
+            let took = match which {
+                0 => cgbox_lifecycle(ctx, &name, &sleep)?,
+                1 => floor.lifecycle_steps(&name)?,
+                2 => floor.lifecycle_steps_vfork(&name)?,
+                3 => floor.lifecycle_steps_spawned(&name)?,
+                _ => floor.lifecycle_steps_self_moved(&name)?,
+            };
+            if let Some(into) = steps.get_mut(which) {
+                for (i, t) in took.iter().enumerate() {
+                    if let Some(v) = into.get_mut(i) {
+                        v.push(*t);
+                    }
                 }
             }
         }
     }
-    Ok((medians(cg), medians(fl), medians(sp), medians(sm)))
+    Ok(steps.map(medians))
+}
+
+/// cgbox's lifecycle, split at its public calls (ns).
+fn cgbox_lifecycle(ctx: &Ctx, name: &str, job: &cgbox::BoxCommand) -> Result<[f64; 6], String> {
+    let t = Instant::now();
+    let b = Builder::new()
+        .name(name)
+        .create_in(&ctx.app)
+        .map_err(|e| format!("create: {e}"))?;
+    let t1 = Instant::now();
+    let mut child = b.start(job).map_err(|e| format!("start: {e}"))?;
+    let t2 = Instant::now();
+    b.kill().map_err(|e| format!("kill: {e}"))?;
+    let t3 = Instant::now();
+    b.destroy().map_err(|e| format!("destroy: {e}"))?;
+    let t4 = Instant::now();
+    child.wait().map_err(|e| format!("wait: {e}"))?;
+    let t5 = Instant::now();
+    let d = |a: Instant, z: Instant| (z - a).as_nanos() as f64;
+    Ok([
+        d(t, t1),
+        d(t1, t2),
+        d(t2, t3),
+        d(t3, t4),
+        d(t4, t5),
+        d(t, t5),
+    ])
 }
 
 fn tree(ctx: &Ctx, floor: &Floor, rounds: usize) -> Result<Split, String> {
