@@ -359,8 +359,9 @@ fn limit_writes(site: &Site) {
 
 /// The syscall floor of a lifecycle: `clone3(CLONE_VM | CLONE_CHILD_CLEARTID
 /// | CLONE_INTO_CGROUP)` straight into `execve`, nothing else in the child
-/// (no signal reset, no stdio, no pidfd), waited for as cgbox waits: what
-/// the kernel costs at least.
+/// (no signal reset, no stdio, no pidfd), `cgroup.kill`, `waitpid`,
+/// `rmdir`, each wait as cgbox waits (a short spin first): what the kernel
+/// costs at least.
 #[cfg(target_arch = "x86_64")]
 mod floor {
     use std::ffi::{CString, c_char};
@@ -436,21 +437,55 @@ mod floor {
         }
     }
 
-    /// Wait until the kernel clears `word` (the child exec'd or exited),
-    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin for up to 200 us,
-    /// yielding the CPU every 64 turns, then sleep on the futex.
-    fn wait_for_exec(word: &AtomicU32) {
+    /// Spin as cgbox spins before a short sleep (`src/spin.rs`): until
+    /// `ready`, asked every 5 us with the CPU offered to others, or 200 us.
+    pub fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
         let began = Instant::now();
-        let mut turns = 0u32;
-        while word.load(Ordering::Acquire) != 0 {
-            turns = turns.wrapping_add(1);
-            if !turns.is_multiple_of(64) {
-                std::hint::spin_loop();
-            } else if began.elapsed() < Duration::from_micros(200) {
-                rustix::thread::sched_yield();
-            } else {
-                let _ = futex::wait(word, futex::Flags::empty(), 1, None);
+        let mut looked = began;
+        loop {
+            std::hint::spin_loop();
+            let now = Instant::now();
+            if now.duration_since(looked) < Duration::from_micros(5) {
+                continue;
             }
+            if ready() {
+                return true;
+            }
+            if now.duration_since(began) >= Duration::from_micros(200) {
+                return false;
+            }
+            rustix::thread::sched_yield();
+            looked = Instant::now();
+        }
+    }
+
+    /// Wait until the kernel clears `word` (the child exec'd or exited),
+    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin, then sleep on the
+    /// futex.
+    fn wait_for_exec(word: &AtomicU32) {
+        let cleared = || word.load(Ordering::Acquire) == 0;
+        if cleared() || spin_until(cleared) {
+            return;
+        }
+        while !cleared() {
+            let _ = futex::wait(word, futex::Flags::empty(), 1, None);
+        }
+    }
+
+    /// Reap `pid` as cgbox waits for a killed job: spin on a non-blocking
+    /// wait, then block.
+    pub fn reap_spinning(
+        pid: rustix::process::Pid,
+    ) -> rustix::io::Result<Option<(rustix::process::Pid, rustix::process::WaitStatus)>> {
+        let mut got = None;
+        spin_until(|| {
+            got = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG)
+                .transpose();
+            got.is_some()
+        });
+        match got {
+            Some(r) => r.map(Some),
+            None => rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()),
         }
     }
 
@@ -564,7 +599,7 @@ fn lifecycle(site: &Site) {
             // We are the parent: waitpid returns once it is gone, and then
             // the cgroup is empty.
             let pid = rustix::process::Pid::from_raw(pid).unwrap();
-            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap();
+            floor::reap_spinning(pid).unwrap();
             drop(dir);
             rustix::fs::unlinkat(agents_fd, &name, AtFlags::REMOVEDIR).unwrap();
         }

@@ -625,7 +625,10 @@ mod tests {
         assert_eq!(exits.len(), 1);
         // With the one that ends: it is seen, dropped, and the live one kept.
         exits.push(Arc::clone(&ends_fd));
-        assert!(fs.wait_for_exit(&mut exits, Duration::from_secs(10)).unwrap());
+        assert!(
+            fs.wait_for_exit(&mut exits, Duration::from_secs(10))
+                .unwrap()
+        );
         assert_eq!(exits.len(), 1);
         assert!(Arc::ptr_eq(&exits[0], &live_fd));
         assert!(ends.wait().unwrap().success());

@@ -3,8 +3,8 @@
 //! operation, with nothing a library adds. The lifecycle is the floor of
 //! `benches/cgbox.rs`: `mkdir`, open the directory, `clone3(CLONE_VM |
 //! CLONE_CHILD_CLEARTID | CLONE_INTO_CGROUP)` straight into `execve`
-//! (nothing else in the child) and the wait for the exec as cgbox waits,
-//! `cgroup.kill`, `waitpid`, `rmdir`.
+//! (nothing else in the child), `cgroup.kill`, `waitpid`, `rmdir`, each
+//! wait (for the exec, for the exit) as cgbox waits: a short spin first.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -95,12 +95,12 @@ impl Floor {
         let dir = self.make(name)?;
         let t1 = Instant::now();
         let pid = raw::spawn(dir.as_fd(), &self.exec)?;
-        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid, true))
     }
 
-    /// [`Floor::lifecycle_steps`] with the parent asleep in `clone3` until
-    /// the exec (`CLONE_VFORK`, as `posix_spawn` waits) instead of spinning
-    /// first, as cgbox did until Dec 2026.
+    /// [`Floor::lifecycle_steps`] with sleeping waits, as cgbox waited
+    /// until Dec 2026: the parent asleep in `clone3` until the exec
+    /// (`CLONE_VFORK`, as `posix_spawn` waits) and in `waitpid` at once.
     #[cfg(target_arch = "x86_64")]
     pub fn lifecycle_steps_vfork(&self, name: &str) -> Result<[f64; 6], String> {
         use std::time::Instant;
@@ -108,7 +108,7 @@ impl Floor {
         let dir = self.make(name)?;
         let t1 = Instant::now();
         let pid = raw::spawn_vfork(dir.as_fd(), &self.exec)?;
-        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid, false))
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -136,7 +136,7 @@ impl Floor {
         let t1 = Instant::now();
         let pid = raw::spawn_moving_itself(procs.as_fd(), &self.exec)?;
         drop(procs);
-        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid))
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid, true))
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -198,7 +198,7 @@ impl Floor {
         let pid = raw::spawn(dir.as_fd(), &self.exec)?;
         write_at(&dir, "cgroup.kill", b"1")?;
         // We are the parent: once waitpid returns, the cgroup is empty.
-        raw::reap(pid)?;
+        raw::reap(pid, true)?;
         drop(dir);
         self.remove(name)
     }
@@ -342,9 +342,15 @@ mod raw {
         }
     }
 
-    /// Wait for a raw child; its exit status 126 is the move that failed.
-    pub fn reap(pid: rustix::process::Pid) -> Result<(), String> {
-        match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+    /// Wait for a raw child, as cgbox waits (spinning first) or asleep at
+    /// once; its exit status 126 is the move that failed.
+    pub fn reap(pid: rustix::process::Pid, spinning: bool) -> Result<(), String> {
+        let waited = if spinning {
+            reap_spinning(pid)
+        } else {
+            rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+        };
+        match waited {
             Ok(Some((_, s))) if s.exit_status() == Some(126) => {
                 Err("the child could not move itself into its box".into())
             }
@@ -384,21 +390,55 @@ mod raw {
         clone(0, -1, &ctx)
     }
 
-    /// Wait until the kernel clears `word` (the child exec'd or exited),
-    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin for up to 200 us,
-    /// yielding the CPU every 64 turns, then sleep on the futex.
-    fn wait_for_exec(word: &AtomicU32) {
+    /// Spin as cgbox spins before a short sleep (`src/spin.rs`): until
+    /// `ready`, asked every 5 us with the CPU offered to others, or 200 us.
+    pub fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
         let began = Instant::now();
-        let mut turns = 0u32;
-        while word.load(Ordering::Acquire) != 0 {
-            turns = turns.wrapping_add(1);
-            if !turns.is_multiple_of(64) {
-                std::hint::spin_loop();
-            } else if began.elapsed() < Duration::from_micros(200) {
-                rustix::thread::sched_yield();
-            } else {
-                let _ = futex::wait(word, futex::Flags::empty(), 1, None);
+        let mut looked = began;
+        loop {
+            std::hint::spin_loop();
+            let now = Instant::now();
+            if now.duration_since(looked) < Duration::from_micros(5) {
+                continue;
             }
+            if ready() {
+                return true;
+            }
+            if now.duration_since(began) >= Duration::from_micros(200) {
+                return false;
+            }
+            rustix::thread::sched_yield();
+            looked = Instant::now();
+        }
+    }
+
+    /// Wait until the kernel clears `word` (the child exec'd or exited),
+    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin, then sleep on the
+    /// futex.
+    fn wait_for_exec(word: &AtomicU32) {
+        let cleared = || word.load(Ordering::Acquire) == 0;
+        if cleared() || spin_until(cleared) {
+            return;
+        }
+        while !cleared() {
+            let _ = futex::wait(word, futex::Flags::empty(), 1, None);
+        }
+    }
+
+    /// Reap `pid` as cgbox waits for a killed job: spin on a non-blocking
+    /// wait, then block.
+    pub fn reap_spinning(
+        pid: rustix::process::Pid,
+    ) -> rustix::io::Result<Option<(rustix::process::Pid, rustix::process::WaitStatus)>> {
+        let mut got = None;
+        spin_until(|| {
+            got = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG)
+                .transpose();
+            got.is_some()
+        });
+        match got {
+            Some(r) => r.map(Some),
+            None => rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()),
         }
     }
 

@@ -9,9 +9,10 @@
 //! - lifecycle: cgbox `Builder::create_in` | `JobBox::start` (clone3) |
 //!   `JobBox::kill` (cgroup.kill, wait until empty) | `JobBox::destroy` of
 //!   the empty box | `BoxChild::wait`; the floor: mkdir + open | clone3 +
-//!   exec, waited for as cgbox waits | cgroup.kill + waitpid | close +
-//!   rmdir; the floor with the parent asleep in clone3 until the exec
-//!   (CLONE_VFORK, posix_spawn's wait); the floor as the peers start a job
+//!   exec | cgroup.kill + waitpid | close + rmdir, each wait as cgbox
+//!   waits (a short spin first); the floor with sleeping waits (asleep in
+//!   clone3 until the exec, CLONE_VFORK as posix_spawn waits, and in
+//!   waitpid at once); the floor as the peers start a job
 //!   (std spawn, then its PID written to cgroup.procs, after the job
 //!   already runs); and the floor whose job moves itself before exec
 //!   (clone3 without CLONE_INTO_CGROUP): what being born inside the box,
@@ -82,7 +83,7 @@ pub fn run(args: &Args, parent: &str) {
         "\n### Where the time goes (timed, not counted): the lifecycle step by step, {rounds} rounds{after}, cgbox and the four floors interleaved, medians\n"
     );
     println!(
-        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor, asleep in clone3 until the exec (CLONE_VFORK) | floor, started the peers' way (std spawn + cgroup.procs) | floor, the job moves itself (clone3 without CLONE_INTO_CGROUP, cgroup.procs before exec) |"
+        "| step | cgbox | floor (raw syscalls) | cgbox / floor | floor with sleeping waits (CLONE_VFORK, waitpid) | floor, started the peers' way (std spawn + cgroup.procs) | floor, the job moves itself (clone3 without CLONE_INTO_CGROUP, cgroup.procs before exec) |"
     );
     println!("|---|---|---|---|---|---|---|");
     let names = [
