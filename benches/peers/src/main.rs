@@ -157,8 +157,13 @@ struct Rounds {
     create: usize,
     stats: usize,
     lifecycle: usize,
+    quiet: usize,
     tree: usize,
 }
+
+/// How long nothing happens before each sample of the quiet lifecycle: an
+/// agent's jobs come now and then, and the CPUs go idle in between.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn op_create(ctx: &Ctx, r: usize) -> Table<'static> {
     let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
@@ -354,8 +359,9 @@ fn op_stats(ctx: &Ctx, r: usize) -> (Table<'static>, Table<'static>) {
 }
 
 /// Lifecycle (create, start one sleep, kill, wait until empty, remove) or
-/// the kill of a 51-process tree (timed from the kill to the removal).
-fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
+/// the kill of a 51-process tree (timed from the kill to the removal);
+/// with `quiet`, each sample comes after that long with nothing to do.
+fn op_jobs(ctx: &Ctx, r: usize, job: Job, quiet: Option<std::time::Duration>) -> Table<'static> {
     let mut cells: Vec<Cell> = ALL.iter().map(|_| Cell::default()).collect();
     let tag = match job {
         Job::Sleep => "life",
@@ -365,6 +371,9 @@ fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
         for (i, peer) in order(&ALL, round) {
             let name = format!("{tag}-{round}");
             let cell = &mut cells[i];
+            if let Some(q) = quiet {
+                std::thread::sleep(q);
+            }
             let t = Instant::now();
             let made = peers::create_with(ctx, peer, &name, job);
             let (made, mut proc) = match made {
@@ -402,12 +411,18 @@ fn op_jobs(ctx: &Ctx, r: usize, job: Job) -> Table<'static> {
             clean(&path);
         }
     }
-    let title = match job {
-        Job::Sleep => "lifecycle: create, start one sleep, kill, wait until empty, remove",
-        Job::Tree => "kill a tree of 51 processes (sh + 50 sleeps): kill, wait, remove",
+    let title = match (job, quiet) {
+        (Job::Sleep, None) => {
+            "lifecycle: create, start one sleep, kill, wait until empty, remove".to_owned()
+        }
+        (Job::Sleep, Some(q)) => format!(
+            "lifecycle after {} ms of quiet (jobs that come now and then): create, start one sleep, kill, wait until empty, remove",
+            q.as_millis()
+        ),
+        (Job::Tree, _) => "kill a tree of 51 processes (sh + 50 sleeps): kill, wait, remove".into(),
     };
     Table {
-        title: title.into(),
+        title,
         rows: ALL.iter().map(|p| p.label()).zip(cells).collect(),
         gone: true,
         limits: false,
@@ -488,6 +503,7 @@ fn one_run(ctx: &Ctx, quick: bool) -> Vec<Table<'static>> {
             create: 5,
             stats: 5,
             lifecycle: 5,
+            quiet: 4,
             tree: 2,
         }
     } else {
@@ -495,6 +511,8 @@ fn one_run(ctx: &Ctx, quick: bool) -> Vec<Table<'static>> {
             create: 101,
             stats: 201,
             lifecycle: 101,
+            // One full turn of the orders of four contenders (see `order`).
+            quiet: 24,
             tree: 21,
         }
     };
@@ -502,8 +520,9 @@ fn one_run(ctx: &Ctx, quick: bool) -> Vec<Table<'static>> {
     let (full, sample) = op_stats(ctx, rounds.stats);
     tables.push(full);
     tables.push(sample);
-    tables.push(op_jobs(ctx, rounds.lifecycle, Job::Sleep));
-    tables.push(op_jobs(ctx, rounds.tree, Job::Tree));
+    tables.push(op_jobs(ctx, rounds.lifecycle, Job::Sleep, None));
+    tables.push(op_jobs(ctx, rounds.tree, Job::Tree, None));
+    tables.push(op_jobs(ctx, rounds.quiet, Job::Sleep, Some(QUIET)));
     for (n, r) in [
         (1, if quick { 3 } else { 51 }),
         (100, if quick { 1 } else { 5 }),

@@ -153,7 +153,7 @@ fn summary_cell(agg: &Aggregate, row: &Row) -> String {
 
 /// The README's operations: (label, table index, row per contender of
 /// `ALL`; None: not in this table).
-const SUMMARY: [(&str, usize, [Option<usize>; 4]); 8] = [
+const SUMMARY: [(&str, usize, [Option<usize>; 4]); 9] = [
     (
         "create an empty box",
         0,
@@ -185,13 +185,18 @@ const SUMMARY: [(&str, usize, [Option<usize>; 4]); 8] = [
         [Some(0), Some(1), Some(2), Some(3)],
     ),
     (
+        "lifecycle after 10 ms of quiet",
+        6,
+        [Some(0), Some(1), Some(2), Some(3)],
+    ),
+    (
         "1000 boxes at once: create, per box",
-        10,
+        11,
         [Some(0), Some(1), Some(2), Some(3)],
     ),
     (
         "1000 boxes at once: remove, per box",
-        11,
+        12,
         [Some(0), Some(1), Some(2), Some(3)],
     ),
 ];
