@@ -93,6 +93,7 @@ pub fn run(args: &Args, parent: &str) {
         "remove the empty box (`JobBox::destroy`) / close + rmdir",
         "reap (`BoxChild::wait`) / (in the kill step)",
         "**whole lifecycle**",
+        "CPU time of the calling thread (spinning included)",
     ];
     let or_dash = |v: f64| if v > 0.0 { human(v) } else { "-".into() };
     for (i, name) in names.iter().enumerate() {
@@ -151,7 +152,7 @@ fn lifecycle(
     rounds: usize,
     quiet: Duration,
 ) -> Result<[Vec<f64>; 5], String> {
-    let mut steps: [[Vec<f64>; 6]; 5] = Default::default();
+    let mut steps: [[Vec<f64>; 7]; 5] = Default::default();
     let mut sleep = cgbox::BoxCommand::new("/bin/sleep");
     sleep.arg("1000").stdin(cgbox::Stdio::null());
     for round in 0..rounds {
@@ -160,13 +161,16 @@ fn lifecycle(
                 std::thread::sleep(quiet);
             }
             let name = format!("ph{which}-{round}");
-            let took = match which {
+            let cpu = thread_cpu();
+            let mut took = match which {
                 0 => cgbox_lifecycle(ctx, &name, &sleep)?,
                 1 => floor.lifecycle_steps(&name)?,
                 2 => floor.lifecycle_steps_vfork(&name)?,
                 3 => floor.lifecycle_steps_spawned(&name)?,
                 _ => floor.lifecycle_steps_self_moved(&name)?,
-            };
+            }
+            .to_vec();
+            took.push((thread_cpu() - cpu).as_nanos() as f64);
             if let Some(into) = steps.get_mut(which) {
                 for (i, t) in took.iter().enumerate() {
                     if let Some(v) = into.get_mut(i) {
@@ -177,6 +181,15 @@ fn lifecycle(
         }
     }
     Ok(steps.map(medians))
+}
+
+/// The CPU time this thread has used (user and system).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// cgbox's lifecycle, split at its public calls (ns).
