@@ -361,169 +361,12 @@ fn limit_writes(site: &Site) {
 /// | CLONE_INTO_CGROUP)` straight into `execve`, nothing else in the child
 /// (no signal reset, no stdio, no pidfd), `cgroup.kill`, `waitpid`,
 /// `rmdir`, each wait as cgbox waits (a short spin first): what the kernel
-/// costs at least.
+/// costs at least. The same file as the peer benchmark's floor, which also
+/// uses the parts this one does not.
 #[cfg(target_arch = "x86_64")]
-mod floor {
-    use std::ffi::{CString, c_char};
-    use std::os::fd::{AsRawFd, BorrowedFd};
-    use std::os::unix::ffi::OsStrExt;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::time::{Duration, Instant};
-
-    use rustix::thread::futex;
-
-    /// `execve`'s arguments, prepared once.
-    pub struct Exec {
-        _strings: Vec<CString>,
-        argv: Vec<*const c_char>,
-        envp: Vec<*const c_char>,
-    }
-
-    impl Exec {
-        pub fn new(argv: &[&str]) -> Exec {
-            let args: Vec<CString> = argv.iter().map(|a| CString::new(*a).unwrap()).collect();
-            let vars: Vec<CString> = std::env::vars_os()
-                .map(|(k, v)| {
-                    let mut kv = k.as_bytes().to_vec();
-                    kv.push(b'=');
-                    kv.extend_from_slice(v.as_bytes());
-                    CString::new(kv).unwrap()
-                })
-                .collect();
-            let ptrs = |v: &[CString]| {
-                v.iter()
-                    .map(|s| s.as_ptr())
-                    .chain([std::ptr::null()])
-                    .collect::<Vec<_>>()
-            };
-            let (argv, envp) = (ptrs(&args), ptrs(&vars));
-            Exec {
-                _strings: args.into_iter().chain(vars).collect(),
-                argv,
-                envp,
-            }
-        }
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-
-    #[repr(C, align(16))]
-    struct Chunk([u8; 16]);
-
-    /// The child: execve, else exit_group(127). Raw system calls only.
-    unsafe extern "C" fn child(exec: *const Exec) -> ! {
-        // SAFETY: the parent keeps `exec` alive until we exec or exit
-        // (`wait_for_exec`); the arrays are NUL-terminated.
-        unsafe {
-            let e = &*exec;
-            std::arch::asm!("syscall", inlateout("rax") 59isize => _, in("rdi") e.argv[0],
-                in("rsi") e.argv.as_ptr(), in("rdx") e.envp.as_ptr(),
-                lateout("rcx") _, lateout("r11") _, options(nostack));
-            std::arch::asm!("syscall", in("rax") 231, in("rdi") 127, options(noreturn, nostack));
-        }
-    }
-
-    /// Spin as cgbox spins before a short sleep (`src/spin.rs`): until
-    /// `ready`, asked every 5 us with the CPU offered to others, or 200 us.
-    pub fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
-        let began = Instant::now();
-        let mut looked = began;
-        loop {
-            std::hint::spin_loop();
-            let now = Instant::now();
-            if now.duration_since(looked) < Duration::from_micros(5) {
-                continue;
-            }
-            if ready() {
-                return true;
-            }
-            if now.duration_since(began) >= Duration::from_micros(200) {
-                return false;
-            }
-            rustix::thread::sched_yield();
-            looked = Instant::now();
-        }
-    }
-
-    /// Wait until the kernel clears `word` (the child exec'd or exited),
-    /// as cgbox waits (`src/spawn/exec_wait.rs`): spin, then sleep on the
-    /// futex.
-    fn wait_for_exec(word: &AtomicU32) {
-        let cleared = || word.load(Ordering::Acquire) == 0;
-        if cleared() || spin_until(cleared) {
-            return;
-        }
-        while !cleared() {
-            let _ = futex::wait(word, futex::Flags::empty(), 1, None);
-        }
-    }
-
-    /// Reap `pid` as cgbox waits for a killed job: spin on a non-blocking
-    /// wait, then block.
-    pub fn reap_spinning(
-        pid: rustix::process::Pid,
-    ) -> rustix::io::Result<Option<(rustix::process::Pid, rustix::process::WaitStatus)>> {
-        let mut got = None;
-        spin_until(|| {
-            got = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG)
-                .transpose();
-            got.is_some()
-        });
-        match got {
-            Some(r) => r.map(Some),
-            None => rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()),
-        }
-    }
-
-    /// Start `exec` in the cgroup of `dir`; returns the PID once it has exec'd.
-    pub fn spawn(dir: BorrowedFd<'_>, exec: &Exec) -> i32 {
-        let mut stack: Vec<Chunk> = Vec::with_capacity(1024);
-        let running = AtomicU32::new(1);
-        let args = CloneArgs {
-            // CLONE_VM | CLONE_CHILD_CLEARTID | CLONE_INTO_CGROUP
-            flags: 0x100 | 0x20_0000 | 0x2_0000_0000,
-            child_tid: running.as_ptr() as u64,
-            exit_signal: 17, // SIGCHLD
-            stack: stack.as_mut_ptr() as u64,
-            stack_size: (stack.capacity() * 16) as u64,
-            cgroup: dir.as_raw_fd() as u64,
-            ..CloneArgs::default()
-        };
-        let ret: isize;
-        // SAFETY: as in cgbox's clone3 path: the child starts on the unused,
-        // aligned capacity of `stack`, which with `running` and `exec`
-        // stays alive until `wait_for_exec` sees the child exec'd or
-        // exited, with r12/r13 holding its argument and entry point.
-        unsafe {
-            std::arch::asm!(
-                "syscall", "test rax, rax", "jnz 2f",
-                "xor ebp, ebp", "mov rdi, r12", "call r13", "ud2", "2:",
-                inlateout("rax") 435isize => ret,
-                in("rdi") &args as *const CloneArgs, in("rsi") size_of::<CloneArgs>(),
-                in("r12") exec as *const Exec, in("r13") child as unsafe extern "C" fn(*const Exec) -> !,
-                lateout("rcx") _, lateout("r11") _, options(nostack),
-            );
-        }
-        assert!(ret > 0, "clone3: errno {}", -ret);
-        wait_for_exec(&running);
-        drop(stack);
-        ret as i32
-    }
-}
+#[path = "peers/src/raw.rs"]
+#[allow(dead_code)]
+mod floor;
 
 fn lifecycle(site: &Site) {
     let Site::Live { fs, anchor, app } = site else {
@@ -586,7 +429,7 @@ fn lifecycle(site: &Site) {
                 Mode::empty(),
             )
             .unwrap();
-            let pid = floor::spawn(std::os::fd::AsFd::as_fd(&dir), &exec);
+            let pid = floor::spawn(std::os::fd::AsFd::as_fd(&dir), &exec).unwrap();
             let kill = rustix::fs::openat(
                 &dir,
                 "cgroup.kill",
@@ -598,8 +441,7 @@ fn lifecycle(site: &Site) {
             drop(kill);
             // We are the parent: waitpid returns once it is gone, and then
             // the cgroup is empty.
-            let pid = rustix::process::Pid::from_raw(pid).unwrap();
-            floor::reap_spinning(pid).unwrap();
+            floor::reap(pid, true).unwrap();
             drop(dir);
             rustix::fs::unlinkat(agents_fd, &name, AtFlags::REMOVEDIR).unwrap();
         }

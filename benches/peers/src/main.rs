@@ -30,6 +30,8 @@ mod floor;
 mod peers;
 mod phases;
 mod protocol;
+#[cfg(target_arch = "x86_64")]
+mod raw;
 mod sandbox;
 mod strace;
 
