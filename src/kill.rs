@@ -1,6 +1,8 @@
 //! Kill, freeze, wait until empty, and remove: the steps that end a box.
 //!
-//! Nothing here spins. Waiting is `poll(POLLPRI)` on a kept `cgroup.events`
+//! Nothing here spins (the backend may, briefly: `SysFs::wait_for_exit`
+//! looks at a killed job's pidfd for up to 200 us before it sleeps, see
+//! `crate::spin`). Waiting is `poll(POLLPRI)` on a kept `cgroup.events`
 //! fd, cut into slices of 0.5, 1, 2, 4, 8 and then 16 ms after each of which the
 //! file is read again: the kernel rate-limits its notifications (a wake can
 //! come ~15 ms late when the cgroup became populated shortly before), and

@@ -28,9 +28,11 @@ pub(crate) const BUDGET: Duration = Duration::from_micros(200);
 /// be a system call.
 const LOOK: Duration = Duration::from_micros(5);
 
-/// Spin until `ready` says true (returns true) or [`BUDGET`] has passed
-/// (returns false).
-pub(crate) fn until(mut ready: impl FnMut() -> bool) -> bool {
+/// Spin until `ready` says true (returns true) or `budget` (at most
+/// [`BUDGET`]: callers pass less when their own timeout is shorter) has
+/// passed (returns false). `ready` is first asked after one [`LOOK`].
+pub(crate) fn until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let budget = budget.min(BUDGET);
     let began = Instant::now();
     let mut looked = began;
     loop {
@@ -42,7 +44,7 @@ pub(crate) fn until(mut ready: impl FnMut() -> bool) -> bool {
         if ready() {
             return true;
         }
-        if now.duration_since(began) >= BUDGET {
+        if now.duration_since(began) >= budget {
             return false;
         }
         rustix::thread::sched_yield();
@@ -58,7 +60,7 @@ mod tests {
     fn asks_every_look_and_gives_up_after_the_budget() {
         let t = Instant::now();
         let mut asked = 0u32;
-        assert!(!until(|| {
+        assert!(!until(BUDGET, || {
             asked += 1;
             false
         }));
@@ -75,10 +77,28 @@ mod tests {
     #[test]
     fn stops_at_the_first_yes() {
         let mut asked = 0u32;
-        assert!(until(|| {
+        assert!(until(BUDGET, || {
             asked += 1;
             asked == 3
         }));
         assert_eq!(asked, 3);
+    }
+
+    #[test]
+    fn a_shorter_budget_is_kept_and_a_longer_one_capped() {
+        let mut asked = 0u32;
+        assert!(!until(Duration::ZERO, || {
+            asked += 1;
+            false
+        }));
+        assert_eq!(asked, 1, "a zero budget looks once");
+        let t = Instant::now();
+        assert!(!until(Duration::from_secs(10), || false));
+        let capped = t.elapsed();
+        assert!(capped >= BUDGET, "gave up after {capped:?}");
+        assert!(
+            capped < Duration::from_secs(5),
+            "spun {capped:?}: not capped"
+        );
     }
 }

@@ -108,7 +108,7 @@ pub enum Access {
 /// let n = fs.read_kept(&events, &mut kept)?;
 /// assert!(kept[..n].starts_with(b"populated 1"));
 ///
-/// // Processes through pidfds, and waits that never spin.
+/// // Processes through pidfds, and waits on them.
 /// let pidfd = fs.pidfd_open(pid)?;
 /// fs.pidfd_kill(&pidfd)?;
 /// let mut exits = vec![pidfd];

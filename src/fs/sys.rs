@@ -419,11 +419,15 @@ impl CgroupFs for SysFs {
     }
 
     fn wait_for_exit(&self, exits: &mut Vec<Arc<OwnedFd>>, timeout: Duration) -> Result<bool> {
+        if exits.is_empty() || timeout.is_zero() {
+            return poll_exits(None, exits, timeout);
+        }
         // A killed job ends within tens of microseconds, mostly on another
-        // CPU: spin first (see crate::spin), then sleep. A failed look is
-        // left to the sleeping poll to report.
+        // CPU: spin first (see crate::spin), then sleep for what is left of
+        // the timeout. A failed look is left to the sleeping poll to report.
+        let began = std::time::Instant::now();
         let mut looked_in_vain = false;
-        let ended = crate::spin::until(|| match poll_exits(None, exits, Duration::ZERO) {
+        let ended = crate::spin::until(timeout, || match poll_exits(None, exits, Duration::ZERO) {
             Ok(woke) => woke,
             Err(_) => {
                 looked_in_vain = true;
@@ -433,7 +437,7 @@ impl CgroupFs for SysFs {
         if ended && !looked_in_vain {
             return Ok(true);
         }
-        poll_exits(None, exits, timeout)
+        poll_exits(None, exits, timeout.saturating_sub(began.elapsed()))
     }
 
     fn pidfd_open(&self, pid: u32) -> Result<Arc<OwnedFd>> {
@@ -605,15 +609,25 @@ mod tests {
     #[test]
     fn waiting_for_exits_sees_an_ended_job_and_times_out_on_a_live_one() {
         let fs = SysFs::rooted(Path::new("/")).unwrap();
-        let mut live = std::process::Command::new("/bin/sleep")
-            .arg("1000")
-            .spawn()
-            .unwrap();
+        // Killed and reaped however the test ends.
+        struct Reaped(std::process::Child);
+        impl Drop for Reaped {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let live = Reaped(
+            std::process::Command::new("/bin/sleep")
+                .arg("1000")
+                .spawn()
+                .unwrap(),
+        );
         let mut ends = std::process::Command::new("/bin/sh")
             .args(["-c", "exit 0"])
             .spawn()
             .unwrap();
-        let live_fd = fs.pidfd_open(live.id()).unwrap();
+        let live_fd = fs.pidfd_open(live.0.id()).unwrap();
         let ends_fd = fs.pidfd_open(ends.id()).unwrap();
         // The live one alone: the spin gives up, the sleep times out, and
         // the pidfd stays to wait on.
@@ -632,7 +646,14 @@ mod tests {
         assert_eq!(exits.len(), 1);
         assert!(Arc::ptr_eq(&exits[0], &live_fd));
         assert!(ends.wait().unwrap().success());
-        live.kill().unwrap();
-        live.wait().unwrap();
+        // A zero timeout only looks.
+        let t = std::time::Instant::now();
+        assert!(!fs.wait_for_exit(&mut exits, Duration::ZERO).unwrap());
+        assert!(
+            t.elapsed() < timeout,
+            "a zero timeout took {:?}",
+            t.elapsed()
+        );
+        drop(live);
     }
 }

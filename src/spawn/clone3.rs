@@ -272,8 +272,9 @@ impl StdioSetup {
     }
 }
 
-/// What the child reads (prepared by the parent, alive until `clone3`
-/// returns) and the two atomics it writes when it fails.
+/// What the child reads (prepared by the parent, alive and unchanged until
+/// `clone_into` returns: the child has exec'd or ended) and the two atomics
+/// it writes when it fails.
 struct ChildCtx {
     path: *const c_char,
     argv: *const *const c_char,
@@ -302,6 +303,9 @@ mod arch {
 
     pub(super) const SYS_RT_SIGACTION: usize = 13;
     pub(super) const SYS_RT_SIGPROCMASK: usize = 14;
+    pub(super) const SYS_DUP2: usize = 33;
+    pub(super) const SYS_CHDIR: usize = 80;
+    pub(super) const SYS_SETPGID: usize = 109;
     pub(super) const SYS_EXECVE: usize = 59;
     pub(super) const SYS_UNSHARE: usize = 272;
     pub(super) const SYS_MOUNT: usize = 165;
@@ -528,10 +532,13 @@ fn clone_into(cgroup_fd: RawFd, ctx: &ChildCtx) -> std::result::Result<(Pid, Own
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
     exec_wait::wait_for_exec(&running, pidfd.as_ref().map(|fd| fd.as_fd()));
     stack.give_back();
+    // Neither can fail once clone3 has made a child; if one did, the error
+    // must not be one that sends the caller to the fork path (a second
+    // start): ESRCH and EBADF are not.
     let pid = i32::try_from(ret)
         .ok()
         .and_then(Pid::from_raw)
-        .ok_or(Errno::INVAL)?;
+        .ok_or(Errno::SRCH)?;
     Ok((pid, pidfd.ok_or(Errno::BADF)?))
 }
 
@@ -551,8 +558,9 @@ fn clone_into(_cgroup_fd: RawFd, _ctx: &ChildCtx) -> std::result::Result<(Pid, O
 #[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
     use arch::{
-        KernelSigaction, SYS_EXECVE, SYS_EXIT_GROUP, SYS_MOUNT, SYS_RT_SIGACTION,
-        SYS_RT_SIGPROCMASK, SYS_UMOUNT2, SYS_UNSHARE, syscall, syscall5,
+        KernelSigaction, SYS_CHDIR, SYS_DUP2, SYS_EXECVE, SYS_EXIT_GROUP, SYS_MOUNT,
+        SYS_RT_SIGACTION, SYS_RT_SIGPROCMASK, SYS_SETPGID, SYS_UMOUNT2, SYS_UNSHARE, syscall,
+        syscall5,
     };
     // SAFETY: the parent keeps `ctx` alive and unchanged until we exec or
     // exit; we only write to its atomics.
@@ -626,32 +634,35 @@ unsafe extern "C" fn child_main(ctx: *const ChildCtx) -> ! {
         )
     };
     // Stdio: every source fd is 3 or above (see StdioSetup), so the
-    // dup2s cannot disturb each other, and dup2 clears CLOEXEC.
+    // dup2s cannot disturb each other, and dup2 clears CLOEXEC. Raw calls
+    // here and below, not rustix's: built on libc (its `use-libc` feature,
+    // which any crate in a program can turn on), those would store errno
+    // in the TLS our parent's thread is using meanwhile.
     for (target, &fd) in ctx.stdio.iter().enumerate() {
         if fd >= 0 {
-            // SAFETY: `fd` (not -1) is open in our copy of the fd table.
-            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-            let done = match target {
-                0 => rustix::stdio::dup2_stdin(fd),
-                1 => rustix::stdio::dup2_stdout(fd),
-                _ => rustix::stdio::dup2_stderr(fd),
-            };
-            if let Err(e) = done {
-                fail(STEP_STDIO, e.raw_os_error());
+            // SAFETY: dup2 of two plain integers; `fd` (not -1) is open in
+            // our copy of the fd table.
+            let ret = unsafe { syscall(SYS_DUP2, fd as usize, target, 0, 0) };
+            if ret < 0 {
+                fail(STEP_STDIO, ret.unsigned_abs() as i32);
             }
         }
     }
     if !ctx.cwd.is_null() {
-        // SAFETY: a NUL-terminated string of the parent's plan.
-        let dir = unsafe { std::ffi::CStr::from_ptr(ctx.cwd) };
-        if let Err(e) = rustix::process::chdir(dir) {
-            fail(STEP_CHDIR, e.raw_os_error());
+        // SAFETY: chdir of a NUL-terminated string of the parent's plan.
+        let ret = unsafe { syscall(SYS_CHDIR, ctx.cwd as usize, 0, 0, 0) };
+        if ret < 0 {
+            fail(STEP_CHDIR, ret.unsigned_abs() as i32);
         }
     }
-    if let Some(pgroup) = ctx.pgroup
-        && let Err(e) = rustix::process::setpgid(None, pgroup)
-    {
-        fail(STEP_SETPGID, e.raw_os_error());
+    if let Some(pgroup) = ctx.pgroup {
+        // `None`: a new group led by the child (0 there, as setpgid(0, 0)).
+        let pgid = pgroup.map_or(0, |p| p.as_raw_pid() as usize);
+        // SAFETY: setpgid of plain integers, for ourselves (0).
+        let ret = unsafe { syscall(SYS_SETPGID, 0, pgid, 0, 0) };
+        if ret < 0 {
+            fail(STEP_SETPGID, ret.unsigned_abs() as i32);
+        }
     }
     if ctx.unblock_signals {
         let empty: u64 = 0;

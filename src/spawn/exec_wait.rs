@@ -8,16 +8,19 @@
 //! [`spin`](crate::spin) for why and how long), then it sleeps on the
 //! futex.
 //!
-//! One end leaves the word set: older kernels (5.10 among them) keep it
-//! for the debugger when a core-dumping signal kills the child. The sleep
-//! therefore has a timeout ([`RECHECK`]), after which the child's pidfd
-//! says whether it has ended.
+//! Should the word stay set while the child is gone, the child's pidfd
+//! tells: the sleep has a timeout ([`RECHECK`]) after which it is asked.
+//! Kernels before 5.16 leave the word set when a core-dumping signal kills
+//! the child, though there such a signal also ends every process sharing
+//! its memory, the caller included (as with `CLONE_VFORK`); the check is
+//! for any end the word does not see.
 
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
 use rustix::thread::futex;
 
 /// The word's value until the kernel clears it.
@@ -31,28 +34,32 @@ const RECHECK: Duration = Duration::from_millis(10);
 /// (where there is one) says the child has ended.
 pub(super) fn wait_for_exec(word: &AtomicU32, pidfd: Option<BorrowedFd<'_>>) {
     let cleared = || word.load(Ordering::Acquire) != RUNNING;
-    if cleared() || crate::spin::until(cleared) {
+    if cleared() || crate::spin::until(crate::spin::BUDGET, cleared) {
         return;
     }
-    sleep_on(word, pidfd);
+    sleep_on(word, pidfd, RECHECK);
 }
 
-/// The sleeping half of [`wait_for_exec`].
-fn sleep_on(word: &AtomicU32, pidfd: Option<BorrowedFd<'_>>) {
-    let recheck = futex::Timespec {
-        tv_sec: 0,
-        tv_nsec: RECHECK.as_nanos().try_into().unwrap_or(10_000_000),
+/// The sleeping half of [`wait_for_exec`]: futex sleeps of at most
+/// `recheck`, the pidfd asked after each that did not see the word cleared.
+fn sleep_on(word: &AtomicU32, pidfd: Option<BorrowedFd<'_>>, recheck: Duration) {
+    let timeout = futex::Timespec {
+        tv_sec: recheck.as_secs().try_into().unwrap_or(i64::MAX),
+        tv_nsec: recheck.subsec_nanos().into(),
     };
     while word.load(Ordering::Acquire) == RUNNING {
         // Not FUTEX_PRIVATE: the kernel's wake at exec or exit is a shared
         // one. EAGAIN (cleared meanwhile), EINTR and ETIMEDOUT all mean
         // look again.
-        match futex::wait(word, futex::Flags::empty(), RUNNING, Some(&recheck)) {
-            Ok(()) => continue,
-            Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR => continue,
-            Err(e) if e == rustix::io::Errno::TIMEDOUT => {}
+        let slept = futex::wait(word, futex::Flags::empty(), RUNNING, Some(&timeout));
+        if word.load(Ordering::Acquire) != RUNNING {
+            return;
+        }
+        if let Err(e) = slept
+            && ![Errno::AGAIN, Errno::INTR, Errno::TIMEDOUT].contains(&e)
+        {
             // No futex to sleep on (never seen): sleep as long instead.
-            Err(_) => std::thread::sleep(RECHECK),
+            std::thread::sleep(recheck);
         }
         if pidfd.is_some_and(ended) {
             return;
@@ -78,39 +85,50 @@ mod tests {
     use std::time::Instant;
 
     #[test]
-    fn a_cleared_word_ends_the_wait_at_once_or_after_the_spin() {
+    fn a_cleared_word_ends_the_wait_before_any_sleep() {
         let us = rustix::process::pidfd_open(
             rustix::process::getpid(),
             rustix::process::PidfdFlags::empty(),
         )
         .unwrap();
-        // Cleared before: no wait at all.
         wait_for_exec(&AtomicU32::new(0), Some(us.as_fd()));
-        // An exec that takes longer than the spin: the parent sleeps, and
-        // the kernel's shared futex wake (made here by a thread) ends it.
+        sleep_on(&AtomicU32::new(0), None, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn the_kernels_shared_wake_ends_the_futex_sleep() {
+        // A sleeper with a recheck far longer than a wake takes: only the
+        // wake can end its sleep in time (a missed one fails after 30 s).
+        let recheck = Duration::from_secs(30);
         let word = std::sync::Arc::new(AtomicU32::new(RUNNING));
-        let slow = crate::spin::BUDGET * 3;
-        let t = Instant::now();
-        let execs = {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let sleeper = {
             let word = std::sync::Arc::clone(&word);
             std::thread::spawn(move || {
-                std::thread::sleep(slow);
-                word.store(0, Ordering::Release);
-                futex::wake(&word, futex::Flags::empty(), 1).unwrap();
+                tid_tx
+                    .send(rustix::thread::gettid().as_raw_nonzero().get())
+                    .unwrap();
+                sleep_on(&word, None, recheck);
             })
         };
-        wait_for_exec(&word, Some(us.as_fd()));
-        let waited = t.elapsed();
-        execs.join().unwrap();
-        assert_eq!(word.load(Ordering::Acquire), 0);
-        assert!(
-            waited >= slow,
-            "returned after {waited:?}, before the word was cleared"
-        );
-        assert!(
-            waited < RECHECK * 50,
-            "took {waited:?}: the wake was missed"
-        );
+        let tid = tid_rx.recv().unwrap();
+        // Wait until it sleeps (state S: the futex is its only wait).
+        let stat = format!("/proc/self/task/{tid}/stat");
+        let asleep = || {
+            std::fs::read_to_string(&stat)
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('S')))
+                .unwrap_or(false)
+        };
+        while !asleep() {
+            std::thread::yield_now();
+        }
+        // As the kernel does at exec: clear, then a shared (not private) wake.
+        word.store(0, Ordering::Release);
+        futex::wake(&word, futex::Flags::empty(), 1).unwrap();
+        let t = Instant::now();
+        sleeper.join().unwrap();
+        assert!(t.elapsed() < recheck / 2, "the wake was missed");
     }
 
     #[test]

@@ -94,7 +94,7 @@ unsafe extern "C" fn child(ctx: *const Child<'_>) -> ! {
             }
         }
         let e = c.exec;
-        std::arch::asm!("syscall", inlateout("rax") 59isize => _, in("rdi") e.argv[0],
+        std::arch::asm!("syscall", inlateout("rax") 59isize => _, in("rdi") *e.argv.as_ptr(),
             in("rsi") e.argv.as_ptr(), in("rdx") e.envp.as_ptr(),
             lateout("rcx") _, lateout("r11") _, options(nostack));
         std::arch::asm!("syscall", in("rax") 231, in("rdi") 127, options(noreturn, nostack));
