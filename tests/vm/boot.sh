@@ -14,7 +14,12 @@
 # 6.12 then dies with `Oops: int3` in the middle of a test: the emulator's
 # fault, not the test's; one thread runs the vCPUs in turn and leaves no
 # such race. A second crash is a failure (125); so is any failure of
-# BINARY without a crash (never rerun). `no_timer_check`: on a loaded host
+# BINARY without a crash (never rerun). A VM that runs out of time on
+# multi-threaded TCG is rerun the same way, with the line `boot.sh: RERUN
+# after a VM timeout` and the console's last lines (the test it hung in):
+# twice (Dec 2026) QEMU was seen busy on both vCPUs with nothing more on
+# the console, in tests that pass at once when run again; a second timeout
+# is a failure (124). `no_timer_check`: on a loaded host
 # the emulated vCPU can miss the timer interrupts the kernel waits for at
 # boot, and 6.1 then panics with "IO-APIC + timer doesn't work!" before
 # BINARY starts (seen with two busy loops beside tests/vm/run.sh); the
@@ -163,12 +168,32 @@ crashed() {   # crashed: the console shows a guest kernel crash; print it and ke
     printf '%s\n' "$crash" | sed 's/^/boot.sh: | /' >&2
 }
 
+timed_out() {   # timed_out: the VM ran out of time; print where (the console's end) and keep the console
+    [ $rc = 124 ] || [ $rc = 137 ] || return 1
+    local kept
+    kept=$(mktemp "${CGBOX_VM_CRASH_DIR:-${TMPDIR:-/tmp}}/cgbox-vm-timeout.XXXXXX.log")
+    cp "$WORK/console" "$kept"
+    echo "boot.sh: the VM timed out after ${CGBOX_VM_TIMEOUT:-600} s ($([ -n "$KVM" ] && echo KVM || echo "TCG thread=$THREAD"), $(basename "$KERNEL"), $(basename "$BIN")); whole console in $kept; it ends:" >&2
+    grep -a -v '^$' "$WORK/console" | tail -n 8 | sed 's/^/boot.sh: | /' >&2
+}
+
 boot "$THREAD"
-if [ $rc != 124 ] && [ $rc != 137 ] && crashed; then
+why=""
+if timed_out; then
+    # Only the emulator's threads are suspected: a timeout on KVM or on
+    # one thread is the test's.
+    [ -z "$KVM" ] && [ "$THREAD" = multi ] && why="a VM timeout"
+elif crashed; then
+    why="a guest oops"
+fi
+if [ -n "$why" ]; then
     THREAD=single
-    echo "boot.sh: RERUN after a guest oops: $(basename "$BIN") boots again$([ -n "$KVM" ] || echo ", single-threaded TCG")" >&2
+    echo "boot.sh: RERUN after $why: $(basename "$BIN") boots again$([ -n "$KVM" ] || echo ", single-threaded TCG")" >&2
     boot single
-    if [ $rc != 124 ] && [ $rc != 137 ] && crashed; then
+    if timed_out; then
+        echo "boot.sh: the VM timed out again on the rerun: a hang, not the emulator's race" >&2
+        exit 124
+    elif crashed; then
         fail "the guest kernel crashed again on the rerun: a failure, not the emulator's race"
     fi
 fi

@@ -12,8 +12,9 @@
 # A test that cannot run on a kernel prints a line starting with SKIPPED
 # and the reason; it is counted as skipped, not passed. Output: a line per
 # binary as it ends, then one summary line per kernel and layout, then
-# `vm: N passed, M failed, K skipped, R rerun after a guest oops`; the exit
-# status is non-zero on any failure.
+# `vm: N passed, M failed, K skipped, R rerun after a guest oops or a VM
+# timeout`; the exit status is non-zero on any failure. Each VM has 180 s
+# (CGBOX_VM_TIMEOUT; the slowest binary takes about 20 s).
 #
 # A binary whose VM died of a guest kernel crash (an oops or a panic on the
 # console: tests/vm/guest-oops.sh) is run once more by boot.sh, on
@@ -105,7 +106,7 @@ run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
     else
         local setting=()
         [ -z "${LAYOUT[$layout]}" ] || setting=("${LAYOUT[$layout]}")
-        env "${setting[@]}" CGBOX_VM_KERNEL="$image" \
+        env "${setting[@]}" CGBOX_VM_KERNEL="$image" CGBOX_VM_TIMEOUT="${CGBOX_VM_TIMEOUT:-180}" \
             CGBOX_VM_FILES="$CGBOX $PWD/fixtures" \
             CGBOX_VM_ENV="CGBOX_REQUIRE_REAL_CGROUP=1 CGBOX_VM_LAYOUT=$layout" \
             tests/vm/boot.sh "${BIN[$bin]}" "${filter[@]}" --test-threads=1 --show-output >"$log" 2>&1
@@ -114,10 +115,10 @@ run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
     local line p f s secs r crash
     # A rerun after a guest crash (boot.sh says so): the crashed run's part
     # of the log is shown, and only what follows the last rerun is counted.
-    r=$(grep -ac '^boot.sh: RERUN after a guest oops' "$log")
-    crash=$(grep -a '^boot.sh: \(the guest kernel crashed\|| \|RERUN after a guest oops\)' "$log")
+    r=$(grep -ac '^boot.sh: RERUN after ' "$log")
+    crash=$(grep -a '^boot.sh: \(the guest kernel crashed\|the VM timed out\|| \|RERUN after \)' "$log")
     if [ "$r" -gt 0 ]; then
-        awk '/^boot.sh: RERUN after a guest oops/ {n++} n == '"$r"' && !/^boot.sh: RERUN/' "$log" >"$log.rerun"
+        awk '/^boot.sh: RERUN after / {n++} n == '"$r"' && !/^boot.sh: RERUN/' "$log" >"$log.rerun"
         mv "$log.rerun" "$log"
     fi
     line=$(grep -a '^test result:' "$log" | tail -n1)
@@ -133,7 +134,7 @@ run_one() {   # run_one KERNEL LAYOUT TEST (TEST: a binary, or lib:FILTER)
     S[$cell]=$(( ${S[$cell]:-0} + s )); T[$cell]=$(( ${T[$cell]:-0} + secs ))
     R[$cell]=$(( ${R[$cell]:-0} + r ))
     if [ -n "$crash" ]; then
-        echo "vm: $kernel $layout $test: the guest kernel crashed; rerun $r time(s):"
+        echo "vm: $kernel $layout $test: the guest kernel crashed or the VM timed out; rerun $r time(s):"
         sed 's/^/vm:   /' <<<"$crash"
     fi
     if [ $rc -ne 0 ]; then
@@ -161,11 +162,11 @@ done
 
 passed=0; failed=0; skipped=0; reruns=0
 for cell in "${cell_order[@]}"; do
-    echo "vm: Linux $cell: ${P[$cell]:-0} passed, ${F[$cell]:-0} failed, ${S[$cell]:-0} skipped, ${R[$cell]:-0} rerun after a guest oops (${T[$cell]:-0} s)"
+    echo "vm: Linux $cell: ${P[$cell]:-0} passed, ${F[$cell]:-0} failed, ${S[$cell]:-0} skipped, ${R[$cell]:-0} rerun after a guest oops or a VM timeout (${T[$cell]:-0} s)"
     passed=$((passed + ${P[$cell]:-0})); failed=$((failed + ${F[$cell]:-0})); skipped=$((skipped + ${S[$cell]:-0}))
     reruns=$((reruns + ${R[$cell]:-0}))
 done
 echo "vm: $(( $(date +%s) - start )) s in all"
 [ -z "$failures" ] || echo "vm: failed:$failures"
-echo "vm: $passed passed, $failed failed, $skipped skipped, $reruns rerun after a guest oops"
+echo "vm: $passed passed, $failed failed, $skipped skipped, $reruns rerun after a guest oops or a VM timeout"
 [ -z "$failures" ] && [ ${#cell_order[@]} -gt 0 ]
