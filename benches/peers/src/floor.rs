@@ -90,32 +90,20 @@ impl Floor {
 
     /// The lifecycle, each step timed (ns): mkdir + open, clone3 + exec,
     /// cgroup.kill + waitpid, close + rmdir, 0 (no separate reap), all.
-    #[cfg(target_arch = "x86_64")]
-    pub fn lifecycle_steps(&self, name: &str) -> Result<[f64; 6], String> {
-        use std::time::Instant;
-        let t = Instant::now();
-        let dir = self.make(name)?;
-        let t1 = Instant::now();
-        let pid = raw::spawn(dir.as_fd(), &self.exec)?;
-        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid, true))
-    }
-
-    /// [`Floor::lifecycle_steps`] with sleeping waits, as cgbox waited
-    /// until Dec 2026: the parent asleep in `clone3` until the exec
+    /// Each wait as cgbox waits, or with `sleeping` as cgbox waited until
+    /// Dec 2026: the parent asleep in `clone3` until the exec
     /// (`CLONE_VFORK`, as `posix_spawn` waits) and in `waitpid` at once.
     #[cfg(target_arch = "x86_64")]
-    pub fn lifecycle_steps_vfork(&self, name: &str) -> Result<[f64; 6], String> {
+    pub fn lifecycle_steps(&self, name: &str, sleeping: bool) -> Result<[f64; 6], String> {
         use std::time::Instant;
         let t = Instant::now();
         let dir = self.make(name)?;
         let t1 = Instant::now();
-        let pid = raw::spawn_vfork(dir.as_fd(), &self.exec)?;
-        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid, false))
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    pub fn lifecycle_steps_vfork(&self, _name: &str) -> Result<[f64; 6], String> {
-        Err("the clone3 floor is x86_64 only".into())
+        let pid = match sleeping {
+            true => raw::spawn_vfork(dir.as_fd(), &self.exec)?,
+            false => raw::spawn(dir.as_fd(), &self.exec)?,
+        };
+        self.kill_and_remove(name, dir, [t, t1], || raw::reap(pid, !sleeping))
     }
 
     /// The lifecycle with the job moving itself: mkdir + open (and open
@@ -187,7 +175,7 @@ impl Floor {
     }
 
     #[cfg(not(target_arch = "x86_64"))]
-    pub fn lifecycle_steps(&self, _name: &str) -> Result<[f64; 6], String> {
+    pub fn lifecycle_steps(&self, _name: &str, _sleeping: bool) -> Result<[f64; 6], String> {
         Err("the clone3 floor is x86_64 only".into())
     }
 

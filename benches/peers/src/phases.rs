@@ -164,8 +164,8 @@ fn lifecycle(
             let cpu = thread_cpu();
             let mut took = match which {
                 0 => cgbox_lifecycle(ctx, &name, &sleep)?,
-                1 => floor.lifecycle_steps(&name)?,
-                2 => floor.lifecycle_steps_vfork(&name)?,
+                1 => floor.lifecycle_steps(&name, false)?,
+                2 => floor.lifecycle_steps(&name, true)?,
                 3 => floor.lifecycle_steps_spawned(&name)?,
                 _ => floor.lifecycle_steps_self_moved(&name)?,
             }
